@@ -1,0 +1,70 @@
+"""The ``mlpkit`` command line. Each stage's commands live in their own module and register here."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="mlpkit",
+    help="From DFT calculations to validated machine-learning interatomic potentials, with active learning.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+# Modules that add commands to ``app`` when imported (a module not written yet is skipped).
+_COMMAND_MODULES = (
+    "mlpkit.cli.data_cmds",
+    "mlpkit.cli.model_cmds",
+    "mlpkit.cli.validate_cmds",
+    "mlpkit.cli.learn_cmds",
+    "mlpkit.cli.run_cmds",
+)
+
+
+def _register() -> None:
+    for name in _COMMAND_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show full tracebacks on errors."),
+) -> None:
+    app.info = {"verbose": verbose}  # type: ignore[attr-defined]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: user errors become one red line and exit code 2."""
+    from mlpkit.errors import MlpkitError
+
+    _register()
+    try:
+        app(args=argv, standalone_mode=False)
+    except MlpkitError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        console.print("[red]aborted[/]")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/] (finished work is saved; run the same command again to continue)")
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
