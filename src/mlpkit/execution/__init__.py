@@ -1,1 +1,23 @@
-"""mlpkit.execution"""
+"""Running many independent reference calculations: Dask (local, a scheduler address, or a batch cluster)."""
+
+from mlpkit.execution.dask_runner import (
+    LabelRunReport,
+    available_cores,
+    label_configurations,
+    label_pending,
+    load_cluster_config,
+    make_jobqueue_cluster,
+    open_client,
+    worker_environment,
+)
+
+__all__ = [
+    "LabelRunReport",
+    "available_cores",
+    "label_configurations",
+    "label_pending",
+    "load_cluster_config",
+    "make_jobqueue_cluster",
+    "open_client",
+    "worker_environment",
+]

@@ -1,1 +1,6 @@
-"""mlpkit.training"""
+"""Fitting potentials: loss on energies and forces, and a generic resumable trainer."""
+
+from mlpkit.training.loss import energy_force_loss, summarize
+from mlpkit.training.trainer import CHECKPOINT_FILE, FIT_DEFAULTS, Trainer
+
+__all__ = ["CHECKPOINT_FILE", "FIT_DEFAULTS", "Trainer", "energy_force_loss", "summarize"]

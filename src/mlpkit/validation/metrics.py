@@ -45,8 +45,11 @@ class ErrorTable:
     def per_element_force_metrics(self) -> dict[str, dict[str, float]]:
         df = self.forces_pred - self.forces_ref
         return {
-            str(s): {"forces_mae": float(np.mean(np.abs(df[m]))), "forces_rmse": float(np.sqrt(np.mean(df[m] ** 2))),
-                     "n_components": int(m.sum())}
+            str(s): {
+                "forces_mae": float(np.mean(np.abs(df[m]))),
+                "forces_rmse": float(np.sqrt(np.mean(df[m] ** 2))),
+                "n_components": int(m.sum()),
+            }
             for s in np.unique(self.forces_symbols)
             for m in [self.forces_symbols == s]
         }

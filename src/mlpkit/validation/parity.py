@@ -18,7 +18,9 @@ def _pyplot():
     return plt
 
 
-def parity_plots(table: ErrorTable, out_dir: str | Path, label: str = "model", reference: str = "DFT") -> dict[str, Path]:
+def parity_plots(
+    table: ErrorTable, out_dir: str | Path, label: str = "model", reference: str = "DFT"
+) -> dict[str, Path]:
     """Write ``parity_energy.png`` and ``parity_forces.png`` (with the y = x line and the MAE on the plot).
 
     Energies are shown per atom relative to the mean reference energy (meV/atom), forces in eV/Å.

@@ -1,0 +1,134 @@
+"""Where the time of one mlpkit BPNN MD step goes (energy + forces), stage by stage and op by op.
+
+    python bench/profile_bpnn.py --atoms 3000 --threads 1 [--dtype float32] [--ops 25]
+
+Stages (CPU time of this process, median over ``--steps`` steps, µs/atom):
+
+``neighbour list``   vesin pair search within cutoff (+ skin): paid on a rebuild only, amortised by the skin
+``pair vectors``     species lookup, ``x_j - x_i + shift @ cell`` (numpy)
+``to torch``         collate into a GraphBatch
+``descriptor``       symmetry functions forward
+``networks``         per-element networks forward, sum of atomic energies
+``backward``         autograd from the energy to the pair vectors
+``forces``           scatter of dE/dv onto atoms, copy to numpy
+
+then the top torch operators of a whole step (``torch.profiler``, self CPU time), and the backward grouped by
+the forward operator it differentiates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--atoms", type=int, default=3000)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--dtype", default="float64")
+    p.add_argument("--steps", type=int, default=7)
+    p.add_argument("--ops", type=int, default=20, help="operators to list")
+    p.add_argument("--skin", type=float, default=None, help="Verlet skin (default: the model's)")
+    opts = p.parse_args(argv)
+
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, str(HERE))
+    from water_boxes import n_side_for, water_box
+
+    from mlpkit.descriptors.graph import collate, graph_arrays
+    from mlpkit.descriptors.neighbors import neighbor_list
+    from mlpkit.models import create_potential
+    from mlpkit.models.bpnn import energy_forces
+
+    torch.set_num_threads(opts.threads)
+    atoms = water_box(n_side_for(opts.atoms))
+    n = len(atoms)
+    extra = {} if opts.skin is None else {"verlet_skin": opts.skin}
+    pot = create_potential("bpnn", [atoms], dtype=opts.dtype, **extra)
+    module = pot.module
+    dtype = pot.dtype
+    print(f"{n} atoms, {opts.threads} thread(s), {opts.dtype}, {pot!r}")
+
+    stages: dict[str, list[float]] = defaultdict(list)
+    clock = time.process_time if opts.threads == 1 else time.perf_counter
+
+    def staged_step() -> None:
+        t = [clock()]
+        nl = neighbor_list(atoms, pot.cutoff)
+        t.append(clock())
+        g = graph_arrays(atoms, pot.species, pot.cutoff, nlist=nl)
+        t.append(clock())
+        batch = collate([g], dtype)
+        batch.vectors.requires_grad_(True)
+        t.append(clock())
+        feats = module.features(batch)
+        t.append(clock())
+        energy = module.atomic_energies(batch, feats).sum()
+        t.append(clock())
+        (grad,) = torch.autograd.grad(energy, batch.vectors)
+        t.append(clock())
+        forces = torch.zeros(n, 3, dtype=grad.dtype).index_add(0, batch.centers, grad).index_add(0, batch.neighbors, -grad)
+        forces.double().numpy()
+        t.append(clock())
+        names = ["neighbour list", "pair vectors", "to torch", "descriptor", "networks", "backward", "forces"]
+        for name, a, b in zip(names, t[:-1], t[1:], strict=True):
+            stages[name].append(b - a)
+        stages["pairs"].append(len(nl))
+
+    for _ in range(2):
+        staged_step()
+    stages.clear()
+    for _ in range(opts.steps):
+        atoms.positions += np.random.default_rng(len(stages["pairs"])).normal(0, 0.01, (n, 3))
+        staged_step()
+    pairs = statistics.median(stages.pop("pairs"))
+    total = sum(statistics.median(v) for v in stages.values())
+    print(f"\npairs in the list: {pairs:.0f} ({pairs / n:.1f} per atom)")
+    print(f"{'stage':<16} {'µs/atom':>9} {'share':>7}")
+    for name, v in stages.items():
+        m = statistics.median(v)
+        print(f"{name:<16} {m / n * 1e6:9.2f} {m / total:7.1%}")
+    print(f"{'sum':<16} {total / n * 1e6:9.2f}")
+
+    # the real MD path, as the benchmark times it (Verlet list reused while it is valid)
+    times = []
+    for k in range(opts.steps + 2):
+        atoms.positions += np.random.default_rng(100 + k).normal(0, 0.003, (n, 3))
+        c = clock()
+        pot.predict([atoms])
+        times.append(clock() - c)
+    print(f"\npot.predict (MD path, Verlet skin {pot.verlet_skin} Å): {statistics.median(times[2:]) / n * 1e6:.2f} µs/atom")
+
+    from torch.profiler import ProfilerActivity, profile
+
+    g = graph_arrays(atoms, pot.species, pot.cutoff)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(3):
+            batch = collate([g], dtype)
+            energy_forces(module, batch)
+    events = prof.key_averages()
+    print(f"\ntop operators of descriptor+networks+backward+forces (3 steps, self CPU µs/atom/step), {n} atoms:")
+    rows = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)
+    for e in rows[: opts.ops]:
+        print(f"  {e.key:<60} {e.self_cpu_time_total / 3 / n:8.2f}  x{e.count // 3}")
+    backward = defaultdict(float)
+    for e in events:
+        if e.key.startswith("autograd::engine::evaluate_function: "):
+            backward[e.key.split(": ", 1)[1]] += e.cpu_time_total / 3 / n
+    print("\nbackward by forward operator (total CPU µs/atom/step):")
+    for key, v in sorted(backward.items(), key=lambda kv: -kv[1])[: opts.ops]:
+        print(f"  {key:<60} {v:8.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

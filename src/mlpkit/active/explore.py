@@ -1,0 +1,131 @@
+"""Exploration: several MD walkers driven by the committee mean, watched by the uncertainty bounds.
+
+Walkers start from configurations of the dataset (drawn with the iteration's seed), are spread over the
+temperatures, and stop early when their calibrated uncertainty reaches the upper trust bound or the dynamics
+go unphysical. Every step's uncertainty is kept, so the fraction of untrusted exploration can be measured
+per MD step, not just per recorded frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from mlpkit.md.dynamics import UncertaintyWatchdog, run_md
+
+
+@dataclass
+class ExplorationResult:
+    """frames: every recorded frame plus every step the watchdog flagged, with ``info`` keys ``walker``,
+    ``temperature``, ``uncertainty`` (calibrated, eV/Å). walkers: one small dict per walker.
+    untrusted_fraction: share of all planned MD steps with u ≥ lower (steps not run after a stop count as
+    untrusted); candidate_fraction: share with lower ≤ u < upper."""
+
+    frames: list[Atoms]
+    walkers: list[dict] = field(default_factory=list)
+    untrusted_fraction: float = 0.0
+    candidate_fraction: float = 0.0
+    steps_planned: int = 0
+
+    def to_dict(self) -> dict:
+        return {
+            "n_frames": len(self.frames),
+            "untrusted_fraction": self.untrusted_fraction,
+            "candidate_fraction": self.candidate_fraction,
+            "steps_planned": self.steps_planned,
+            "walkers": self.walkers,
+        }
+
+
+def explore(
+    potential,
+    starts: Sequence[Atoms],
+    *,
+    temperatures: Sequence[float],
+    walkers: int,
+    steps: int,
+    timestep: float,
+    friction: float,
+    ensemble: str,
+    interval: int,
+    lower: float,
+    upper: float,
+    scale: float = 1.0,
+    seed: int = 0,
+    out_dir: str | Path | None = None,
+    allow_bond_breaking: bool = False,
+    progress: bool = False,
+    on_walker=None,
+) -> ExplorationResult:
+    """Run ``walkers`` walkers per temperature for ``steps`` steps each with ``potential``'s calculator.
+
+    starts: configurations to start from; walker k starts from a seeded random choice among them.
+    out_dir: if given, each walker's trajectory goes to ``walker-TTTTK-k.extxyz`` there.
+    on_walker: optional callback(walker_index, n_walkers, info_dict) after each walker (progress display).
+    """
+    rng = np.random.default_rng(seed)
+    frames: list[Atoms] = []
+    infos: list[dict] = []
+    n_untrusted = n_candidate = planned = 0
+    n_total = walkers * len(temperatures)
+    k = 0
+    for t in temperatures:
+        for w in range(walkers):
+            start_idx = int(rng.integers(len(starts)))
+            start = starts[start_idx]
+            wd = UncertaintyWatchdog(warn=lower, stop=upper, scale=scale)
+            traj = Path(out_dir) / f"walker-{t:g}K-{w}.extxyz" if out_dir is not None else None
+            calc = potential.calculator()
+            res = run_md(
+                start,
+                calc,
+                ensemble=ensemble,
+                temperature=float(t),
+                timestep=timestep,
+                steps=steps,
+                friction=friction,
+                interval=interval,
+                seed=int(rng.integers(2**31)),
+                trajectory=traj,
+                watchdog=wd,
+                allow_bond_breaking=allow_bond_breaking,
+                progress=progress,
+            )
+            u = res.uncertainties
+            planned += steps
+            n_untrusted += int(np.sum(u >= lower)) + (steps - res.steps_done)
+            n_candidate += int(np.sum((u >= lower) & (u < upper)))
+            seen_steps = set()
+            for f in [*res.frames, *res.uncertain_frames]:
+                step = int(f.info.get("step", -1))
+                if step in seen_steps:
+                    continue
+                seen_steps.add(step)
+                f.info.update(walker=k, start_index=start_idx, target_temperature=float(t))
+                frames.append(f)
+            info = {
+                "walker": k,
+                "temperature": float(t),
+                "start_index": start_idx,
+                "steps_done": res.steps_done,
+                "stopped_because": res.stopped_because,
+                "max_uncertainty": float(u.max()) if len(u) else None,
+                "mean_uncertainty": float(u.mean()) if len(u) else None,
+                "n_flagged": len(res.uncertain_frames),
+                "seconds": res.seconds,
+            }
+            infos.append(info)
+            if on_walker is not None:
+                on_walker(k, n_total, info)
+            k += 1
+    return ExplorationResult(
+        frames=frames,
+        walkers=infos,
+        untrusted_fraction=n_untrusted / max(planned, 1),
+        candidate_fraction=n_candidate / max(planned, 1),
+        steps_planned=planned,
+    )

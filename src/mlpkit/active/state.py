@@ -1,0 +1,171 @@
+"""The on-disk state of an active-learning run: one directory, resumable after any crash.
+
+Layout of ``RUN_DIR``::
+
+    config.json          the validated configuration (a changed config on resume is refused, see below)
+    dataset.db           every configuration and label (SQLite; test rows have split 'test')
+    state.json           finished steps and their small results, rewritten atomically after each step
+    initial.extxyz       the initial configurations (before labelling)
+    test-set.extxyz      the labelled test set (unless test.cache points elsewhere)
+    iter-000/            model/ (the committee), calibration.json, metrics.json, explore/ (trajectories),
+                         explored.extxyz, explore.json, selected.extxyz, selection.json, labels.json
+    baseline/            pool.extxyz, baseline.db, point-NNN/ models and metrics
+    report/              summary.json, summary.md, learning_curve.png, calibration plots
+
+Every file is written to a temporary name and renamed (``os.replace``), so a killed process leaves either the
+old file or the new one. A step is marked finished in ``state.json`` only after all its files exist; on resume
+finished steps are skipped and their outputs read back. Labels live in the dataset, which the execution layer
+writes one finished calculation at a time, and which never stores a (configuration, method) twice: a step
+killed mid-labelling resumes with exactly the configurations still pending.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ase import Atoms
+
+from mlpkit.errors import InputError
+
+STATE_FILE = "state.json"
+CONFIG_FILE = "config.json"
+#: settings that may change between a crash and a resume without invalidating finished work
+RESUMABLE_CHANGES = ("max_iterations", "label_budget", "stop", "baseline", "execution", "name")
+
+
+def _umask_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to a temporary sibling, fsync, and rename over ``path`` (readable like a normal file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.chmod(tmp, _umask_mode())
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
+    from mlpkit.models.base import _jsonable
+
+    atomic_write_text(path, json.dumps(_jsonable(data), indent=2, sort_keys=False, allow_nan=True) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def atomic_write_images(path: str | os.PathLike, images: Sequence[Atoms]) -> None:
+    """Write configurations to extxyz atomically (an empty list writes an empty file)."""
+    from ase.io import write
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".extxyz", dir=path.parent)
+    os.close(fd)
+    os.chmod(tmp, _umask_mode())
+    try:
+        if images:
+            write(tmp, list(images), format="extxyz")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_images(path: str | os.PathLike) -> list[Atoms]:
+    from ase.io import read
+
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return []
+    return list(read(path, index=":", format="extxyz"))
+
+
+class RunState:
+    """``state.json`` of a run: which steps finished and what they reported."""
+
+    def __init__(self, run_dir: str | os.PathLike):
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / STATE_FILE
+        if self.path.exists():
+            try:
+                self.data = read_json(self.path)
+            except json.JSONDecodeError as exc:  # cannot happen with atomic writes, but say so if it does
+                raise InputError(f"{self.path} is corrupt ({exc}); the run cannot be resumed") from exc
+        else:
+            self.data = {"version": 1, "done": {}, "finished": False}
+
+    def done(self, step: str) -> bool:
+        return step in self.data["done"]
+
+    def result(self, step: str) -> dict:
+        return self.data["done"].get(step, {})
+
+    def mark(self, step: str, **result: Any) -> None:
+        """Record ``step`` as finished (with a small JSON-able result) and persist atomically."""
+        self.data["done"][step] = result
+        self.save()
+
+    def set(self, key: str, value: Any) -> None:
+        self.data[key] = value
+        self.save()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def save(self) -> None:
+        atomic_write_json(self.path, self.data)
+
+    def iter_dir(self, i: int) -> Path:
+        return self.run_dir / f"iter-{i:03d}"
+
+
+def check_config_unchanged(run_dir: Path, config_dict: dict) -> None:
+    """Write the config on a fresh run; on resume refuse changes that would invalidate finished work."""
+    path = run_dir / CONFIG_FILE
+    if not path.exists():
+        atomic_write_json(path, config_dict)
+        return
+    old = read_json(path)
+    changed = sorted(
+        k
+        for k in set(old) | set(config_dict)
+        if k not in RESUMABLE_CHANGES and _differs(old.get(k), config_dict.get(k))
+    )
+    if changed:
+        raise InputError(
+            f"{run_dir} was started with different settings ({', '.join(changed)} changed); resume it with the "
+            f"same config, or choose a new --run-dir. Only {', '.join(RESUMABLE_CHANGES)} may change on resume."
+        )
+    if old != config_dict:
+        atomic_write_json(path, config_dict)
+
+
+def _differs(old: Any, new: Any) -> bool:
+    """Deep comparison where a key the old config lacks counts as equal when its new value is None (a setting
+    added in a later mlpkit version whose default is 'off')."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in set(old) | set(new):
+            if k not in old and new.get(k) is None:
+                continue
+            if _differs(old.get(k), new.get(k)):
+                return True
+        return False
+    return old != new

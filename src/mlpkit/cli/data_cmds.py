@@ -1,0 +1,479 @@
+"""``mlpkit sample``, ``mlpkit label`` and ``mlpkit data``: making, labelling and handling reference data.
+
+Every command validates all of its input (files, elements, geometry, method, database path) before it
+writes anything, so a bad input gives one message, exit code 2, and leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import typer
+from ase import Atoms
+from rich.console import Console
+from rich.table import Table
+
+from mlpkit.cli import app
+from mlpkit.errors import InputError
+
+out = Console()  # results on stdout; progress bars and errors go to stderr
+
+sample_app = typer.Typer(
+    help="Make candidate configurations: MD snapshots, rattling, normal-mode sampling.", no_args_is_help=True
+)
+data_app = typer.Typer(help="Inspect and move data: summary, export, import, split.", no_args_is_help=True)
+app.add_typer(sample_app, name="sample")
+app.add_typer(data_app, name="data")
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+
+
+def _parse_params(params: list[str] | None) -> dict:
+    """``["basis=def2-TZVP", "max_cycle=50"]`` -> dict; values parsed as JSON where possible (numbers, lists)."""
+    result: dict = {}
+    for item in params or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--param must look like key=value, got {item!r}")
+        try:
+            result[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            result[key.strip()] = value
+    return result
+
+
+def build_labeler(
+    method: str,
+    *,
+    xc: str | None = None,
+    basis: str | None = None,
+    charge: int | None = None,
+    spin: int | None = None,
+    ecut: float | None = None,
+    kpts: str | None = None,
+    calculator: str | None = None,
+    level_of_theory: str | None = None,
+    threads: int | None = None,
+    params: list[str] | None = None,
+):
+    """A labeler from command-line options; options left unset keep the method's defaults.
+
+    ``--param key=value`` adds keyword arguments to the method, or, for ``--method ase``, to the ASE
+    calculator class named by ``--calculator``.
+    """
+    from mlpkit.labelers import make_labeler
+
+    extra = _parse_params(params)
+    kwargs: dict = {"xc": xc, "basis": basis, "charge": charge, "spin": spin, "ecut": ecut, "threads": threads}
+    if kpts is not None:
+        try:
+            kwargs["kpts"] = [int(k) for k in kpts.replace(",", " ").split()]
+        except ValueError:
+            raise InputError(f"--kpts must be integers like '2,2,2', got {kpts!r}") from None
+    if method.lower() == "ase":
+        kwargs.update(calculator=calculator, level_of_theory=level_of_theory, parameters=extra)
+    else:
+        if calculator or level_of_theory:
+            raise InputError("--calculator and --level-of-theory belong to --method ase")
+        kwargs.update(extra)
+    return make_labeler(method, **{k: v for k, v in kwargs.items() if v is not None})
+
+
+def _read_one(structure: str, index: int) -> Atoms:
+    from mlpkit.data import read_structures
+
+    images = read_structures(structure)
+    try:
+        return images[index]
+    except IndexError:
+        raise InputError(f"{structure} has {len(images)} structure(s); --index {index} is out of range") from None
+
+
+def _write_extxyz(images: list[Atoms], path: Path) -> None:
+    """Write via a temporary file and rename, so an interrupted write never leaves half a file."""
+    from ase.io import write
+
+    if not path.parent.exists():
+        raise InputError(f"directory {path.parent} for {path} does not exist")
+    tmp = path.with_name(path.name + ".part")
+    write(tmp, images, format="extxyz")
+    os.replace(tmp, path)
+
+
+def _open_db(db: str, must_exist: bool = True):
+    from mlpkit.data import Dataset
+
+    if must_exist and "://" not in db and not Path(db).is_file():
+        raise InputError(f"database {db} does not exist")
+    return Dataset(db)
+
+
+def _summary_tables(dataset) -> None:
+    s = dataset.summary()
+    table = Table(
+        title=f"{s['url']}: {s['rows']} configurations, {s['atoms']} atoms, "
+        f"{s['label_seconds']:.1f} s of reference calculations"
+    )
+    table.add_column("method")
+    for status in s["status"]:
+        table.add_column(status, justify="right")
+    table.add_column("total", justify="right")
+    for method, counts in s["methods"].items():
+        table.add_row(method, *(str(counts.get(st, 0)) for st in s["status"]), str(sum(counts.values())))
+    if len(s["methods"]) != 1:
+        table.add_row("[bold]all", *(str(n) for n in s["status"].values()), str(s["rows"]))
+    out.print(table)
+    if s["sources"]:
+        sources = Table(title="sources")
+        sources.add_column("source")
+        sources.add_column("configurations", justify="right")
+        for name, n in s["sources"].items():
+            sources.add_row(name, str(n))
+        out.print(sources)
+    if s["errors"]:
+        errors = Table(title="failures (most common reasons)")
+        errors.add_column("count", justify="right")
+        errors.add_column("reason", overflow="fold")
+        for reason, n in s["errors"].items():
+            errors.add_row(str(n), reason)
+        out.print(errors)
+
+
+def _report_sample(images: list[Atoms], path: Path) -> None:
+    out.print(
+        f"wrote {len(images)} configurations to {path} ({images[0].get_chemical_formula()}, "
+        f"source {images[0].info.get('source')})"
+    )
+
+
+# -- sample -------------------------------------------------------------------------------------------------
+
+_STRUCTURE = typer.Option(
+    ...,
+    "--structure",
+    "-s",
+    help="Structure file (any format ASE reads) or an ASE molecule "
+    "name such as H2O or CH3CH2OH (put in a box with 5 Å vacuum).",
+)
+_INDEX = typer.Option(-1, "--index", help="Which structure of a multi-frame file to start from.")
+_CALC = typer.Option("gfn2", "--calc", help="Method driving the sampling: gfn2, emt, pyscf, gpaw, ase, ...")
+_CALC_PARAM = typer.Option(None, "--calc-param", help="key=value option of the --calc method (repeatable).")
+_SEED = typer.Option(0, "--seed", help="Random seed (velocities, thermostat noise, displacements).")
+_OUT = typer.Option(..., "--out", "-o", help="extxyz file to write.")
+
+
+@sample_app.command("md")
+def sample_md(
+    structure: str = _STRUCTURE,
+    temperature: float = typer.Option(
+        500.0,
+        "--temperature",
+        "-T",
+        help="Temperature (K) of the Maxwell-Boltzmann start and of the Langevin thermostat.",
+    ),
+    thermostat: str = typer.Option("nve", "--thermostat", help="nve (velocity Verlet) or langevin (NVT)."),
+    steps: int = typer.Option(500, "--steps", help="MD steps."),
+    every: int = typer.Option(10, "--every", help="Keep a snapshot every this many steps."),
+    timestep: float = typer.Option(1.0, "--timestep", help="Time step (fs)."),
+    friction: float = typer.Option(0.01, "--friction", help="Langevin friction (1/fs)."),
+    calc: str = _CALC,
+    calc_param: list[str] = _CALC_PARAM,
+    seed: int = _SEED,
+    index: int = _INDEX,
+    out_path: Path = _OUT,
+) -> None:
+    """MD snapshots from a Maxwell-Boltzmann start (centre-of-mass motion and rotation removed)."""
+    from mlpkit.sampling import md_snapshots
+
+    atoms = _read_one(structure, index)
+    labeler = build_labeler(calc, params=calc_param)
+    labeler.check(atoms)
+    if not out_path.parent.exists():
+        raise InputError(f"directory {out_path.parent} for {out_path} does not exist")
+    frames = md_snapshots(
+        atoms,
+        labeler,
+        temperature=temperature,
+        steps=steps,
+        every=every,
+        thermostat=thermostat,
+        timestep=timestep,
+        friction=friction,
+        seed=seed,
+        progress=True,
+    )
+    for f in frames:
+        f.info["driver"] = labeler.method
+    _write_extxyz(frames, out_path)
+    _report_sample(frames, out_path)
+
+
+@sample_app.command("rattle")
+def sample_rattle(
+    structure: str = _STRUCTURE,
+    n: int = typer.Option(50, "--n", "-n", help="Number of configurations."),
+    stdev: float = typer.Option(0.05, "--stdev", help="Standard deviation of each displacement component (Å)."),
+    seed: int = _SEED,
+    index: int = _INDEX,
+    out_path: Path = _OUT,
+) -> None:
+    """Random Gaussian displacements of every atom."""
+    from mlpkit.sampling import rattle
+
+    atoms = _read_one(structure, index)
+    if not out_path.parent.exists():
+        raise InputError(f"directory {out_path.parent} for {out_path} does not exist")
+    frames = rattle(atoms, n, stdev=stdev, seed=seed)
+    _write_extxyz(frames, out_path)
+    _report_sample(frames, out_path)
+
+
+@sample_app.command("normal-modes")
+def sample_normal_modes(
+    structure: str = _STRUCTURE,
+    n: int = typer.Option(50, "--n", "-n", help="Number of configurations."),
+    temperature: float = typer.Option(
+        300.0, "--temperature", "-T", help="Temperature (K) of the classical Boltzmann distribution of mode amplitudes."
+    ),
+    calc: str = _CALC,
+    calc_param: list[str] = _CALC_PARAM,
+    relax: bool = typer.Option(False, "--relax", help="Relax the structure with --calc first (BFGS, fmax 0.01 eV/Å)."),
+    seed: int = _SEED,
+    index: int = _INDEX,
+    out_path: Path = _OUT,
+) -> None:
+    """Displacements along the harmonic normal modes of the structure (a minimum of --calc)."""
+    from mlpkit.sampling import harmonic_modes
+    from mlpkit.sampling.normal_modes import normal_mode_sampling
+
+    atoms = _read_one(structure, index)
+    labeler = build_labeler(calc, params=calc_param)
+    labeler.check(atoms)
+    if not out_path.parent.exists():
+        raise InputError(f"directory {out_path.parent} for {out_path} does not exist")
+    if relax:
+        from ase.optimize import BFGS
+
+        atoms = atoms.copy()
+        atoms.calc = labeler.calculator()
+        BFGS(atoms, logfile=None).run(fmax=0.01, steps=500)
+        atoms.calc = None
+    modes = harmonic_modes(atoms, labeler)
+    out.print(
+        "harmonic wavenumbers (cm⁻¹): "
+        + ", ".join(f"{w:.1f}" for w in modes.frequencies_cm)
+        + (
+            f"; skipped (soft/imaginary): {', '.join(f'{w:.1f}' for w in modes.skipped_cm)}"
+            if len(modes.skipped_cm)
+            else ""
+        )
+    )
+    frames = normal_mode_sampling(atoms, labeler, n, temperature, seed=seed)
+    _write_extxyz(frames, out_path)
+    _report_sample(frames, out_path)
+
+
+# -- label --------------------------------------------------------------------------------------------------
+
+
+@app.command("label")
+def label(
+    db: str = typer.Option(..., "--db", help="Dataset store: SQLite file (created if missing) or postgresql:// URL."),
+    input_path: str = typer.Option(
+        None,
+        "--input",
+        "-i",
+        help="Configurations to add and label (any format ASE "
+        "reads). Without it, the rows still pending in --db are labelled.",
+    ),
+    method: str = typer.Option("pyscf", "--method", "-m", help="Reference method: pyscf, gfn2, gpaw, ase, emt."),
+    xc: str = typer.Option(None, "--xc", help="Functional (pyscf, gpaw)."),
+    basis: str = typer.Option(None, "--basis", help="Basis set (pyscf)."),
+    charge: int = typer.Option(None, "--charge", help="Total charge."),
+    spin: int = typer.Option(None, "--spin", help="2S, the number of unpaired electrons."),
+    ecut: float = typer.Option(None, "--ecut", help="Plane-wave cut-off in eV (gpaw)."),
+    kpts: str = typer.Option(None, "--kpts", help="k-point grid, e.g. 2,2,2 (gpaw)."),
+    calculator: str = typer.Option(
+        None, "--calculator", help="ASE calculator class for --method ase, e.g. ase.calculators.espresso:Espresso."
+    ),
+    level_of_theory: str = typer.Option(None, "--level-of-theory", help="Name recorded for --method ase data."),
+    param: list[str] = typer.Option(
+        None, "--param", "-p", help="key=value passed to the method (for --method ase: to the calculator); repeatable."
+    ),
+    threads: int = typer.Option(None, "--threads", help="OpenMP threads per calculation (pyscf)."),
+    workers: int = typer.Option(2, "--workers", "-w", help="Local Dask worker processes (0: no Dask, in-process)."),
+    scheduler: str = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler (tcp://host:8786)."),
+    cluster_config: Path = typer.Option(
+        None,
+        "--cluster-config",
+        help="YAML for a dask-jobqueue cluster (type: slurm|pbs|..., jobs, cores, memory, walltime, ...).",
+    ),
+    source: str = typer.Option(
+        None,
+        "--source",
+        help="Source tag for new rows (default: each frame's info 'source', else the input file name).",
+    ),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="Turn this method's failed rows back into pending and try them again."
+    ),
+) -> None:
+    """Label configurations with a reference method on Dask; each result is saved the moment it finishes."""
+    from mlpkit.execution import label_configurations, label_pending
+
+    labeler = build_labeler(
+        method,
+        xc=xc,
+        basis=basis,
+        charge=charge,
+        spin=spin,
+        ecut=ecut,
+        kpts=kpts,
+        calculator=calculator,
+        level_of_theory=level_of_theory,
+        threads=threads,
+        params=param,
+    )
+    images: list[Atoms] = []
+    if input_path is not None:
+        from mlpkit.data import read_structures
+
+        images = read_structures(input_path)
+        for i, atoms in enumerate(images):
+            try:
+                labeler.check(atoms)
+            except InputError as exc:
+                raise type(exc)(f"{input_path} frame {i}: {exc}") from exc
+    if cluster_config is not None:
+        from mlpkit.execution import load_cluster_config
+
+        load_cluster_config(cluster_config)  # parse errors before touching the store
+    dataset = _open_db(db, must_exist=input_path is None)
+    if retry_failed:
+        n = dataset.reset_failed(labeler.method)
+        out.print(f"{n} failed row(s) of {labeler.method} set back to pending")
+    if images:
+        default_source = source or Path(input_path).stem
+        report = label_configurations(
+            images,
+            labeler,
+            dataset,
+            source=None if source is None else source,
+            default_source=default_source,
+            workers=workers,
+            scheduler=scheduler,
+            cluster_config=cluster_config,
+            progress=True,
+        )
+    else:
+        report = label_pending(
+            dataset, labeler, workers=workers, scheduler=scheduler, cluster_config=cluster_config, progress=True
+        )
+    per_label = f", {report.seconds / max(1, report.labelled + report.failed):.2f} s per configuration"
+    out.print(
+        f"{labeler.method}: {report.labelled} labelled, "
+        f"{'[red]' if report.failed else ''}{report.failed} failed{'[/]' if report.failed else ''}"
+        f"{f', {report.duplicates} duplicate(s) skipped' if report.duplicates else ''} "
+        f"in {report.seconds:.1f} s ({report.workers}{per_label if report.pending_before else ''})"
+    )
+    _summary_tables(dataset)
+
+
+# -- data ---------------------------------------------------------------------------------------------------
+
+
+@data_app.command("summary")
+def data_summary(
+    db: str = typer.Option(..., "--db", help="Dataset store."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON instead of tables."),
+) -> None:
+    """Counts by status, method and source, label time, and the most common failure reasons."""
+    dataset = _open_db(db)
+    if as_json:
+        print(json.dumps(dataset.summary(), indent=2))
+    else:
+        _summary_tables(dataset)
+
+
+@data_app.command("export")
+def data_export(
+    db: str = typer.Option(..., "--db", help="Dataset store."),
+    out_path: Path = typer.Option(..., "--out", "-o", help="extxyz file to write."),
+    status: str = typer.Option("labelled", "--status", help="pending, labelled or failed."),
+    method: str = typer.Option(None, "--method", help="Only this method (level of theory)."),
+    split: str = typer.Option(None, "--split", help="Only this split: train, valid or test."),
+    source: str = typer.Option(None, "--source", help="Only this source."),
+    allow_mixed_methods: bool = typer.Option(
+        False, "--allow-mixed-methods", help="Export labels of several methods together (normally refused)."
+    ),
+) -> None:
+    """Write configurations (with energies and forces when labelled) to an extxyz file."""
+    dataset = _open_db(db)
+    if not out_path.parent.exists():
+        raise InputError(f"directory {out_path.parent} for {out_path} does not exist")
+    n = dataset.export_extxyz(
+        out_path, status=status, method=method, split=split, source=source, allow_mixed_methods=allow_mixed_methods
+    )
+    out.print(f"wrote {n} {status} configuration(s) to {out_path}")
+
+
+def _check_labelled(images: list[Atoms], path: str) -> None:
+    for i, atoms in enumerate(images):
+        calc = atoms.calc
+        if calc is None or "energy" not in calc.results or "forces" not in calc.results:
+            raise InputError(
+                f"{path} frame {i} has no energy and forces (extxyz: energy= in the comment line and a "
+                "forces column); to label configurations use `mlpkit label --input`"
+            )
+        if not np.isfinite(calc.results["energy"]) or not np.all(np.isfinite(calc.results["forces"])):
+            raise InputError(f"{path} frame {i} has a non-finite energy or forces")
+
+
+@data_app.command("import")
+def data_import(
+    db: str = typer.Option(..., "--db", help="Dataset store (created if missing)."),
+    input_path: str = typer.Option(..., "--input", "-i", help="Labelled extxyz (energy in the info, forces)."),
+    method: str = typer.Option(
+        None, "--method", help="Level of theory of these labels (default: each frame's 'method' info)."
+    ),
+    source: str = typer.Option(
+        None, "--source", help="Source tag (default: each frame's 'source', else the file name)."
+    ),
+) -> None:
+    """Add already-labelled configurations (e.g. the shared reference data); duplicates are skipped."""
+    from mlpkit.data import read_structures
+
+    images = read_structures(input_path)
+    _check_labelled(images, input_path)
+    missing = [i for i, a in enumerate(images) if not (method or a.info.get("method"))]
+    if missing:
+        raise InputError(f"{input_path} frame {missing[0]} has no 'method' in its info; give it with --method")
+    dataset = _open_db(db, must_exist=False)
+    report = dataset.import_extxyz(input_path, method=method, source=source)
+    out.print(f"imported {report.added} configuration(s), {report.duplicates} duplicate(s) skipped")
+    _summary_tables(dataset)
+
+
+@data_app.command("split")
+def data_split(
+    db: str = typer.Option(..., "--db", help="Dataset store."),
+    fractions: tuple[float, float, float] = typer.Option(
+        (0.8, 0.1, 0.1), "--fractions", help="train valid test fractions, summing to 1."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the shuffle."),
+    method: str = typer.Option(None, "--method", help="Only rows of this method."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Re-assign rows that already have a split."),
+) -> None:
+    """Tag labelled rows train/valid/test at random (seeded); rows already tagged keep their split."""
+    dataset = _open_db(db)
+    counts = dataset.assign_splits(tuple(fractions), seed=seed, method=method, overwrite=overwrite)
+    table = Table(title=f"splits assigned in {db}")
+    table.add_column("split")
+    table.add_column("newly assigned", justify="right")
+    table.add_column("total now", justify="right")
+    for split in ("train", "valid", "test"):
+        table.add_row(split, str(counts.get(split, 0)), str(dataset.count(split=split, method=method)))
+    out.print(table)

@@ -1,0 +1,97 @@
+"""``mlpkit init`` and ``mlpkit run``: one configuration file, one command, the whole loop.
+
+::
+
+    mlpkit init water --structure H2O --method pyscf   # water/mlpkit.yaml, every default written out and commented
+    mlpkit run water/mlpkit.yaml                        # sample → label → train → validate → learn → MD → report
+    mlpkit run water/mlpkit.yaml                        # again after a crash or Ctrl-C: continues where it stopped
+    mlpkit check water/mlpkit.yaml                      # validate the file only
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from mlpkit.cli import app
+from mlpkit.errors import InputError
+
+err = Console(stderr=True)
+
+
+def _parse_options(items: list[str] | None) -> dict:
+    out: dict = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--option must look like key=value, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+@app.command("init")
+def init_cmd(
+    directory: Path = typer.Argument(..., help="project directory (created); the file is DIRECTORY/mlpkit.yaml"),
+    structure: str = typer.Option("H2O", "--structure", "-s", help="ASE molecule name (H2O) or a structure file"),
+    method: str = typer.Option("pyscf", "--method", "-m", help="reference method: pyscf, gfn2, gpaw, ase, emt"),
+    option: list[str] = typer.Option(
+        None, "--option", "-o", help="method option key=value (repeatable), e.g. -o xc=PBE -o basis=def2-TZVP"
+    ),
+    name: str | None = typer.Option(None, "--name", help="project name (default: the directory name)"),
+    force: bool = typer.Option(False, "--force", help="overwrite an existing mlpkit.yaml"),
+) -> None:
+    """Write DIRECTORY/mlpkit.yaml for a structure and reference method, with every default written out."""
+    from mlpkit.config import init_config
+
+    path = init_config(
+        directory, structure=structure, method=method, options=_parse_options(option), name=name, force=force
+    )
+    typer.echo(f"wrote {path}")
+    typer.echo(f"next: edit it if you like, then run: mlpkit run {path}")
+
+
+@app.command("check")
+def check_cmd(config: Path = typer.Argument(..., help="project configuration (mlpkit.yaml)")) -> None:
+    """Validate a project configuration without running anything."""
+    from mlpkit.config import ProjectConfig
+
+    cfg = ProjectConfig.from_yaml(config)
+    typer.echo(
+        f"{config}: OK (project {cfg.project.name!r}, {cfg.system.structure}, {cfg.reference.method}; "
+        f"run directory {cfg.run_dir})"
+    )
+
+
+@app.command("run")
+def run_cmd(
+    config: Path = typer.Argument(..., help="project configuration (mlpkit.yaml, or its directory)"),
+    stage: list[str] = typer.Option(
+        None,
+        "--stage",
+        help="run only this stage (repeatable): sample, label, train, validate, learn, production, speed, report",
+    ),
+    restart_from: str | None = typer.Option(
+        None, "--restart-from", help="forget this stage and every later one, then run them again"
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress output; print only the report path"),
+) -> None:
+    """Run the whole loop: sample → label → train → validate → learn → production MD → speed → report.
+
+    Resumable: run the same command again after a crash or Ctrl-C and finished stages are skipped; no label is
+    computed twice. Changing a section of the configuration reruns the stages that depend on it.
+    """
+    from mlpkit.pipeline import run_project
+
+    summary = run_project(
+        config, stages=tuple(stage) if stage else None, restart_from=restart_from, progress=not quiet, console=err
+    )
+    if summary.get("report"):
+        typer.echo(summary["report"])
+    if not summary.get("complete"):
+        raise typer.Exit(1 if stage else 3)

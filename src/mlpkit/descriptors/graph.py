@@ -1,0 +1,101 @@
+"""Batches of configurations as one graph of pairs, the input of pair-based descriptors.
+
+Configurations are concatenated: atom ``a`` of the batch belongs to configuration ``image[a]``; pair ``p``
+joins atom ``centers[p]`` to ``neighbors[p]`` with vector ``vectors[p]`` (Å, second atom's image minus first
+atom). Lists are half lists (each pair once) unless built otherwise.
+Positions are fixed once a batch is built, so the pair vectors are the leaves that autograd differentiates:
+forces and virial follow exactly from dE/d(vectors).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.data import atomic_numbers, chemical_symbols
+
+from mlpkit.descriptors.neighbors import NeighborList, neighbor_list
+from mlpkit.errors import UnsupportedSpeciesError
+
+
+@dataclass
+class GraphArrays:
+    """One configuration in numpy: species index (n,), pair centres/neighbours (P,), vectors (P, 3) Å."""
+
+    species: np.ndarray
+    centers: np.ndarray
+    neighbors: np.ndarray
+    vectors: np.ndarray
+    volume: float  # Å³, 0 for cells not periodic in all three directions
+    half: bool = True
+
+
+def species_index(atoms: Atoms, species: Sequence[str]) -> np.ndarray:
+    """Species index (n,) of each atom; :class:`UnsupportedSpeciesError` for an element not in ``species``."""
+    lut = np.full(119, -1, dtype=np.int64)
+    lut[[atomic_numbers[s] for s in species]] = np.arange(len(species))
+    idx = lut[np.asarray(atoms.numbers)]
+    if (idx < 0).any():
+        missing = sorted({chemical_symbols[z] for z in np.asarray(atoms.numbers)[idx < 0]})
+        raise UnsupportedSpeciesError(
+            f"structure contains {', '.join(missing)}, but the model was trained for {', '.join(species)} only"
+        )
+    return idx
+
+
+def graph_arrays(atoms: Atoms, species: Sequence[str], cutoff: float, nlist: NeighborList | None = None) -> GraphArrays:
+    """Pairs of ``atoms`` within ``cutoff`` (or from a given, possibly larger, list ``nlist``)."""
+    idx = species_index(atoms, species)
+    nl = nlist if nlist is not None else neighbor_list(atoms, cutoff)
+    pos = np.asarray(atoms.positions, dtype=np.float64)
+    vec = pos[nl.j] - pos[nl.i]
+    if len(nl) and nl.shifts.any():
+        vec += nl.shifts @ np.asarray(atoms.cell[:], dtype=np.float64)
+    volume = float(abs(atoms.cell.volume)) if atoms.pbc.all() else 0.0
+    return GraphArrays(idx, nl.i, nl.j, vec, volume, nl.half)
+
+
+@dataclass
+class GraphBatch:
+    """Several configurations as one graph, as torch tensors (see module docstring)."""
+
+    species: torch.Tensor  # (N,) long
+    image: torch.Tensor  # (N,) long, configuration of each atom
+    centers: torch.Tensor  # (P,) long
+    neighbors: torch.Tensor  # (P,) long
+    vectors: torch.Tensor  # (P, 3)
+    n_images: int
+    n_atoms: torch.Tensor  # (n_images,) atoms per configuration
+    volume: torch.Tensor  # (n_images,) Å³ (0 where not fully periodic)
+    half: bool = True
+
+
+def collate(parts: Sequence[GraphArrays], dtype: torch.dtype, device: torch.device | str = "cpu") -> GraphBatch:
+    """Concatenate configurations into one :class:`GraphBatch`."""
+    if len({p.half for p in parts}) > 1:
+        raise ValueError("cannot mix half and full neighbour lists in one batch")
+    n = np.array([len(p.species) for p in parts], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(n)[:-1]])
+    if len(parts) == 1:
+        p = parts[0]
+        species, centers, neighbors, vectors = p.species, p.centers, p.neighbors, p.vectors
+    else:
+        species = np.concatenate([p.species for p in parts])
+        centers = np.concatenate([p.centers + o for p, o in zip(parts, offsets, strict=True)])
+        neighbors = np.concatenate([p.neighbors + o for p, o in zip(parts, offsets, strict=True)])
+        vectors = np.concatenate([p.vectors for p in parts])
+    image = np.repeat(np.arange(len(parts)), n)
+    return GraphBatch(
+        species=torch.as_tensor(species, device=device),
+        image=torch.as_tensor(image, device=device),
+        centers=torch.as_tensor(centers, device=device),
+        neighbors=torch.as_tensor(neighbors, device=device),
+        vectors=torch.as_tensor(vectors, dtype=dtype, device=device),
+        n_images=len(parts),
+        n_atoms=torch.as_tensor(n, device=device),
+        volume=torch.tensor([p.volume for p in parts], dtype=torch.float64, device=device),
+        half=parts[0].half,
+    )

@@ -1,0 +1,95 @@
+"""Neighbour lists from vesin, for open and periodic cells, and a Verlet list with a skin for MD.
+
+A neighbour list here is the triple ``(i, j, shifts)``: pair ``p`` connects atom ``i[p]`` to atom ``j[p]``,
+whose image lies at ``positions[j] + shifts @ cell`` (``shifts`` integer, (P, 3)). Lists are *half* by default
+(each pair once, half the distance work); descriptors add every pair to both of its atoms. ``full=True`` gives
+both ``i→j`` and ``j→i``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from ase import Atoms
+
+from mlpkit.errors import InputError
+
+
+@dataclass
+class NeighborList:
+    """Pairs within a cutoff: atoms ``i`` (P,), ``j`` (P,), integer cell ``shifts`` (P, 3); ``half``: each pair once."""
+
+    i: np.ndarray
+    j: np.ndarray
+    shifts: np.ndarray
+    half: bool = True
+
+    def __len__(self) -> int:
+        return len(self.i)
+
+
+def neighbor_list(atoms: Atoms, cutoff: float, full: bool = False) -> NeighborList:
+    """Neighbour list of ``atoms`` within ``cutoff`` Å (vesin; any mix of periodic directions).
+
+    Periodic directions need a cell that is not degenerate; open directions ignore the cell.
+    """
+    pos = np.asarray(atoms.positions, dtype=np.float64)
+    return _compute(pos, np.asarray(atoms.cell[:]), atoms.pbc, cutoff, full)
+
+
+def _compute(positions: np.ndarray, cell: np.ndarray, pbc, cutoff: float, full: bool = False) -> NeighborList:
+    from vesin import NeighborList as _VesinNL
+
+    pbc = np.asarray(pbc, dtype=bool)
+    if pbc.any():
+        if abs(np.linalg.det(cell)) < 1e-9:
+            raise InputError("a periodic structure needs a cell with non-zero volume")
+        box = cell
+    else:
+        box = np.zeros((3, 3))
+    if len(positions) < 2:
+        empty = np.zeros(0, dtype=np.int64)
+        if not pbc.any():
+            return NeighborList(empty, empty, np.zeros((0, 3), dtype=np.int64), not full)
+    nl = _VesinNL(cutoff=float(cutoff), full_list=full)
+    i, j, shifts = nl.compute(points=positions, box=box, periodic=pbc.tolist(), quantities="ijS")
+    return NeighborList(i.astype(np.int64), j.astype(np.int64), shifts.astype(np.int64), not full)
+
+
+class VerletList:
+    """A neighbour list with a skin, rebuilt only when needed (for MD, where atoms move little per step).
+
+    The list holds every pair within ``cutoff + skin``; it stays valid (contains every pair within
+    ``cutoff``) until some atom has moved more than ``skin / 2`` since the last build, or the cell,
+    periodicity or atoms change. Pairs between ``cutoff`` and ``cutoff + skin`` are harmless to a
+    descriptor whose cutoff function vanishes beyond ``cutoff``.
+
+    Call :meth:`get` every step; ``n_builds`` counts rebuilds.
+    """
+
+    def __init__(self, cutoff: float, skin: float = 0.5, full: bool = False):
+        if skin < 0:
+            raise InputError(f"skin must be >= 0, got {skin}")
+        self.cutoff = float(cutoff)
+        self.skin = float(skin)
+        self.full = full
+        self.n_builds = 0
+        self._key: tuple | None = None
+        self._positions: np.ndarray | None = None
+        self._list: NeighborList | None = None
+
+    def get(self, atoms: Atoms) -> NeighborList:
+        """The list for ``atoms`` as they are now (rebuilt if an atom moved more than skin/2)."""
+        positions = np.asarray(atoms.positions, dtype=np.float64)
+        cell = np.asarray(atoms.cell[:], dtype=np.float64)
+        key = (tuple(atoms.numbers.tolist()), tuple(bool(p) for p in atoms.pbc), cell.tobytes())
+        if self._list is not None and key == self._key and self._positions is not None:
+            moved = np.einsum("ij,ij->i", positions - self._positions, positions - self._positions)
+            if moved.size == 0 or float(moved.max()) <= (0.5 * self.skin) ** 2:
+                return self._list
+        self._list = _compute(positions, cell, atoms.pbc, self.cutoff + self.skin, self.full)
+        self._positions = positions.copy()
+        self._key = key
+        self.n_builds += 1
+        return self._list

@@ -1,0 +1,397 @@
+"""Label many configurations in parallel on Dask, writing each result to the store the moment it arrives.
+
+Only this (the main) process writes the store, one transaction per result, in completion order
+(``distributed.as_completed``). Killing the run loses at most the calculations in flight; rows still
+``pending`` are exactly those not yet finished, so running the same command again continues.
+
+Where the workers come from:
+
+* ``workers=N`` (default 2): a ``LocalCluster`` of N processes with one Dask thread each; BLAS/OpenMP
+  threads per worker are set to ``cores // N`` through the worker environment so N workers never
+  oversubscribe the machine (Dask's own default would pin them to 1 thread each).
+* ``scheduler="tcp://host:8786"``: an existing Dask scheduler and whatever workers joined it.
+* ``cluster_config={...}`` or a YAML path: a dask-jobqueue cluster (Slurm, PBS, SGE, LSF, ...) started
+  with the given keyword arguments and scaled to ``jobs`` batch jobs.
+* ``workers=0``: no Dask at all; labels run one after another in this process (debugging, tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ase import Atoms
+
+from mlpkit.data.dataset import Dataset, Label
+from mlpkit.errors import InputError, LabelFailure, MissingDependencyError
+from mlpkit.labelers.base import Labeler
+
+#: thread-count variables of the common BLAS/OpenMP runtimes, set per worker
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+#: dask-jobqueue cluster classes by the ``type`` of a cluster configuration
+JOBQUEUE_TYPES = {
+    "slurm": "SLURMCluster",
+    "pbs": "PBSCluster",
+    "sge": "SGECluster",
+    "lsf": "LSFCluster",
+    "htcondor": "HTCondorCluster",
+    "moab": "MoabCluster",
+    "oar": "OARCluster",
+}
+
+
+#: how many times a configuration is submitted when its worker dies under it
+MAX_ATTEMPTS_AFTER_CRASH = 2
+
+
+@dataclass(frozen=True)
+class LabelRunReport:
+    """What a labelling run did.
+
+    labelled / failed: rows this run turned ``labelled`` / ``failed``; seconds: wall time of the run;
+    duplicates: configurations skipped on adding because the store already had them;
+    pending_before: rows waiting for this method when the run started; workers: where it ran.
+    """
+
+    labelled: int
+    failed: int
+    seconds: float
+    duplicates: int = 0
+    pending_before: int = 0
+    workers: str = ""
+
+
+def available_cores() -> int:
+    """CPU cores this process may use (respects taskset/cgroup affinity)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        return os.cpu_count() or 1
+
+
+def worker_environment(workers: int, cores: int | None = None) -> dict[str, str]:
+    """Thread variables giving each of ``workers`` processes an equal share (at least 1) of ``cores``."""
+    cores = cores or available_cores()
+    threads = str(max(1, cores // max(1, workers)))
+    return dict.fromkeys(THREAD_VARIABLES, threads)
+
+
+def _label_task(labeler: Labeler, row_id: int, atoms: Atoms) -> tuple[int, Label | None, str | None, float]:
+    """Runs on a worker: (row id, label or None, error text or None, seconds). Never raises for a bad label."""
+    start = time.perf_counter()
+    try:
+        label = labeler.label(atoms)
+    except Exception as exc:  # any failure is data about this configuration, not a reason to stop the run
+        return row_id, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - start
+    return row_id, label, None, label.seconds
+
+
+# -- clusters -----------------------------------------------------------------------------------------------
+
+
+def load_cluster_config(config: dict | str | os.PathLike) -> dict:
+    """A dask-jobqueue configuration as a dict: from a dict, or a YAML file path."""
+    if isinstance(config, dict):
+        return dict(config)
+    path = Path(config)
+    if not path.is_file():
+        raise InputError(f"cluster configuration {path} does not exist")
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise InputError(f"cannot parse cluster configuration {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InputError(f"cluster configuration {path} must be a mapping (type: slurm, cores: ..., ...)")
+    return data
+
+
+def make_jobqueue_cluster(config: dict | str | os.PathLike):
+    """Build (but do not scale) a dask-jobqueue cluster from a configuration.
+
+    Keys: ``type`` (slurm, pbs, sge, lsf, htcondor, moab, oar), ``jobs`` (batch jobs to start; used by
+    :func:`open_client`), everything else passed to the dask-jobqueue class (``cores``, ``processes``,
+    ``memory``, ``walltime``, ``queue``, ``account``, ``job_script_prologue``, ``job_extra_directives``...).
+    Unless the prologue already sets ``OMP_NUM_THREADS``, a line giving each worker process
+    ``cores // processes`` threads is added.
+    """
+    cfg = load_cluster_config(config)
+    kind = str(cfg.pop("type", "slurm")).lower()
+    cfg.pop("jobs", None)
+    if kind not in JOBQUEUE_TYPES:
+        raise InputError(f"cluster type must be one of {sorted(JOBQUEUE_TYPES)}, not {kind!r}")
+    try:
+        import dask_jobqueue
+    except ImportError as exc:
+        raise MissingDependencyError("dask-jobqueue is needed for batch clusters: pip install dask-jobqueue") from exc
+    cores = int(cfg.get("cores", 1))
+    processes = int(cfg.get("processes", cores))
+    prologue = list(cfg.get("job_script_prologue", []) or [])
+    if not any("OMP_NUM_THREADS" in line for line in prologue):
+        threads = max(1, cores // max(1, processes))
+        prologue += [f"export {v}={threads}" for v in THREAD_VARIABLES[:3]]
+    cfg["job_script_prologue"] = prologue
+    cfg.setdefault("processes", processes)
+    cfg.setdefault("scheduler_options", {"dashboard_address": None})
+    cls = getattr(dask_jobqueue, JOBQUEUE_TYPES[kind])
+    try:
+        return cls(**cfg)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"bad {kind} cluster configuration: {exc}") from exc
+
+
+@contextlib.contextmanager
+def open_client(
+    workers: int = 2, scheduler: str | None = None, cluster_config: dict | str | os.PathLike | None = None
+) -> Iterator[tuple[Any, str]]:
+    """A connected ``distributed.Client`` and a one-line description; closes what it started."""
+    from distributed import Client, LocalCluster
+
+    if scheduler and cluster_config:
+        raise InputError("give either a scheduler address or a cluster configuration, not both")
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+        try:
+            yield client, f"scheduler {scheduler}"
+        finally:
+            client.close()
+        return
+    if cluster_config:
+        jobs = int(load_cluster_config(cluster_config).get("jobs", 1))
+        cluster = make_jobqueue_cluster(cluster_config)
+        cluster.scale(jobs=jobs)
+        client = Client(cluster)
+        try:
+            yield client, f"{type(cluster).__name__} with {jobs} job(s)"
+        finally:
+            client.close()
+            cluster.close()
+        return
+    if workers < 1:
+        raise InputError("open_client needs workers >= 1 (workers=0 runs without Dask)")
+    import dask
+
+    env = worker_environment(workers)
+    # worker-saturation 1.0: a worker holds only the task it runs, so a calculation that kills its worker
+    # takes no innocent queued task with it; allowed-failures 1: one retry (a transient out-of-memory),
+    # not Dask's default three, for a code that crashes on a configuration every time.
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0, "distributed.scheduler.allowed-failures": 1}):
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            env=env,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+        client = Client(cluster)
+        try:
+            yield (
+                client,
+                f"local cluster: {workers} worker process(es) x {env['OMP_NUM_THREADS']} BLAS/OpenMP thread(s)",
+            )
+        finally:
+            client.close()
+            cluster.close()
+
+
+# -- the run ----------------------------------------------------------------------------------------------
+
+
+class _Tally:
+    """Writes results to the store and counts them; drives the progress bar."""
+
+    def __init__(self, dataset: Dataset, total: int, progress: bool, title: str):
+        self.dataset = dataset
+        self.labelled = 0
+        self.failed = 0
+        self._bar = None
+        if progress and total:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("[green]{task.fields[ok]} labelled[/] [red]{task.fields[bad]} failed[/]"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+            )
+            self._task = self._bar.add_task(title, total=total, ok=0, bad=0)
+
+    def __enter__(self):
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.stop()
+
+    def record(self, row_id: int, label: Label | None, error: str | None, seconds: float) -> None:
+        if label is not None:
+            try:
+                self.dataset.record_label(row_id, label)
+                self.labelled += 1
+            except LabelFailure as exc:  # NaN or wrong shape: never enters the data
+                self.dataset.record_failure(row_id, f"LabelFailure: {exc}", seconds)
+                self.failed += 1
+        else:
+            self.dataset.record_failure(row_id, error or "unknown error", seconds)
+            self.failed += 1
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, ok=self.labelled, bad=self.failed)
+
+
+def label_pending(
+    dataset: Dataset,
+    labeler: Labeler,
+    *,
+    workers: int = 2,
+    scheduler: str | None = None,
+    cluster_config: dict | str | os.PathLike | None = None,
+    progress: bool = True,
+) -> LabelRunReport:
+    """Label every ``pending`` row of ``labeler.method`` in ``dataset``; see the module docstring for where.
+
+    Failures of single labels (SCF not converged, NaN, a crashed worker) are recorded as ``failed`` with
+    the reason and the run goes on. Returns counts for this run.
+    """
+    start = time.perf_counter()
+    pending = dataset.pending(labeler.method)
+    if not pending:
+        return LabelRunReport(0, 0, time.perf_counter() - start, workers="nothing to do")
+    title = f"labelling {labeler.method}"
+    if workers == 0 and not scheduler and not cluster_config:
+        with _Tally(dataset, len(pending), progress, title) as tally:
+            for row_id, atoms in pending:
+                tally.record(*_label_task(labeler, row_id, atoms))
+        return LabelRunReport(
+            tally.labelled,
+            tally.failed,
+            time.perf_counter() - start,
+            pending_before=len(pending),
+            workers="in-process (no Dask)",
+        )
+    if workers < 0:
+        raise InputError(f"workers must be >= 0, got {workers}")
+
+    from distributed import KilledWorker, as_completed
+
+    with open_client(workers, scheduler, cluster_config) as (client, where):
+        # The labeler is shipped once and shared by every task on a worker (so are its caches).
+        labeler_future = client.scatter(labeler, broadcast=True, hash=False)
+        atoms_of = dict(pending)
+        futures: dict = {}
+        attempts: dict[int, int] = {}
+
+        def submit(row_id: int):
+            attempts[row_id] = attempts.get(row_id, 0) + 1
+            key = f"label-{row_id}-{attempts[row_id]}-{os.urandom(4).hex()}"
+            fut = client.submit(_label_task, labeler_future, row_id, atoms_of[row_id], pure=False, key=key)
+            futures[fut] = row_id
+            return fut
+
+        queue = as_completed([submit(row_id) for row_id, _ in pending])
+        with _Tally(dataset, len(pending), progress, title) as tally:
+            try:
+                for fut in queue:
+                    row_id = futures.pop(fut)
+                    try:
+                        result = fut.result()
+                    except KilledWorker as exc:
+                        # A worker died while this task was on it: either this calculation crashed it, or it
+                        # was a bystander of another one's crash. One more try on its own tells them apart.
+                        if attempts[row_id] < MAX_ATTEMPTS_AFTER_CRASH:
+                            queue.add(submit(row_id))
+                        else:
+                            tally.record(
+                                row_id,
+                                None,
+                                f"worker process died while labelling this configuration "
+                                f"{attempts[row_id]} times (a crash or out of memory in the reference "
+                                f"code): KilledWorker: {exc}",
+                                0.0,
+                            )
+                    except Exception as exc:  # the task could not run at all (unpicklable input, ...)
+                        tally.record(row_id, None, f"{type(exc).__name__}: {exc}", 0.0)
+                    else:
+                        tally.record(*result)
+                    fut.release()
+            except BaseException:
+                client.cancel(list(futures))
+                raise
+    return LabelRunReport(
+        tally.labelled, tally.failed, time.perf_counter() - start, pending_before=len(pending), workers=where
+    )
+
+
+def label_configurations(
+    images: Sequence[Atoms],
+    labeler: Labeler,
+    dataset: Dataset,
+    *,
+    source: str | None,
+    workers: int = 2,
+    scheduler: str | None = None,
+    cluster_config: dict | str | os.PathLike | None = None,
+    progress: bool = True,
+    default_source: str = "input",
+) -> LabelRunReport:
+    """Check ``images`` against the method, add them as ``pending`` (duplicates skipped) and label them.
+
+    Every image is checked (elements, overlapping atoms, periodicity) before anything is written, so bad
+    input leaves the store as it was. Rows of the same method still pending from an earlier, interrupted
+    run are labelled too. ``source=None`` takes each image's ``info["source"]`` (``default_source`` where
+    it has none).
+    """
+    images = list(images)
+    for i, atoms in enumerate(images):
+        try:
+            labeler.check(atoms)
+        except InputError as exc:
+            raise type(exc)(f"configuration {i}: {exc}") from exc
+    groups: dict[str, list[Atoms]] = {}
+    for atoms in images:
+        groups.setdefault(source or str(atoms.info.get("source") or default_source), []).append(atoms)
+    duplicates = sum(
+        dataset.add(group, method=labeler.method, source=name).duplicates for name, group in groups.items()
+    )
+    report = label_pending(
+        dataset, labeler, workers=workers, scheduler=scheduler, cluster_config=cluster_config, progress=progress
+    )
+    return LabelRunReport(
+        report.labelled,
+        report.failed,
+        report.seconds,
+        duplicates=duplicates,
+        pending_before=report.pending_before,
+        workers=report.workers,
+    )

@@ -1,0 +1,358 @@
+"""Molecular dynamics with any ASE calculator (an mlpkit potential or a reference method), watched.
+
+:func:`run_md` runs Langevin (NVT) or velocity-Verlet (NVE) dynamics with ASE's integrators, records a frame
+every ``interval`` steps (optionally written to an extxyz or ASE ``.traj`` file as it goes), and stops early when
+
+* the dynamics go unphysical: a non-finite energy, force or position; an instantaneous temperature above
+  ``max_temperature`` (default 5× the target; Maxwell-Boltzmann fluctuations of even a 3-atom molecule
+  exceed 5× with probability ~1e-6 per step); two atoms closer than 0.5 Å; or, for a molecule
+  (non-periodic system), a bond broken / a fragment flying off, unless ``allow_bond_breaking``;
+* an :class:`UncertaintyWatchdog` sees the model's uncertainty pass its ``stop`` bound.
+
+Frames carry no calculator (so predicted numbers are never mistaken for reference labels): their ``info``
+holds ``step``, ``time_fs``, ``temperature`` (K), ``mlp_energy`` (eV) and, for uncertainty-aware potentials,
+``energy_std`` (eV) and ``max_force_std`` (eV/Å, raw) and ``uncertainty`` (eV/Å, calibrated = scale·raw).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms, units
+
+from mlpkit.errors import InputError
+
+#: Two atoms closer than this (Å) means the dynamics collapsed (same bound as data.structures' check).
+MIN_DISTANCE = 0.5
+#: A bond counts as broken when the atoms are farther apart than this multiple of the sum of their natural
+#: (covalent) radii. ASE's natural cutoffs already sit ~0.2 Å above typical bond lengths; 1.5× of that is far
+#: past any thermal vibration (an O-H bond at 1000 K stretches by < 0.3 Å).
+BOND_FACTOR = 1.5
+
+
+class UncertaintyWatchdog:
+    """Watches the uncertainty of every MD step: warns above ``warn``, stops the run above ``stop``.
+
+    Bounds are in eV/Å and apply to the calibrated uncertainty ``scale · max_i ||σ_F,i||`` (``scale`` from
+    :mod:`mlpkit.uncertainty.calibration`; 1.0 means raw committee spread). Steps above ``warn`` are kept as
+    ``uncertain_frames`` (at most ``max_frames`` of them, the most recent kept) even between recorded frames,
+    because those are the configurations worth labelling.
+    """
+
+    def __init__(self, warn: float, stop: float, *, scale: float = 1.0, max_frames: int = 1000):
+        if not (np.isfinite(warn) and np.isfinite(stop)) or warn < 0 or stop <= warn:
+            raise InputError(f"watchdog bounds need 0 <= warn < stop, got warn={warn}, stop={stop}")
+        if scale <= 0 or not np.isfinite(scale):
+            raise InputError(f"watchdog scale must be positive, got {scale}")
+        self.warn = float(warn)
+        self.stop = float(stop)
+        self.scale = float(scale)
+        self.max_frames = int(max_frames)
+        self.uncertain_frames: list[Atoms] = []
+        self.n_warn = 0
+        self.max_seen = 0.0
+
+    def __repr__(self) -> str:
+        return f"UncertaintyWatchdog(warn={self.warn}, stop={self.stop}, scale={self.scale})"
+
+    def reset(self) -> None:
+        self.uncertain_frames = []
+        self.n_warn = 0
+        self.max_seen = 0.0
+
+    def check(self, atoms: Atoms, results: dict) -> str:
+        """'ok', 'warn' or 'stop' for the current step (``results``: the calculator's results dict)."""
+        raw = results.get("max_force_std")
+        if raw is None:
+            raise InputError(
+                "the uncertainty watchdog needs a calculator that reports max_force_std "
+                "(a Committee or MC-dropout potential)"
+            )
+        u = self.scale * float(raw)
+        self.max_seen = max(self.max_seen, u) if np.isfinite(u) else float("inf")
+        if not np.isfinite(u) or u >= self.stop:
+            return "stop"
+        if u >= self.warn:
+            self.n_warn += 1
+            frame = _frame(atoms, results, self.scale)
+            self.uncertain_frames.append(frame)
+            if len(self.uncertain_frames) > self.max_frames:
+                self.uncertain_frames.pop(0)
+            return "warn"
+        return "ok"
+
+
+@dataclass
+class MDResult:
+    """What :func:`run_md` did.
+
+    frames:          recorded configurations (every ``interval`` steps, plus the last one before a stop)
+    stopped_because: '' when all steps ran, else the reason ('uncertainty 0.41 eV/Å >= stop bound 0.3',
+                     'temperature 3120 K > 2500 K', 'bond broken', 'non-finite forces', ...)
+    steps_done:      MD steps completed
+    uncertain_frames: steps the watchdog flagged (above its warn bound), with their uncertainty in info
+    temperatures:    (steps_done,) K, instantaneous temperature of every step
+    uncertainties:   (steps_done,) eV/Å, calibrated uncertainty of every step (empty without a watchdog/σ)
+    """
+
+    frames: list[Atoms]
+    stopped_because: str = ""
+    steps_done: int = 0
+    uncertain_frames: list[Atoms] = field(default_factory=list)
+    temperatures: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    uncertainties: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    seconds: float = 0.0
+
+    @property
+    def completed(self) -> bool:
+        return not self.stopped_because
+
+    @property
+    def unphysical(self) -> bool:
+        return bool(self.stopped_because) and not self.stopped_because.startswith("uncertainty")
+
+
+class _Stop(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _frame(atoms: Atoms, results: dict, scale: float = 1.0) -> Atoms:
+    """A bare copy of ``atoms`` (positions, momenta, cell) with the step's predictions in ``info``."""
+    frame = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
+    frame.set_momenta(atoms.get_momenta())
+    frame.info.update(
+        {k: v for k, v in atoms.info.items() if isinstance(v, (int, float, str, np.integer, np.floating))}
+    )
+    if "energy" in results:
+        frame.info["mlp_energy"] = float(results["energy"])
+    if "energy_std" in results:
+        frame.info["energy_std"] = float(results["energy_std"])
+    if "max_force_std" in results:
+        frame.info["max_force_std"] = float(results["max_force_std"])
+        frame.info["uncertainty"] = float(scale * results["max_force_std"])
+    return frame
+
+
+def _bond_graph_components(atoms: Atoms) -> tuple[int, np.ndarray]:
+    """(number of connected fragments, labels) using natural cutoffs × BOND_FACTOR."""
+    from ase.neighborlist import natural_cutoffs, neighbor_list
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    cut = np.asarray(natural_cutoffs(atoms, mult=BOND_FACTOR))
+    i, j = neighbor_list("ij", atoms, cut, self_interaction=False)
+    n = len(atoms)
+    graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
+    return connected_components(graph, directed=False)
+
+
+def _min_distance(atoms: Atoms) -> float:
+    from ase.neighborlist import neighbor_list
+
+    d = neighbor_list("d", atoms, MIN_DISTANCE, self_interaction=False)
+    return float(d.min()) if len(d) else np.inf
+
+
+def run_md(
+    atoms: Atoms,
+    calculator,
+    *,
+    ensemble: str = "nvt",
+    temperature: float,
+    timestep: float = 0.5,
+    steps: int,
+    friction: float = 0.01,
+    interval: int = 10,
+    seed: int = 0,
+    trajectory: str | os.PathLike | None = None,
+    watchdog: UncertaintyWatchdog | None = None,
+    progress: bool = False,
+    max_temperature: float | None = None,
+    allow_bond_breaking: bool = False,
+    initial_velocities: bool = True,
+) -> MDResult:
+    """Run MD from ``atoms`` (not modified) with ``calculator``.
+
+    ensemble:     'nvt' (Langevin, ``friction`` in 1/fs) or 'nve' (velocity Verlet)
+    temperature:  K; target of the thermostat, and of the Maxwell-Boltzmann initial velocities
+    timestep:     fs
+    steps:        number of MD steps; a frame is recorded every ``interval`` steps
+    seed:         seeds the initial velocities and the Langevin noise
+    trajectory:   path ending in .extxyz/.xyz (appended frame by frame) or .traj (ASE trajectory)
+    watchdog:     an :class:`UncertaintyWatchdog` (needs a calculator reporting ``max_force_std``)
+    max_temperature: K; stop above it (default 5 × ``temperature``; NVE from a hot start may need more)
+    allow_bond_breaking: don't treat a change of the molecular bond graph as unphysical (reactive systems)
+    initial_velocities: draw Maxwell-Boltzmann velocities (centre-of-mass motion and, for molecules,
+                  rotation removed); otherwise keep the momenta ``atoms`` carries
+    """
+    import time
+
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+    from ase.md.verlet import VelocityVerlet
+
+    if ensemble not in ("nvt", "nve"):
+        raise InputError(f"ensemble must be 'nvt' or 'nve', not {ensemble!r}")
+    if steps < 0 or interval < 1:
+        raise InputError(f"need steps >= 0 and interval >= 1, got steps={steps}, interval={interval}")
+    if timestep <= 0 or temperature < 0 or friction < 0:
+        raise InputError(
+            f"need timestep > 0, temperature >= 0, friction >= 0 (got {timestep}, {temperature}, {friction})"
+        )
+    start = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    atoms = atoms.copy()
+    atoms.calc = calculator
+    molecule = not atoms.pbc.any()
+    if initial_velocities:
+        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+        Stationary(atoms)
+        if molecule and len(atoms) > 1:
+            ZeroRotation(atoms)
+    if ensemble == "nvt":
+        # ASE's own fixcm=True is deprecated as biased for small systems; FixCom is the recommended way
+        from ase.constraints import FixCom
+
+        atoms.set_constraint(FixCom())
+        dyn = Langevin(
+            atoms, timestep * units.fs, temperature_K=temperature, friction=friction / units.fs, fixcm=False, rng=rng
+        )
+    else:
+        dyn = VelocityVerlet(atoms, timestep * units.fs)
+    t_max = float(max_temperature) if max_temperature is not None else 5.0 * max(float(temperature), 1.0)
+    n_fragments0 = _bond_graph_components(atoms)[0] if molecule and not allow_bond_breaking else None
+
+    writer = _TrajectoryWriter(trajectory) if trajectory is not None else None
+    frames: list[Atoms] = []
+    temps: list[float] = []
+    uncs: list[float] = []
+    scale = watchdog.scale if watchdog is not None else 1.0
+    state = {"step": 0}
+
+    def record() -> None:
+        frame = _frame(atoms, calculator.results, scale)
+        frame.info.update(
+            step=state["step"],
+            time_fs=state["step"] * timestep,
+            temperature=float(atoms.get_temperature()),
+            thermostat=ensemble,
+            target_temperature=float(temperature),
+        )
+        frames.append(frame)
+        if writer is not None:
+            writer.write(frame)
+
+    def observe() -> None:
+        # ASE calls observers once before the first step of every run() too: count each step once
+        step = int(dyn.nsteps)
+        if step <= state["step"]:
+            return
+        state["step"] = step
+        res = calculator.results
+        e = res.get("energy", np.nan)
+        f = res.get("forces")
+        if not np.isfinite(e) or f is None or not np.all(np.isfinite(f)) or not np.all(np.isfinite(atoms.positions)):
+            raise _Stop("non-finite energy, forces or positions")
+        t = float(atoms.get_temperature())
+        temps.append(t)
+        if "max_force_std" in res:
+            uncs.append(scale * float(res["max_force_std"]))
+        if t > t_max:
+            raise _Stop(f"temperature {t:.0f} K > {t_max:.0f} K (exploding dynamics)")
+        if watchdog is not None:
+            verdict = watchdog.check(atoms, res)
+            if watchdog.uncertain_frames and verdict == "warn":
+                watchdog.uncertain_frames[-1].info.update(
+                    step=step, temperature=t, thermostat=ensemble, target_temperature=float(temperature)
+                )
+            if verdict == "stop":
+                raise _Stop(
+                    f"uncertainty {scale * float(res['max_force_std']):.3f} eV/Å >= stop bound {watchdog.stop:.3f} eV/Å"
+                )
+        if step % interval == 0:
+            dmin = _min_distance(atoms)
+            if dmin < MIN_DISTANCE:
+                raise _Stop(f"two atoms {dmin:.2f} Å apart (collapsed)")
+            if n_fragments0 is not None and _bond_graph_components(atoms)[0] != n_fragments0:
+                raise _Stop("bond broken / fragment flew off")
+            record()
+
+    dyn.attach(observe, interval=1)
+    stopped = ""
+    bar = None
+    try:
+        atoms.get_potential_energy()  # evaluate step 0 (and fail early on a bad calculator)
+        if progress:
+            from rich.progress import Progress
+
+            bar = Progress(transient=True)
+            bar.start()
+            task = bar.add_task(f"MD {ensemble.upper()} {temperature:g} K", total=steps)
+            chunk = max(interval, 1)
+            done = 0
+            while done < steps:
+                n = min(chunk, steps - done)
+                dyn.run(n)
+                done += n
+                bar.update(task, completed=done)
+        else:
+            dyn.run(steps)
+    except _Stop as stop:
+        stopped = stop.reason
+        # keep the configuration the run stopped at: the most informative one if it is merely uncertain
+        if np.all(np.isfinite(atoms.positions)):
+            record()
+            frames[-1].info["stopped_because"] = stopped
+    finally:
+        if bar is not None:
+            bar.stop()
+        if writer is not None:
+            writer.close()
+    return MDResult(
+        frames=frames,
+        stopped_because=stopped,
+        steps_done=state["step"],
+        uncertain_frames=list(watchdog.uncertain_frames) if watchdog is not None else [],
+        temperatures=np.array(temps),
+        uncertainties=np.array(uncs),
+        seconds=time.perf_counter() - start,
+    )
+
+
+class _TrajectoryWriter:
+    """Append frames to an extxyz file (flushed each frame) or an ASE .traj file."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        suffix = self.path.suffix.lower()
+        if suffix == ".traj":
+            from ase.io.trajectory import Trajectory
+
+            self._traj = Trajectory(str(self.path), "w")
+            self._fh = None
+        elif suffix in (".extxyz", ".xyz"):
+            self._traj = None
+            self._fh = open(self.path, "w")
+        else:
+            raise InputError(f"trajectory {self.path} must end in .extxyz, .xyz or .traj")
+
+    def write(self, frame: Atoms) -> None:
+        if self._traj is not None:
+            self._traj.write(frame)
+        else:
+            from ase.io import write
+
+            write(self._fh, frame, format="extxyz")
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._traj is not None:
+            self._traj.close()
+        if self._fh is not None:
+            self._fh.close()

@@ -1,0 +1,283 @@
+"""A generic trainer: minibatch Adam with a learning-rate schedule, early stopping and resumable checkpoints.
+
+Model-agnostic: it gets a torch module (whose parameters it optimises), a list of training items, optional
+validation items and a ``loss_fn(items, training) -> (loss, stats)`` (see :mod:`mlpkit.training.loss`). Any
+family whose loss fits that shape reuses it.
+
+Checkpoints (``checkpoint_dir/checkpoint.pt``, plain tensors and numbers read with ``weights_only=True``)
+hold the weights, optimiser and scheduler state, RNG state, history and the best weights so far; a run
+killed at any point and started again with the same data and settings continues from the last
+checkpoint and ends with the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mlpkit.errors import InputError
+from mlpkit.models.base import FitHistory
+from mlpkit.training.loss import summarize
+
+#: Fit settings every trainer-based family accepts, with their defaults (tuned on the water benchmark).
+FIT_DEFAULTS: dict[str, Any] = {
+    "epochs": 1500,
+    "force_weight": 1.0,
+    "learning_rate": 5e-3,
+    "lr_final": 2e-5,
+    "scheduler": "exponential",  # "exponential" (lr → lr_final over the epochs), "cosine", "plateau", "constant"
+    "batch_size": 8,
+    "patience": 300,
+    "valid_fraction": 0.1,
+    "weight_decay": 0.0,
+    "grad_clip": 10.0,
+    "seed": 0,
+    "checkpoint_dir": None,
+    "checkpoint_every": 50,
+    "warm_start": False,
+    "progress": True,
+    "callback": None,
+}
+
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+def _fingerprint(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class Trainer:
+    """Train ``module`` on ``train`` items; see the module docstring.
+
+    settings: the keys of :data:`FIT_DEFAULTS`; ``callback(epoch, record)`` (optional) is called after each
+    epoch's checkpoint (it may raise to abort, as a kill would).
+    fingerprint: anything JSON-able identifying the data and model set-up: a checkpoint from a different
+    set-up is ignored (and overwritten) rather than resumed.
+    """
+
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        loss_fn: Callable[[Sequence[Any], bool], tuple[torch.Tensor, dict[str, float]]],
+        train: Sequence[Any],
+        valid: Sequence[Any] | None,
+        settings: dict[str, Any],
+        fingerprint: Any = None,
+    ):
+        self.module = module
+        self.loss_fn = loss_fn
+        self.train = list(train)
+        self.valid = list(valid) if valid else None
+        self.s = {**FIT_DEFAULTS, **settings}
+        for key in ("epochs", "batch_size", "checkpoint_every"):
+            if int(self.s[key]) < 1:
+                raise InputError(f"{key} must be >= 1, got {self.s[key]}")
+        if float(self.s["learning_rate"]) <= 0:
+            raise InputError(f"learning_rate must be > 0, got {self.s['learning_rate']}")
+        if self.s["scheduler"] not in ("exponential", "cosine", "plateau", "constant"):
+            raise InputError(f"unknown scheduler {self.s['scheduler']!r}")
+        self.fingerprint = _fingerprint(
+            {
+                "fp": fingerprint,
+                **{
+                    k: self.s[k]
+                    for k in ("learning_rate", "lr_final", "scheduler", "batch_size", "weight_decay", "seed", "epochs")
+                },
+            }
+        )
+        self.checkpoint_dir = Path(self.s["checkpoint_dir"]) if self.s["checkpoint_dir"] else None
+
+    # -- pieces ----------------------------------------------------------------------------------------
+
+    def _scheduler(self, opt: torch.optim.Optimizer):
+        epochs, lr0, lr1 = int(self.s["epochs"]), float(self.s["learning_rate"]), float(self.s["lr_final"])
+        kind = self.s["scheduler"]
+        if kind == "exponential":
+            gamma = (lr1 / lr0) ** (1.0 / max(epochs - 1, 1))
+            return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=gamma)
+        if kind == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=lr1)
+        if kind == "plateau":
+            patience = max(5, int(self.s["patience"]) // 4)
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=patience, min_lr=lr1)
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+
+    def _evaluate(self, items: Sequence[Any]) -> dict[str, float]:
+        stats = []
+        bs = max(int(self.s["batch_size"]), 64)
+        for i in range(0, len(items), bs):
+            _, st = self.loss_fn(items[i : i + bs], False)
+            stats.append(st)
+        return summarize(stats, float(self.s.get("force_weight", 1.0)))
+
+    def _save_checkpoint(self, state: dict) -> None:
+        assert self.checkpoint_dir is not None
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.checkpoint_dir / (CHECKPOINT_FILE + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.checkpoint_dir / CHECKPOINT_FILE)
+
+    def _load_checkpoint(self) -> dict | None:
+        if self.checkpoint_dir is None:
+            return None
+        file = self.checkpoint_dir / CHECKPOINT_FILE
+        if not file.exists():
+            return None
+        try:
+            state = torch.load(file, map_location="cpu", weights_only=True)
+        except Exception:  # a corrupt checkpoint (disk full, ...) means starting over, not crashing
+            return None
+        if state.get("fingerprint") != self.fingerprint:
+            return None
+        return state
+
+    # -- the loop --------------------------------------------------------------------------------------
+
+    def run(self) -> FitHistory:
+        """Train until ``epochs`` or early stopping; the module ends with the best (validation) weights."""
+        s = self.s
+        t_start = time.perf_counter()
+        torch.manual_seed(int(s["seed"]))
+        gen = torch.Generator().manual_seed(int(s["seed"]))
+        params = [p for p in self.module.parameters() if p.requires_grad]
+        opt = torch.optim.Adam(params, lr=float(s["learning_rate"]), weight_decay=float(s["weight_decay"]))
+        sched = self._scheduler(opt)
+        history = FitHistory()
+        best_state = copy.deepcopy(self.module.state_dict())
+        best_loss, best_epoch, bad = math.inf, -1, 0
+        start_epoch = 0
+        seconds_before = 0.0
+        ckpt = self._load_checkpoint()
+        if ckpt is not None:
+            self.module.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            sched.load_state_dict(ckpt["scheduler"])
+            gen.set_state(ckpt["generator"])
+            torch.set_rng_state(ckpt["torch_rng"])
+            best_state = ckpt["best_state"]
+            best_loss, best_epoch, bad = float(ckpt["best_loss"]), int(ckpt["best_epoch"]), int(ckpt["bad_epochs"])
+            history.epochs = json.loads(ckpt["history"])
+            start_epoch = int(ckpt["epoch"])
+            seconds_before = float(ckpt["seconds"])
+        epochs = int(s["epochs"])
+        n = len(self.train)
+        bs = min(int(s["batch_size"]), n)
+        stopped = "max_epochs"
+        progress = _Progress(epochs, start_epoch, enabled=bool(s["progress"]))
+        try:
+            for epoch in range(start_epoch, epochs):
+                self.module.train()
+                perm = torch.randperm(n, generator=gen).tolist()
+                stats = []
+                for i in range(0, n, bs):
+                    items = [self.train[k] for k in perm[i : i + bs]]
+                    opt.zero_grad(set_to_none=True)
+                    loss, st = self.loss_fn(items, True)
+                    loss.backward()
+                    if s["grad_clip"]:
+                        torch.nn.utils.clip_grad_norm_(params, float(s["grad_clip"]))
+                    opt.step()
+                    stats.append(st)
+                self.module.eval()
+                record = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"]}
+                record.update({f"train_{k}": v for k, v in summarize(stats, float(s["force_weight"])).items()})
+                if self.valid:
+                    record.update({f"valid_{k}": v for k, v in self._evaluate(self.valid).items()})
+                    monitor = record["valid_loss"]
+                else:
+                    monitor = record["train_loss"]
+                if not np.isfinite(monitor):
+                    raise InputError(
+                        f"training diverged at epoch {epoch + 1} (loss {monitor}); lower learning_rate "
+                        f"(now {s['learning_rate']}) or check the data"
+                    )
+                history.epochs.append(record)
+                if monitor < best_loss:
+                    best_loss, best_epoch, bad = monitor, epoch + 1, 0
+                    best_state = copy.deepcopy(self.module.state_dict())
+                else:
+                    bad += 1
+                if s["scheduler"] == "plateau":
+                    sched.step(monitor)
+                else:
+                    sched.step()
+                progress.update(epoch + 1, record)
+                finished = epoch + 1 == epochs or bad >= int(s["patience"])
+                if self.checkpoint_dir is not None and ((epoch + 1) % int(s["checkpoint_every"]) == 0 or finished):
+                    self._save_checkpoint(
+                        {
+                            "fingerprint": self.fingerprint,
+                            "epoch": epoch + 1,
+                            "model": self.module.state_dict(),
+                            "optimizer": opt.state_dict(),
+                            "scheduler": sched.state_dict(),
+                            "generator": gen.get_state(),
+                            "torch_rng": torch.get_rng_state(),
+                            "best_state": best_state,
+                            "best_loss": best_loss,
+                            "best_epoch": best_epoch,
+                            "bad_epochs": bad,
+                            "history": json.dumps(history.epochs),
+                            "seconds": seconds_before + time.perf_counter() - t_start,
+                        }
+                    )
+                if s["callback"] is not None:
+                    s["callback"](epoch + 1, record)
+                if bad >= int(s["patience"]):
+                    stopped = "early_stopping"
+                    break
+        finally:
+            progress.close()
+        self.module.load_state_dict(best_state)
+        history.best_epoch = best_epoch
+        history.best_valid_loss = float(best_loss)
+        history.seconds = seconds_before + time.perf_counter() - t_start
+        history.stopped_because = stopped if history.epochs else "no_epochs"
+        return history
+
+
+class _Progress:
+    """A rich progress bar with the current losses (silent when disabled)."""
+
+    def __init__(self, total: int, done: int, enabled: bool):
+        self.bar = None
+        if not enabled:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(
+            TextColumn("[bold]training"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[losses]}"),
+            transient=False,
+        )
+        self.task = self.bar.add_task("fit", total=total, completed=done, losses="")
+        self.bar.start()
+
+    def update(self, epoch: int, record: dict[str, float]) -> None:
+        if self.bar is None:
+            return
+        parts = [f"F {1000 * record['train_forces_rmse']:.1f}", f"E {1000 * record['train_energy_rmse']:.2f}"]
+        if "valid_loss" in record:
+            parts += [
+                f"| valid F {1000 * record['valid_forces_rmse']:.1f}",
+                f"E {1000 * record['valid_energy_rmse']:.2f}",
+            ]
+        text = "RMSE " + " ".join(parts) + " (meV/Å, meV/atom)"
+        self.bar.update(self.task, completed=epoch, losses=text)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -1,0 +1,80 @@
+"""Test-only calculators and labelers, importable by path (``helpers_labelling:LoggingEMT``) from worker processes.
+
+Not a test module (no ``test_`` prefix): the kill/resume and failure tests plug these into the real code paths.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import ClassVar
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+from ase.calculators.emt import EMT
+
+from mlpkit.data import configuration_hash
+from mlpkit.errors import LabelFailure
+from mlpkit.labelers.base import Labeler
+
+
+class LoggingEMT(Calculator):
+    """EMT, slowed down by ``delay`` seconds, appending the configuration hash of every calculation to ``log``."""
+
+    implemented_properties: ClassVar[list[str]] = ["energy", "free_energy", "forces"]
+
+    def __init__(self, log: str, delay: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.log = log
+        self.delay = float(delay)
+        self._emt = EMT()
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        time.sleep(self.delay)
+        work = self.atoms.copy()
+        work.calc = self._emt
+        self.results = {"energy": work.get_potential_energy(), "free_energy": work.get_potential_energy(),
+                        "forces": work.get_forces()}
+        # O_APPEND writes of one short line are atomic, so two workers never interleave a line.
+        fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (configuration_hash(self.atoms) + "\n").encode())
+        finally:
+            os.close(fd)
+
+
+class FlakyLabeler(Labeler):
+    """EMT labels, except for the configurations named in ``behaviour`` (hash -> what goes wrong).
+
+    ``"failure"``: LabelFailure; ``"nan"``: a NaN force; ``"error"``: an unexpected RuntimeError inside the
+    code; ``"crash"``: the worker process dies (os._exit).
+    """
+
+    name = "flaky"
+
+    def __init__(self, behaviour: dict[str, str]):
+        self.behaviour = dict(behaviour)
+
+    @property
+    def method(self) -> str:
+        return "test:flaky-emt"
+
+    def calculator(self):
+        return EMT()
+
+    def _compute(self, atoms: Atoms):
+        what = self.behaviour.get(configuration_hash(atoms))
+        if what == "failure":
+            raise LabelFailure("SCF did not converge (simulated)")
+        if what == "error":
+            raise RuntimeError("segmentation fault in the reference code (simulated)")
+        if what == "crash":
+            os._exit(13)
+        atoms.calc = EMT()
+        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+        if what == "nan":
+            forces = forces.copy()
+            forces[0, 0] = np.nan
+        return energy, forces, None

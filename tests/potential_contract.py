@@ -1,0 +1,239 @@
+"""The checks every potential family must pass, as a base class each family's test module subclasses.
+
+Usage (see tests/test_bpnn.py)::
+
+    class TestMyFamily(PotentialContract):
+        fit_settings = {"epochs": 20, "progress": False}     # short fit used by most checks
+        tiny_fit_settings = {...}                            # fit that must reach a low error on tiny data
+
+        def make_potential(self, train):                     # an untrained float64 potential for ``train``
+            return MyPotential(...)
+
+Checks: forces = -dE/dx (finite differences), stress = (1/V) dE/dε (finite strain, periodic cell), invariance
+to rotation, translation and permutation of like atoms, energy and force continuity as a neighbour crosses
+the cutoff, save → load identical predictions, a clear UnsupportedSpeciesError for an unknown element, and a
+low training error on a tiny dataset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import molecule
+
+WATER_FILE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "h2o-pbe-svp-500K-nve.extxyz"
+
+
+def water_cluster(n_molecules: int = 4, spacing: float = 2.9, seed: int = 0, periodic: bool = False) -> Atoms:
+    """``n_molecules`` randomly oriented waters on a cubic grid (``spacing`` Å apart), rattled, open or periodic."""
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(seed)
+    m = int(np.ceil(n_molecules ** (1 / 3)))
+    w = molecule("H2O")
+    pos, symbols = [], []
+    for k in range(n_molecules):
+        ix, iy, iz = k // (m * m), (k // m) % m, k % m
+        rot = Rotation.random(random_state=int(rng.integers(1 << 30))).as_matrix()
+        pos.append(w.positions @ rot.T + (np.array([ix, iy, iz]) + 0.5) * spacing)
+        symbols += w.get_chemical_symbols()
+    atoms = Atoms(symbols, positions=np.concatenate(pos) + rng.normal(0, 0.05, (3 * n_molecules, 3)))
+    if periodic:
+        atoms.cell = np.diag([m * spacing] * 3) + rng.normal(0, 0.1, (3, 3))  # triclinic on purpose
+        atoms.pbc = True
+    return atoms
+
+
+class PotentialContract:
+    """Base class of the shared potential tests (see module docstring)."""
+
+    #: settings of the short fit that gives the potential realistic scales for the derivative checks
+    fit_settings: dict = {"epochs": 5, "progress": False}
+    #: settings of the fit that must reach a low error on the tiny dataset
+    tiny_fit_settings: dict = {"epochs": 200, "progress": False}
+    #: bars for the tiny-data fit (eV/atom, eV/Å)
+    tiny_energy_mae = 1e-3
+    tiny_forces_mae = 0.05
+    #: relative tolerance of derivative checks (float64 models)
+    fd_rtol = 1e-6
+
+    def make_potential(self, train: list[Atoms]):
+        raise NotImplementedError
+
+    # -- fixtures --------------------------------------------------------------------------------------
+
+    @pytest.fixture(scope="class")
+    def frames(self) -> list[Atoms]:
+        if not WATER_FILE.exists():
+            pytest.skip(f"shared reference data not found at {WATER_FILE}")
+        from ase.io import read
+
+        return read(WATER_FILE, index=":60")
+
+    @pytest.fixture(scope="class")
+    def potential(self, frames):
+        pot = self.make_potential(frames[:20])
+        pot.fit(frames[:20], **self.fit_settings)
+        return pot
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _energy(pot, atoms: Atoms) -> float:
+        return float(pot.predict([atoms]).energy[0])
+
+    def _check_forces_fd(self, pot, atoms: Atoms, eps: float = 1e-4) -> None:
+        pred = pot.predict([atoms])
+        forces = pred.forces[0]
+        numeric = np.zeros_like(forces)
+        for a in range(len(atoms)):
+            for d in range(3):
+                plus, minus = atoms.copy(), atoms.copy()
+                plus.positions[a, d] += eps
+                minus.positions[a, d] -= eps
+                numeric[a, d] = -(self._energy(pot, plus) - self._energy(pot, minus)) / (2 * eps)
+        scale = max(1.0, float(np.abs(forces).max()))
+        np.testing.assert_allclose(forces, numeric, atol=1e-5 * scale, rtol=0)
+
+    # -- the checks ------------------------------------------------------------------------------------
+
+    def test_forces_are_minus_energy_gradient(self, potential, frames):
+        self._check_forces_fd(potential, frames[30])
+        self._check_forces_fd(potential, water_cluster(3, spacing=2.6, seed=1))
+
+    def test_forces_and_stress_periodic(self, potential):
+        atoms = water_cluster(4, spacing=3.1, seed=2, periodic=True)
+        self._check_forces_fd(potential, atoms)
+        pred = potential.predict([atoms], stress=True)
+        stress = pred.stress[0]
+        eps = 1e-5
+        cell0, vol = atoms.cell[:].copy(), atoms.get_volume()
+        numeric = np.zeros((3, 3))
+        for i in range(3):
+            for j in range(3):
+                energies = []
+                for sign in (1, -1):
+                    strain = np.eye(3)
+                    strain[i, j] += sign * eps
+                    strained = atoms.copy()
+                    strained.set_cell(cell0 @ strain, scale_atoms=True)
+                    energies.append(self._energy(potential, strained))
+                numeric[i, j] = (energies[0] - energies[1]) / (2 * eps * vol)
+        numeric = 0.5 * (numeric + numeric.T)
+        voigt = numeric[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+        scale = max(1e-3, float(np.abs(voigt).max()))
+        np.testing.assert_allclose(stress, voigt, atol=1e-5 * scale, rtol=0)
+        # and through the ASE calculator
+        atoms.calc = potential.calculator()
+        np.testing.assert_allclose(atoms.get_stress(), stress, atol=1e-12 * scale + 1e-14)
+
+    def test_stress_not_given_for_open_structures(self, potential, frames):
+        from ase.calculators.calculator import PropertyNotImplementedError
+
+        atoms = frames[0].copy()
+        atoms.calc = potential.calculator()
+        with pytest.raises(PropertyNotImplementedError):
+            atoms.get_stress()
+
+    def test_rotation_translation_permutation_invariance(self, potential):
+        from scipy.spatial.transform import Rotation
+
+        atoms = water_cluster(3, spacing=2.6, seed=3)
+        ref = potential.predict([atoms])
+        e0, f0 = ref.energy[0], ref.forces[0]
+        tol = 1e-10 * max(1.0, abs(e0))
+        rot = Rotation.random(random_state=7).as_matrix()
+        moved = atoms.copy()
+        moved.positions = atoms.positions @ rot.T + np.array([3.3, -1.7, 12.5])
+        p = potential.predict([moved])
+        assert abs(p.energy[0] - e0) < tol
+        np.testing.assert_allclose(p.forces[0], f0 @ rot.T, atol=1e-9 * max(1.0, np.abs(f0).max()))
+        # permutation of like atoms: swap hydrogens across molecules and reorder oxygens
+        symbols = np.array(atoms.get_chemical_symbols())
+        perm = np.concatenate([np.flatnonzero(symbols == "O")[::-1], np.flatnonzero(symbols == "H")[::-1]])
+        permuted = atoms[perm]
+        p = potential.predict([permuted])
+        assert abs(p.energy[0] - e0) < tol
+        np.testing.assert_allclose(p.forces[0], f0[perm], atol=1e-9 * max(1.0, np.abs(f0).max()))
+        # periodic: translation and wrapping change nothing
+        box = water_cluster(4, spacing=3.1, seed=4, periodic=True)
+        e_box = potential.predict([box]).energy[0]
+        shifted = box.copy()
+        shifted.positions += np.array([1.3, 7.1, -2.2])
+        shifted.wrap()
+        assert abs(potential.predict([shifted]).energy[0] - e_box) < 1e-10 * max(1.0, abs(e_box))
+
+    def test_energy_continuous_across_cutoff(self, potential):
+        """A lone atom approaching a molecule from beyond the cutoff: energy and forces change smoothly."""
+        rc = float(potential.cutoff)
+        base = molecule("H2O")
+        direction = np.array([0.3, 0.2, 1.0]) / np.linalg.norm([0.3, 0.2, 1.0])
+        # distance of the newcomer to the nearest atom of the molecule crosses rc
+        distances = rc + np.linspace(-2e-3, 2e-3, 41)
+        energies, forces = [], []
+        for d in distances:
+            far = base.copy()
+            o = far.positions[0]
+            proj = (far.positions - o) @ direction
+            far.append("H")
+            far.positions[-1] = o + direction * (proj.max() + d)
+            # make sure the nearest atom is at distance d
+            dmin = np.linalg.norm(far.positions[:-1] - far.positions[-1], axis=1).min()
+            far.positions[-1] += direction * (d - dmin)
+            pred = potential.predict([far])
+            energies.append(pred.energy[0])
+            forces.append(pred.forces[0])
+        energies = np.array(energies)
+        steps = np.abs(np.diff(energies))
+        # no jump: the largest step is comparable to the others (a discontinuity would stand out) and tiny
+        assert steps.max() < 1e-6, steps.max()
+        far_field = potential.predict([base]).energy[0] + potential.predict([Atoms("H")]).energy[0]
+        assert abs(energies[-1] - far_field) < 1e-9  # beyond the cutoff: no interaction at all
+        fjump = np.abs(np.diff(np.array(forces), axis=0)).max()
+        assert fjump < 1e-3, fjump
+
+    def test_save_load_identical(self, potential, frames, tmp_path):
+        import mlpkit
+
+        potential.save(tmp_path / "model")
+        loaded = mlpkit.load(tmp_path / "model")
+        assert type(loaded) is type(potential)
+        assert loaded.species == potential.species and loaded.cutoff == potential.cutoff
+        images = [*frames[40:43], water_cluster(4, spacing=3.1, seed=5, periodic=True)]
+        a = potential.predict(images, stress=False)
+        b = loaded.predict(images, stress=False)
+        np.testing.assert_array_equal(a.energy, b.energy)
+        for fa, fb in zip(a.forces, b.forces, strict=True):
+            np.testing.assert_array_equal(fa, fb)
+        meta = loaded.metadata
+        assert meta.get("method") == frames[0].info["method"]
+        assert meta.get("training_set_hash")
+        import json
+
+        model_json = json.loads((tmp_path / "model" / "model.json").read_text())
+        assert model_json["family"] == potential.family
+        assert model_json["mlpkit_version"]
+
+    def test_unknown_element_is_a_clear_error(self, potential, frames):
+        from mlpkit.errors import UnsupportedSpeciesError
+
+        atoms = frames[0].copy()
+        atoms[0].symbol = "Cl"
+        with pytest.raises(UnsupportedSpeciesError, match="Cl"):
+            potential.predict([atoms])
+        atoms.calc = potential.calculator()
+        with pytest.raises(UnsupportedSpeciesError):
+            atoms.get_potential_energy()
+
+    def test_learns_tiny_dataset(self, frames):
+        from mlpkit.validation.metrics import evaluate
+
+        train = frames[:12]
+        pot = self.make_potential(train)
+        pot.fit(train, **self.tiny_fit_settings)
+        metrics, _ = evaluate(pot, train)
+        assert metrics["energy_mae_per_atom"] < self.tiny_energy_mae, metrics
+        assert metrics["forces_mae"] < self.tiny_forces_mae, metrics

@@ -1,0 +1,130 @@
+"""The trainer: seeds reproduce, a killed run resumes to the same result, early stopping, warm start, loss."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from mlpkit.errors import InputError
+from mlpkit.models import create_potential
+from mlpkit.training import CHECKPOINT_FILE, energy_force_loss, summarize
+
+SMALL = {"hidden": (16, 16), "n_radial": 8, "n_angular": 3}
+
+
+def _weights(pot) -> np.ndarray:
+    return torch.cat([p.detach().flatten() for p in pot.module.parameters()]).numpy().copy()
+
+
+class _Kill(Exception):
+    pass
+
+
+def test_loss_values_by_hand():
+    e = torch.tensor([1.0, 2.0])
+    e_ref = torch.tensor([0.0, 0.0])
+    n = torch.tensor([2, 4])
+    f = torch.zeros(6, 3)
+    f_ref = torch.ones(6, 3) * 0.5
+    loss, stats = energy_force_loss(e, e_ref, n, f, f_ref, force_weight=2.0)
+    # energy per atom errors 0.5, 0.5 -> mse 0.25; force mse 0.25; 0.25 + 2 * 0.25
+    assert float(loss) == pytest.approx(0.75)
+    agg = summarize([stats, stats], 2.0)
+    assert agg["loss"] == pytest.approx(0.75)
+    assert agg["energy_mae"] == pytest.approx(0.5) and agg["forces_rmse"] == pytest.approx(0.5)
+
+
+def test_same_seed_same_model_other_seed_differs(water_frames):
+    train = water_frames[:10]
+    settings = {"epochs": 4, "progress": False, "batch_size": 3}
+    a = create_potential("bpnn", train, **SMALL)
+    a.fit(train, seed=3, **settings)
+    b = create_potential("bpnn", train, **SMALL)
+    b.fit(train, seed=3, **settings)
+    c = create_potential("bpnn", train, **SMALL)
+    c.fit(train, seed=4, **settings)
+    np.testing.assert_array_equal(_weights(a), _weights(b))
+    assert not np.allclose(_weights(a), _weights(c))
+
+
+def test_killed_run_resumes_to_the_same_weights(water_frames, tmp_path):
+    train = water_frames[:10]
+    settings = {"epochs": 8, "progress": False, "batch_size": 3, "checkpoint_every": 2, "seed": 1}
+    ref = create_potential("bpnn", train, **SMALL)
+    ref_hist = ref.fit(train, **settings)
+
+    def kill_at_5(epoch, record):
+        if epoch == 5:
+            raise _Kill
+
+    ckpt = tmp_path / "ckpt"
+    pot = create_potential("bpnn", train, **SMALL)
+    with pytest.raises(_Kill):
+        pot.fit(train, checkpoint_dir=ckpt, callback=kill_at_5, **settings)
+    assert (ckpt / CHECKPOINT_FILE).exists()
+    # a fresh process would build a fresh model: do the same
+    resumed = create_potential("bpnn", train, **SMALL)
+    hist = resumed.fit(train, checkpoint_dir=ckpt, **settings)
+    assert len(hist.epochs) == 8 and hist.epochs[4]["epoch"] == 5  # epochs 1-4 came from the checkpoint
+    np.testing.assert_array_equal(_weights(resumed), _weights(ref))
+    assert [r["train_loss"] for r in hist.epochs] == pytest.approx([r["train_loss"] for r in ref_hist.epochs])
+    # other settings: the stale checkpoint is not used
+    other = create_potential("bpnn", train, **SMALL)
+    hist = other.fit(train, checkpoint_dir=ckpt, **{**settings, "force_weight": 0.5})
+    assert hist.epochs[0]["epoch"] == 1
+
+
+def test_early_stopping_keeps_the_best_weights(water_frames):
+    train = water_frames[:10]
+    # validation labels that disagree with the training labels: the validation loss soon gets worse
+    valid = []
+    for a in water_frames[:10]:
+        b = a.copy()
+        b.calc = SinglePointCalculator(b, energy=a.get_potential_energy(), forces=-a.get_forces())
+        valid.append(b)
+    pot = create_potential("bpnn", train, **SMALL)
+    hist = pot.fit(train, valid, epochs=200, patience=5, progress=False, batch_size=5, learning_rate=1e-2)
+    assert hist.stopped_because == "early_stopping"
+    assert len(hist.epochs) == hist.best_epoch + 5 < 200
+    best = min(r["valid_loss"] for r in hist.epochs)
+    assert hist.best_valid_loss == best
+    from mlpkit.validation.metrics import evaluate
+
+    # the kept weights are those of the best epoch: recompute its validation loss
+    _, table = evaluate(pot, valid)
+    e_mse = np.mean((table.energy_pred - table.energy_ref) ** 2)
+    f_mse = np.mean((table.forces_pred - table.forces_ref) ** 2)
+    assert e_mse + 1.0 * f_mse == pytest.approx(best, rel=1e-8)
+
+
+def test_warm_start_continues_from_current_weights(water_frames):
+    from mlpkit.validation.metrics import evaluate
+
+    train = water_frames[:12]
+    pot = create_potential("bpnn", train, **SMALL)
+    pot.fit(train, epochs=60, progress=False, valid_fraction=0.0, batch_size=12, learning_rate=1e-2)
+    before, _ = evaluate(pot, train)
+    refs = pot.module.reference_energies.clone()
+    more = water_frames[12:16]
+    pot.fit(train + more, epochs=1, progress=False, valid_fraction=0.0, warm_start=True, learning_rate=1e-5)
+    after, _ = evaluate(pot, train)
+    assert after["forces_mae"] == pytest.approx(before["forces_mae"], rel=0.05)
+    assert torch.equal(refs, pot.module.reference_energies)  # normalisation kept
+    cold = create_potential("bpnn", train, **SMALL)
+    cold.fit(train + more, epochs=1, progress=False, valid_fraction=0.0, learning_rate=1e-5)
+    fresh, _ = evaluate(cold, train)
+    assert fresh["forces_mae"] > 3 * before["forces_mae"]
+
+
+def test_bad_settings_are_clear_errors(water_frames):
+    pot = create_potential("bpnn", water_frames[:5], **SMALL)
+    with pytest.raises(InputError, match="unknown fit setting"):
+        pot.fit(water_frames[:5], epoch=3)
+    with pytest.raises(InputError, match="learning_rate"):
+        pot.fit(water_frames[:5], learning_rate=-1.0, progress=False)
+    unlabelled = water_frames[0].copy()
+    unlabelled.calc = None
+    with pytest.raises(InputError, match="no reference energy"):
+        pot.fit([unlabelled], progress=False)
