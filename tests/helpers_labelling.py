@@ -35,8 +35,11 @@ class LoggingEMT(Calculator):
         time.sleep(self.delay)
         work = self.atoms.copy()
         work.calc = self._emt
-        self.results = {"energy": work.get_potential_energy(), "free_energy": work.get_potential_energy(),
-                        "forces": work.get_forces()}
+        self.results = {
+            "energy": work.get_potential_energy(),
+            "free_energy": work.get_potential_energy(),
+            "forces": work.get_forces(),
+        }
         # O_APPEND writes of one short line are atomic, so two workers never interleave a line.
         fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from ase.calculators.emt import EMT
 from ase.io import write
-from helpers_labelling import FlakyLabeler
 
+from helpers_labelling import FlakyLabeler
 from mlpkit.data import Dataset, configuration_hash
 from mlpkit.errors import InputError
 from mlpkit.execution import (
@@ -64,8 +64,14 @@ def test_in_process_labelling_and_duplicates(tmp_path, water_frames):
     from ase import Atoms
 
     with pytest.raises(InputError, match="configuration 1"):
-        label_configurations([images[0], Atoms("Si2", positions=[[0, 0, 0], [2.3, 0, 0]])], lab, ds,
-                             source="x", workers=0, progress=False)
+        label_configurations(
+            [images[0], Atoms("Si2", positions=[[0, 0, 0], [2.3, 0, 0]])],
+            lab,
+            ds,
+            source="x",
+            workers=0,
+            progress=False,
+        )
     assert len(ds) == 6
 
 
@@ -112,8 +118,16 @@ def test_dask_via_scheduler_address_records_failures_and_crashes(tmp_path, water
     ds, lab, images = _flaky_setup(tmp_path, water_frames, behaviours)
     # fail a task on its first worker death (no retries on fresh workers); a worker holds one task at a time
     config = {"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0}
-    with dask.config.set(config), \
-            LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None, processes=True) as cluster:
+    with (
+        dask.config.set(config),
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": ":0"},
+            processes=True,
+        ) as cluster,
+    ):
         rep = label_pending(ds, lab, scheduler=cluster.scheduler_address, progress=False)
     assert (rep.labelled, rep.failed) == (5, 3)
     assert rep.workers.startswith("scheduler tcp://")
@@ -169,13 +183,33 @@ def test_kill_mid_run_then_rerun_loses_nothing_and_repeats_nothing(tmp_path, wat
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")])}
 
     def command(log):
-        return [sys.executable, "-m", "mlpkit.cli", "label", "--input", str(configs), "--db", str(db),
-                "--method", "ase", "--calculator", "helpers_labelling:LoggingEMT", "--level-of-theory",
-                "emt-logged", "--param", f"log={log}", "--param", "delay=0.4", "--workers", "2"]
+        return [
+            sys.executable,
+            "-m",
+            "mlpkit.cli",
+            "label",
+            "--input",
+            str(configs),
+            "--db",
+            str(db),
+            "--method",
+            "ase",
+            "--calculator",
+            "helpers_labelling:LoggingEMT",
+            "--level-of-theory",
+            "emt-logged",
+            "--param",
+            f"log={log}",
+            "--param",
+            "delay=0.4",
+            "--workers",
+            "2",
+        ]
 
     log1, log2 = tmp_path / "run1.log", tmp_path / "run2.log"
-    proc = subprocess.Popen(command(log1), env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        command(log1), env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.time() + 120
     try:
         while time.time() < deadline:

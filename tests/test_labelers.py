@@ -39,8 +39,12 @@ def test_registry_and_specs_round_trip():
         make_labeler("vasp2000")
     with pytest.raises(InputError, match="bad options"):
         make_labeler("emt", basis="def2-SVP")
-    for name, kwargs in [("emt", {}), ("gfn2", {"accuracy": 0.5}), ("pyscf", {"basis": "def2-TZVP", "spin": 2}),
-                         ("ase", {"calculator": "ase.calculators.emt:EMT", "level_of_theory": "emt-by-path"})]:
+    for name, kwargs in [
+        ("emt", {}),
+        ("gfn2", {"accuracy": 0.5}),
+        ("pyscf", {"basis": "def2-TZVP", "spin": 2}),
+        ("ase", {"calculator": "ase.calculators.emt:EMT", "level_of_theory": "emt-by-path"}),
+    ]:
         lab = make_labeler(name, **kwargs)
         assert isinstance(lab, Labeler)
         again = make_labeler(lab.spec())

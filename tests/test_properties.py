@@ -46,10 +46,10 @@ def diatomic(k=110.0, r0=1.13):
 def test_spectrum_peak_of_harmonic_oscillator():
     atoms = diatomic()
     expected = expected_wavenumber(110.0, atoms)
-    dyn = VelocityVerlet(atoms, timestep=0.25 * units.fs)
+    dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
     frames = []
-    for _ in range(3000):
-        dyn.run(2)
+    for _ in range(1500):
+        dyn.run(1)
         frames.append(atoms.copy())
         frames[-1].set_velocities(atoms.get_velocities())
     spec = P.vibrational_spectrum(frames, dt=0.5)
@@ -152,3 +152,20 @@ def test_trajectory_properties_writes_plots(tmp_path):
     out = P.trajectory_properties(cframes, 5.0, tmp_path / "cu")
     assert out["kind"] == "condensed"
     assert (tmp_path / "cu" / "rdf.png").exists() and (tmp_path / "cu" / "msd.png").exists()
+
+
+def test_speed_row_and_baselines():
+    from ase.calculators.emt import EMT
+
+    from mlpkit.md import speed as S
+
+    cu = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)
+    row = S.measure_md_speed(cu, EMT(), steps=5, timestep=2.0, engine="EMT", kind="baseline", method="emt")
+    assert row.steps == 5 and row.n_atoms == 32
+    assert row.ns_per_day == pytest.approx(2.0 * 1e-6 * 86400 / row.seconds_per_step)
+    assert row.us_per_atom_step == pytest.approx(row.seconds_per_step / 32 * 1e6)
+    assert "emt" in S.baseline_methods(cu)  # EMT is meaningful for Cu
+    water = Atoms("H2O", positions=[[0, 0, 0], [0.76, 0.59, 0], [-0.76, 0.59, 0]])
+    assert "emt" not in S.baseline_methods(water)  # ... and not for water
+    assert S.baseline_methods(water, "none") == []
+    assert S.format_rate(0.5) == "500.0 ps/day" and S.format_rate(12.0) == "12.0 ns/day"

@@ -28,8 +28,13 @@ def direct_pyscf(atoms, xc="PBE", basis="def2-SVP", spin=0):
     from pyscf import dft, gto, lib
 
     lib.num_threads(THREADS)
-    mol = gto.M(atom=[(s, tuple(p)) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions, strict=True)],
-                basis=basis, unit="Angstrom", spin=spin, verbose=0)
+    mol = gto.M(
+        atom=[(s, tuple(p)) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions, strict=True)],
+        basis=basis,
+        unit="Angstrom",
+        spin=spin,
+        verbose=0,
+    )
     mf = dft.UKS(mol) if spin else dft.RKS(mol)
     mf.xc = xc
     mf.conv_tol = 1e-10

@@ -77,8 +77,9 @@ def test_md_initial_temperature_is_maxwell_boltzmann():
 
 def test_langevin_holds_the_temperature():
     cu = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(2)  # 32 atoms
-    frames = md_snapshots(cu, "emt", temperature=600, steps=800, every=5, thermostat="langevin",
-                          timestep=2.0, friction=0.05, seed=1)
+    frames = md_snapshots(
+        cu, "emt", temperature=600, steps=800, every=5, thermostat="langevin", timestep=2.0, friction=0.05, seed=1
+    )
     assert frames[0].info["source"] == "md-600K-langevin"
     temps = np.array([f.get_temperature() for f in frames[40:]])  # after 400 fs (20 friction times)
     assert temps.mean() == pytest.approx(600, rel=0.12)

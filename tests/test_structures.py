@@ -29,11 +29,11 @@ def test_truncated_garbled_empty_files(tmp_path, shared_data):
     text = (shared_data / "h2o-pbe-svp-500K-nve.extxyz").read_text()
     truncated = tmp_path / "truncated.extxyz"
     truncated.write_text(text[: len(text) // 3 + 17])  # cut in the middle of a frame
-    with pytest.raises(InputError, match="truncated.extxyz"):
+    with pytest.raises(InputError, match=r"truncated\.extxyz"):
         read_structures(truncated)
     garbled = tmp_path / "garbled.extxyz"
     garbled.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes())
-    with pytest.raises(InputError, match="garbled.extxyz"):
+    with pytest.raises(InputError, match=r"garbled\.extxyz"):
         read_structures(garbled)
     nonsense = tmp_path / "nonsense.xyz"
     nonsense.write_text("3\ncomment\nO 0 0 zero\nH 1 0 0\n")

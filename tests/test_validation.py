@@ -416,3 +416,20 @@ def test_reference_from_method():
     pytest.importorskip("pyscf")
     # the shared reference data record "pyscf-2.14:PBE/def2-svp"
     assert reference_from_method("pyscf-2.14:PBE/def2-svp").method == "pyscf:PBE/def2-svp"
+
+
+def test_stability_watch_for_cells():
+    from ase.build import bulk
+
+    from mlpkit.validation.nve import _StabilityWatch
+
+    cell = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((2, 2, 2))
+    cell.center(vacuum=6.0, axis=2)  # a slab: room for an atom to leave
+    watch = _StabilityWatch(cell, FAST)
+    assert watch.problems(cell) == []
+    gone = cell.copy()
+    gone.positions[0, 2] = float(cell.positions[:, 2].max()) + 5.0  # into the vacuum, 5 Å off the surface
+    assert any("no neighbour" in p for p in watch.problems(gone))
+    squashed = cell.copy()
+    squashed.positions[1] = squashed.positions[0] + [0.3, 0, 0]
+    assert any("0.30 Å apart" in p for p in watch.problems(squashed))

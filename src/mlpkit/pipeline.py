@@ -676,8 +676,8 @@ def _plot_md(res, timestep: float, warn: float, stop: float, path: Path) -> Path
     if len(res.uncertainties):
         tu = (np.arange(len(res.uncertainties)) + 1) * timestep / 1000
         ax2.plot(tu, res.uncertainties, lw=0.6)
-        ax2.axhline(warn, color="orange", ls="--", lw=1, label=f"warn {warn} eV/Å")
-        ax2.axhline(stop, color="red", ls="--", lw=1, label=f"stop {stop} eV/Å")
+        ax2.axhline(warn, color="orange", ls="--", lw=1, label=f"warn {warn:.3g} eV/Å")
+        ax2.axhline(stop, color="red", ls="--", lw=1, label=f"stop {stop:.3g} eV/Å")
         ax2.legend(fontsize=8)
     ax2.set_xlabel("time (ps)")
     ax2.set_ylabel("uncertainty (eV/Å)")
@@ -748,7 +748,7 @@ def stage_summary(stage: str, result: dict) -> str:
     if stage == "label":
         return (
             f"{result.get('train')} train + {result.get('test')} test labels of {result.get('method')}, "
-            f"{result.get('failed', 0)} failed, {f(result.get('label_seconds'), '{:.0f}')} s of reference time"
+            f"{result.get('failed', 0)} failed, {f(result.get('label_seconds'), '{:.1f}')} s of reference time"
         )
     if stage == "train":
         return f"committee on {result.get('n_train')} configurations ({f(result.get('seconds'), '{:.0f}')} s)"
@@ -779,7 +779,10 @@ def stage_summary(stage: str, result: dict) -> str:
     if stage == "speed":
         ratios = result.get("ratios", {})
         r = ratios.get("mlp_over_reference")
-        return f"MLP-MD {r:,.0f}x faster than reference MD" if r else f"{len(result.get('rows', []))} engines timed"
+        if not r:
+            return f"{len(result.get('rows', []))} engines timed"
+        n = len(result.get("rows", []))
+        return f"MLP-MD {r:,.3g}x {'faster' if r >= 1 else 'as fast as'} reference MD ({n} engines timed)"
     if stage == "report":
         return str(result.get("path"))
     return ""
@@ -826,6 +829,7 @@ def run_project(
     for stage in STAGES:
         rec = state.data["stages"].get(stage)
         if rec and rec.get("fingerprint") != fingerprints[stage]:
+            _refuse_stale_data(cfg, stage)
             if show:
                 console.print(f"[yellow]configuration changed for '{stage}': rerunning it and every later stage[/]")
             state.forget_from(stage)
@@ -861,6 +865,25 @@ def run_project(
     if show:
         print_summary(summary, console)
     return summary
+
+
+def _refuse_stale_data(cfg: ProjectConfig, stage: str) -> None:
+    """Some changes cannot be applied to a run directory that already holds their results: new sampling settings
+    would mix old and new configurations in the training data, and the active-learning loop refuses to resume with
+    other settings. Say so before anything runs."""
+    run_dir = cfg.run_dir
+    changed = ", ".join(STAGE_SECTIONS[stage])
+    hint = (
+        f"use a new project.run_dir (or delete {run_dir}); labels already computed can be copied over with "
+        "`mlpkit data export` / `mlpkit data import`"
+    )
+    if stage == "sample" and (run_dir / "dataset.db").exists():
+        raise InputError(f"{run_dir} holds configurations sampled with other settings ({changed} changed): {hint}")
+    if STAGES.index(stage) <= STAGES.index("learn") and (run_dir / "state.json").exists():
+        raise InputError(
+            f"active learning in {run_dir} started with other settings (the {stage} stage's inputs changed: "
+            f"{changed}): {hint}"
+        )
 
 
 def project_summary(run: ProjectRun) -> dict:

@@ -66,6 +66,10 @@ def _validation_section(page, run: ProjectRun, which: str) -> None:
         _image(page, vdir / fig, Path(fig).stem.replace("_", " "))
 
 
+def _milli(x: Any, fmt: str = "{:.1f}") -> str:
+    return "–" if x is None else fmt.format(1000 * float(x))
+
+
 def _active_learning_section(page, run: ProjectRun) -> None:
     res = run.state.result("learn")
     if not res:
@@ -74,27 +78,71 @@ def _active_learning_section(page, run: ProjectRun) -> None:
     if "skipped" in res:
         page.add_paragraph(res["skipped"])
         return
-    scalar = [
-        [k, _fmt(v) if isinstance(v, float) else str(v)]
-        for k, v in res.items()
-        if isinstance(v, (int, float, str)) and k not in ("final_model",)
+    trust = res.get("trust") or {}
+    rows = [
+        ["stopped because", res.get("stopped_because", "–")],
+        ["iterations", res.get("iterations", "–")],
+        ["reference labels used (initial + selected)", res.get("n_labels", "–")],
+        ["failed labels", res.get("n_failed", "–")],
+        ["reference time spent", f"{_fmt(res.get('label_seconds'), '{:.0f}')} s"],
+        ["wall time", f"{_fmt(res.get('wall_seconds'), '{:.0f}')} s"],
     ]
-    if scalar:
-        page.add_table(["quantity", "value"], scalar)
-    for key in ("iterations_table", "curve", "history"):
-        rows = res.get(key)
-        if isinstance(rows, list) and rows and isinstance(rows[0], dict):
-            header = list(rows[0].keys())
-            page.add_table(
-                header, [[_fmt(r.get(h)) if isinstance(r.get(h), float) else r.get(h) for h in header] for r in rows]
-            )
-            break
-    al_dir = run.path("active-learning")
-    pngs = sorted((al_dir / "report").glob("*.png")) if (al_dir / "report").is_dir() else []
-    for png in pngs:
-        _image(page, png, png.stem.replace("_", " "))
-    if not pngs:
-        page.add_paragraph(f"(no active-learning plots found in {al_dir / 'report'})")
+    if trust:
+        rows.append(
+            [
+                "final trust window (calibrated σ, eV/Å)",
+                f"[{_fmt(trust.get('lower'))}, {_fmt(trust.get('upper'))}) · scale {_fmt(trust.get('scale'))} · "
+                f"lower: {trust.get('lower_from', '')}; upper: {trust.get('upper_from', '')}",
+            ]
+        )
+    base = res.get("baseline") or {}
+    if base:
+        rows.append(["random-sampling baseline", base.get("verdict", "")])
+        if base.get("saving") is not None:
+            rows.append(["labels AL / labels random for the same test error", f"{base['saving']:.2f}"])
+    page.add_table(["quantity", "value"], rows)
+    curve = res.get("curve") or []
+    if curve:
+        page.add_table(
+            [
+                "iteration",
+                "labels",
+                "test force MAE (meV/Å)",
+                "test force RMSE (meV/Å)",
+                "test energy MAE (meV/atom)",
+                "untrusted fraction of exploration",
+            ],
+            [
+                [
+                    c.get("iteration"),
+                    c.get("n_labels"),
+                    _milli(c.get("forces_mae")),
+                    _milli(c.get("forces_rmse")),
+                    _milli(c.get("energy_mae_per_atom"), "{:.2f}"),
+                    _fmt(c.get("untrusted_fraction"), "{:.3f}"),
+                ]
+                for c in curve
+            ],
+        )
+    points = base.get("points") or []
+    if points:
+        page.add_table(
+            ["random baseline point", "labels", "test force MAE (meV/Å)", "test energy MAE (meV/atom)"],
+            [
+                [
+                    p.get("point"),
+                    p.get("n_labels"),
+                    _milli(p.get("forces_mae")),
+                    _milli(p.get("energy_mae_per_atom"), "{:.2f}"),
+                ]
+                for p in points
+            ],
+        )
+    plots = sorted(run.path("report").glob("*.png"))
+    for png in plots:
+        _image(page, png, f"active learning: {png.stem.replace('_', ' ')}")
+    if not plots:
+        page.add_paragraph(f"(no active-learning plots in {run.path('report')})")
 
 
 def _production_section(page, run: ProjectRun) -> None:
@@ -106,6 +154,7 @@ def _production_section(page, run: ProjectRun) -> None:
         page.add_paragraph(res["skipped"])
         return
     p = run.cfg.production
+    dog = res.get("watchdog") or {}
     page.add_table(
         ["quantity", "value"],
         [
@@ -114,9 +163,10 @@ def _production_section(page, run: ProjectRun) -> None:
             ["stopped because", res.get("stopped_because") or "completed"],
             ["mean temperature", f"{_fmt(res.get('mean_temperature'), '{:.0f}')} K"],
             [
-                "max uncertainty (calibrated)",
-                f"{_fmt(res.get('max_uncertainty'))} eV/Å (warn {p.watchdog.warn}, stop {p.watchdog.stop})",
+                "watchdog bounds (calibrated σ)",
+                f"warn {_fmt(dog.get('warn'))}, stop {_fmt(dog.get('stop'))} eV/Å ({dog.get('from', '')})",
             ],
+            ["max uncertainty seen", f"{_fmt(res.get('max_uncertainty'))} eV/Å"],
             ["uncertain frames saved", f"{res.get('n_uncertain')} → {res.get('uncertain_file')}"],
             ["trajectory", res.get("trajectory")],
             ["wall time", f"{_fmt(res.get('seconds'), '{:.1f}')} s"],
@@ -202,7 +252,10 @@ def _speed_section(page, run: ProjectRun) -> None:
     )
     ratios = data.get("ratios", {})
     if ratios:
-        page.add_paragraph("; ".join(f"{k.replace('_', ' ')}: {v:,.0f}x" for k, v in ratios.items()))
+        page.add_paragraph(
+            "Speed ratios (seconds per step of the other engine / of MLP-MD): "
+            + "; ".join(f"{k.replace('_', ' ')}: {v:,.3g}x" for k, v in ratios.items())
+        )
     page.add_paragraph(
         "Measured on this machine for this system with the same velocity-Verlet driver, first step excluded. "
         "The source's table 5.1: classical MD ns/day, DFT-MD ps/day, MLP-MD ns/day."
@@ -227,12 +280,12 @@ def build_report(run: ProjectRun) -> Path:
     for stage in STAGES:
         rec = run.state.data["stages"].get(stage)
         if stage == "report":
-            rows.append([stage, "PASS", "", "this page"])
+            rows.append([stage, "done", "", "this page"])
         elif rec:
-            rows.append([stage, "PASS", f"{rec.get('seconds', 0):.1f} s", stage_summary(stage, rec.get("result", {}))])
+            rows.append([stage, "done", f"{rec.get('seconds', 0):.1f} s", stage_summary(stage, rec.get("result", {}))])
         else:
-            rows.append([stage, "SKIP", "", "not run"])
-    page.add_table(["stage", "done", "time", "result"], rows, status_column=1)
+            rows.append([stage, "not run", "", ""])
+    page.add_table(["stage", "status", "time", "result"], rows)
 
     page.add_heading("Data")
     ds = run.dataset.summary()

@@ -22,8 +22,8 @@ from mlpkit.md.dynamics import UncertaintyWatchdog, run_md
 class ExplorationResult:
     """frames: every recorded frame plus every step the watchdog flagged, with ``info`` keys ``walker``,
     ``temperature``, ``uncertainty`` (calibrated, eV/Å). walkers: one small dict per walker.
-    untrusted_fraction: share of all planned MD steps with u ≥ lower (steps not run after a stop count as
-    untrusted); candidate_fraction: share with lower ≤ u < upper."""
+    untrusted_fraction: share of the MD steps with u ≥ lower (a stopped walker restarts; steps it could not run
+    after ``max_restarts`` count as untrusted); candidate_fraction: share with lower ≤ u < upper."""
 
     frames: list[Atoms]
     walkers: list[dict] = field(default_factory=list)
@@ -60,11 +60,13 @@ def explore(
     allow_bond_breaking: bool = False,
     progress: bool = False,
     on_walker=None,
+    max_restarts: int = 20,
 ) -> ExplorationResult:
     """Run ``walkers`` walkers per temperature for ``steps`` steps each with ``potential``'s calculator.
 
     starts: configurations to start from; walker k starts from a seeded random choice among them.
-    out_dir: if given, each walker's trajectory goes to ``walker-TTTTK-k.extxyz`` there.
+    out_dir: if given, each walker segment's trajectory goes to ``walker-TK-k-segment.extxyz`` there.
+    max_restarts: how often a stopped walker is restarted within its step budget.
     on_walker: optional callback(walker_index, n_walkers, info_dict) after each walker (progress display).
     """
     rng = np.random.default_rng(seed)
@@ -75,48 +77,66 @@ def explore(
     k = 0
     for t in temperatures:
         for w in range(walkers):
-            start_idx = int(rng.integers(len(starts)))
-            start = starts[start_idx]
-            wd = UncertaintyWatchdog(warn=lower, stop=upper, scale=scale)
-            traj = Path(out_dir) / f"walker-{t:g}K-{w}.extxyz" if out_dir is not None else None
-            calc = potential.calculator()
-            res = run_md(
-                start,
-                calc,
-                ensemble=ensemble,
-                temperature=float(t),
-                timestep=timestep,
-                steps=steps,
-                friction=friction,
-                interval=interval,
-                seed=int(rng.integers(2**31)),
-                trajectory=traj,
-                watchdog=wd,
-                allow_bond_breaking=allow_bond_breaking,
-                progress=progress,
-            )
-            u = res.uncertainties
-            planned += steps
-            n_untrusted += int(np.sum(u >= lower)) + (steps - res.steps_done)
-            n_candidate += int(np.sum((u >= lower) & (u < upper)))
-            seen_steps = set()
-            for f in [*res.frames, *res.uncertain_frames]:
-                step = int(f.info.get("step", -1))
-                if step in seen_steps:
-                    continue
-                seen_steps.add(step)
-                f.info.update(walker=k, start_index=start_idx, target_temperature=float(t))
-                frames.append(f)
+            # A walker that stops (uncertainty past the upper bound, or unphysical dynamics) restarts from another
+            # start with fresh velocities until its step budget is used: early committees are unsure a few
+            # femtoseconds away from their data, and one stop per walker would leave almost nothing to select.
+            left, segments, reasons, u_all, n_flagged, seconds = steps, 0, [], [], 0, 0.0
+            start_idx = -1
+            while left > 0 and segments <= max_restarts:
+                start_idx = int(rng.integers(len(starts)))
+                wd = UncertaintyWatchdog(warn=lower, stop=upper, scale=scale)
+                traj = Path(out_dir) / f"walker-{t:g}K-{w}-{segments}.extxyz" if out_dir is not None else None
+                res = run_md(
+                    starts[start_idx],
+                    potential.calculator(),
+                    ensemble=ensemble,
+                    temperature=float(t),
+                    timestep=timestep,
+                    steps=left,
+                    friction=friction,
+                    interval=interval,
+                    seed=int(rng.integers(2**31)),
+                    trajectory=traj,
+                    watchdog=wd,
+                    allow_bond_breaking=allow_bond_breaking,
+                    progress=progress,
+                )
+                u = res.uncertainties
+                u_all.append(u)
+                n_untrusted += int(np.sum(u >= lower))
+                n_candidate += int(np.sum((u >= lower) & (u < upper)))
+                n_run = max(res.steps_done, 1)
+                planned += n_run
+                left -= n_run
+                segments += 1
+                n_flagged += len(res.uncertain_frames)
+                seconds += res.seconds
+                if res.stopped_because:
+                    reasons.append(res.stopped_because)
+                seen_steps = set()
+                for f in [*res.frames, *res.uncertain_frames]:
+                    step = int(f.info.get("step", -1))
+                    if step in seen_steps:
+                        continue
+                    seen_steps.add(step)
+                    f.info.update(walker=k, segment=segments - 1, start_index=start_idx, target_temperature=float(t))
+                    frames.append(f)
+            if left > 0:  # restarts exhausted: the steps never run count as untrusted
+                n_untrusted += left
+                planned += left
+            u = np.concatenate(u_all) if u_all else np.zeros(0)
             info = {
                 "walker": k,
                 "temperature": float(t),
-                "start_index": start_idx,
-                "steps_done": res.steps_done,
-                "stopped_because": res.stopped_because,
+                "segments": segments,
+                "steps_done": steps - max(left, 0),
+                "stopped_because": "; ".join(reasons[:3])
+                + (f" (+{len(reasons) - 3} more)" if len(reasons) > 3 else ""),
+                "n_stops": len(reasons),
                 "max_uncertainty": float(u.max()) if len(u) else None,
                 "mean_uncertainty": float(u.mean()) if len(u) else None,
-                "n_flagged": len(res.uncertain_frames),
-                "seconds": res.seconds,
+                "n_flagged": n_flagged,
+                "seconds": seconds,
             }
             infos.append(info)
             if on_walker is not None:

@@ -484,7 +484,7 @@ class _Run:
         )
 
         def on_walker(k, n, info):
-            why = f" stopped at step {info['steps_done']}: {info['stopped_because']}" if info["stopped_because"] else ""
+            why = f", {info['n_stops']} stop(s): {info['stopped_because']}" if info["n_stops"] else ""
             mu = info["max_uncertainty"]
             self.log(
                 f"  walker {k + 1}/{n} ({info['temperature']:g} K): max σ {mu if mu is None else f'{mu:.3f}'} eV/Å{why}"
@@ -560,16 +560,16 @@ class _Run:
                 for f, dsc in zip(frames, discarded, strict=True)
                 if dsc and str(f.info.get("stopped_because", "")).startswith("uncertainty")
             ]
-            by_walker: dict[int, Atoms] = {}
+            by_walker: dict[tuple[int, int], Atoms] = {}
             for f in stops:
-                w = int(f.info.get("walker", -1))
+                w = (int(f.info.get("walker", -1)), int(f.info.get("segment", 0)))
                 if w not in by_walker or f.info.get("step", 0) < by_walker[w].info.get("step", 0):
                     by_walker[w] = f  # the first configuration past the bound
             selected = sorted(by_walker.values(), key=lambda f: f.info["uncertainty"])[:k]
         if selected and not candidates:
             fallback = (
                 f"no candidates inside the trust window: labelled the first configuration past the upper "
-                f"bound of {len(selected)} walker(s)"
+                f"bound of {len(selected)} walker segment(s)"
             )
             self.log(f"iteration {i}: {fallback}")
         if not selected and not candidates and k > 0 and not trusted.any():

@@ -16,7 +16,9 @@ Every file is written to a temporary name and renamed (``os.replace``), so a kil
 old file or the new one. A step is marked finished in ``state.json`` only after all its files exist; on resume
 finished steps are skipped and their outputs read back. Labels live in the dataset, which the execution layer
 writes one finished calculation at a time, and which never stores a (configuration, method) twice: a step
-killed mid-labelling resumes with exactly the configurations still pending.
+killed mid-labelling resumes with exactly the configurations still pending. The calculations in flight when
+the process dies are lost and run again; so is one that had finished in the few milliseconds before its
+result was committed (the only window in which a completed reference calculation can be repeated).
 """
 
 from __future__ import annotations

@@ -115,8 +115,8 @@ def _open_db(db: str, must_exist: bool = True):
 def _summary_tables(dataset) -> None:
     s = dataset.summary()
     table = Table(
-        title=f"{s['url']}: {s['rows']} configurations, {s['atoms']} atoms, "
-        f"{s['label_seconds']:.1f} s of reference calculations"
+        title=f"{s['url']}",
+        caption=f"{s['rows']} configurations, {s['atoms']} atoms, {s['label_seconds']:.1f} s labelling",
     )
     table.add_column("method")
     for status in s["status"]:
@@ -361,7 +361,7 @@ def label(
             images,
             labeler,
             dataset,
-            source=None if source is None else source,
+            source=source,
             default_source=default_source,
             workers=workers,
             scheduler=scheduler,

@@ -26,7 +26,7 @@ the pair vectors.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from itertools import combinations_with_replacement
 
 import torch
@@ -60,7 +60,6 @@ class SymmetryFunctionSettings:
     r_min: float = 0.6
     width: float = 1.0
     cutoff_function: str = "cosine"
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.species = tuple(sorted(self.species, key=lambda s: atomic_numbers.get(s, 0)))
@@ -86,7 +85,6 @@ class SymmetryFunctionSettings:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["species"] = list(self.species)
-        d.pop("extra")
         return d
 
 
@@ -216,7 +214,7 @@ class SymmetryFunctions(torch.nn.Module):
         S = self.n_species
         n_atoms = species.shape[0]
         r = torch.linalg.vector_norm(vectors, dim=1)
-        if r.numel() and float(r.max()) >= self.cutoff:
+        if r.numel() and float(r.detach().max()) >= self.cutoff:
             # lists with a skin (Verlet) hold pairs beyond the cutoff: drop them before the costly basis
             keep = torch.nonzero(r < self.cutoff).squeeze(1)
             r, vectors, centers, neighbors = r[keep], vectors[keep], centers[keep], neighbors[keep]

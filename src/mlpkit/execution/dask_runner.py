@@ -90,9 +90,15 @@ def worker_environment(workers: int, cores: int | None = None) -> dict[str, str]
     return dict.fromkeys(THREAD_VARIABLES, threads)
 
 
+#: labelers already built in this (worker) process, by spec, so calculators and caches live across tasks
+_WORKER_LABELERS: dict[str, Labeler] = {}
+
+
 def _label_task(labeler: Labeler, row_id: int, atoms: Atoms) -> tuple[int, Label | None, str | None, float]:
     """Runs on a worker: (row id, label or None, error text or None, seconds). Never raises for a bad label."""
     start = time.perf_counter()
+    key = f"{type(labeler).__module__}.{type(labeler).__qualname__}:{sorted(labeler.spec().items())!r}"
+    labeler = _WORKER_LABELERS.setdefault(key, labeler)
     try:
         label = labeler.label(atoms)
     except Exception as exc:  # any failure is data about this configuration, not a reason to stop the run
@@ -191,15 +197,18 @@ def open_client(
 
     env = worker_environment(workers)
     # worker-saturation 1.0: a worker holds only the task it runs, so a calculation that kills its worker
-    # takes no innocent queued task with it; allowed-failures 1: one retry (a transient out-of-memory),
-    # not Dask's default three, for a code that crashes on a configuration every time.
-    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0, "distributed.scheduler.allowed-failures": 1}):
+    # rarely takes a queued task with it; allowed-failures 0: no blind retries by Dask (its default is three
+    # fresh workers per crashing calculation); label_pending resubmits such a configuration once itself.
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0, "distributed.scheduler.allowed-failures": 0}):
         cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
             env=env,
             dashboard_address=None,
+            # no dashboard, and the scheduler's small HTTP server on a free port (8787 may be taken by
+            # another user's cluster on a shared machine)
+            scheduler_kwargs={"dashboard": False, "dashboard_address": ":0"},
             silence_logs=logging.ERROR,
         )
         client = Client(cluster)
@@ -306,8 +315,8 @@ def label_pending(
     from distributed import KilledWorker, as_completed
 
     with open_client(workers, scheduler, cluster_config) as (client, where):
-        # The labeler is shipped once and shared by every task on a worker (so are its caches).
-        labeler_future = client.scatter(labeler, broadcast=True, hash=False)
+        # The labeler goes with every task (it is small); it is not scattered, because scattered data dies
+        # with the workers holding it, and workers may die here. Each worker keeps one instance per spec.
         atoms_of = dict(pending)
         futures: dict = {}
         attempts: dict[int, int] = {}
@@ -315,7 +324,7 @@ def label_pending(
         def submit(row_id: int):
             attempts[row_id] = attempts.get(row_id, 0) + 1
             key = f"label-{row_id}-{attempts[row_id]}-{os.urandom(4).hex()}"
-            fut = client.submit(_label_task, labeler_future, row_id, atoms_of[row_id], pure=False, key=key)
+            fut = client.submit(_label_task, labeler, row_id, atoms_of[row_id], pure=False, key=key)
             futures[fut] = row_id
             return fut
 

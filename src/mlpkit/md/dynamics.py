@@ -193,7 +193,7 @@ def run_md(
     import time
 
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+    from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
     from ase.md.verlet import VelocityVerlet
 
     if ensemble not in ("nvt", "nve"):
@@ -210,7 +210,7 @@ def run_md(
     atoms.calc = calculator
     molecule = not atoms.pbc.any()
     if initial_velocities:
-        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+        thermalize_momenta(atoms, temperature, rng=rng)
         Stationary(atoms)
         if molecule and len(atoms) > 1:
             ZeroRotation(atoms)

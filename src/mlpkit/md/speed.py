@@ -77,12 +77,12 @@ def measure_md_speed(
     The first force call (setup) is not timed. With ``max_seconds``, the run stops early once that much time
     was spent (at least one step is timed), so a slow reference method cannot stall a pipeline.
     """
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+    from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
     from ase.md.verlet import VelocityVerlet
 
     md = atoms.copy()
     md.calc = calculator
-    MaxwellBoltzmannDistribution(md, temperature_K=temperature, rng=np.random.default_rng(seed))
+    thermalize_momenta(md, temperature_K=temperature, rng=np.random.default_rng(seed))
     Stationary(md)
     if not md.pbc.any() and len(md) > 1:
         ZeroRotation(md)

@@ -228,7 +228,6 @@ class BPNNPotential(Potential):
         self.cutoff = settings.cutoff
         self.dtype = _dtype(hp["dtype"])
         self.device = _device(str(hp["device"]))
-        torch.manual_seed(int(hp["init_seed"]))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(hp["init_seed"]))
             self.module = AtomicNetworks(settings, hp["hidden"], hp["activation"], float(hp["dropout"]))
@@ -413,7 +412,7 @@ class BPNNPotential(Potential):
                 "fit_seconds": history.seconds,
                 "best_epoch": history.best_epoch,
                 "stopped_because": history.stopped_because,
-                "metrics": {k: v for k, v in (history.epochs[-1] if history.epochs else {}).items()},
+                "metrics": dict(history.epochs[history.best_epoch - 1]) if history.best_epoch > 0 else {},
             }
         )
         return history

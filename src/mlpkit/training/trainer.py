@@ -31,13 +31,13 @@ from mlpkit.training.loss import summarize
 
 #: Fit settings every trainer-based family accepts, with their defaults (tuned on the water benchmark).
 FIT_DEFAULTS: dict[str, Any] = {
-    "epochs": 1500,
+    "epochs": 500,
     "force_weight": 1.0,
     "learning_rate": 5e-3,
     "lr_final": 2e-5,
     "scheduler": "exponential",  # "exponential" (lr → lr_final over the epochs), "cosine", "plateau", "constant"
     "batch_size": 8,
-    "patience": 300,
+    "patience": 100,
     "valid_fraction": 0.1,
     "weight_decay": 0.0,
     "grad_clip": 10.0,

@@ -83,14 +83,19 @@ class _StabilityWatch:
             self.nn0_max = float(self._nearest(atoms).max())
 
     def _nearest(self, atoms: Atoms) -> np.ndarray:
-        """(n,) nearest-neighbour distance of each atom, Å (inf for an atom with none within the search)."""
-        from ase.neighborlist import neighbor_list
+        """(n,) nearest-neighbour distance of each atom, Å (inf for an atom with none within the search).
 
-        search = 2.0 * self.neighbour_factor * getattr(self, "nn0_max", 3.0)
-        i, d = neighbor_list("id", atoms, search)
-        nn = np.full(len(atoms), np.inf)
-        np.minimum.at(nn, i, d)
-        return nn
+        The search only needs to reach the instability limit: an atom with no neighbour inside it is flagged
+        either way. Before that limit is known, the radius grows until every atom has a neighbour.
+        """
+        if hasattr(self, "nn0_max"):
+            return _nearest_within(atoms, self.neighbour_factor * self.nn0_max * 1.01)
+        search = 3.0
+        while True:
+            nn = _nearest_within(atoms, search)
+            if np.isfinite(nn).all() or search > 30:
+                return nn
+            search *= 1.5
 
     def problems(self, atoms: Atoms) -> list[str]:
         pos = atoms.positions
@@ -121,6 +126,21 @@ class _StabilityWatch:
                     f"largest initial nearest-neighbour distance ({self.nn0_max:.2f} Å)"
                 )
         return out
+
+
+def _nearest_within(atoms: Atoms, cutoff: float) -> np.ndarray:
+    """(n,) distance from each atom to its nearest neighbour within ``cutoff`` Å (inf if none); vesin list."""
+    from vesin import NeighborList
+
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    box = atoms.cell[:] if pbc.any() else np.zeros((3, 3))
+    i, j, d = NeighborList(cutoff=float(cutoff), full_list=False).compute(
+        points=atoms.positions, box=box, periodic=pbc.tolist(), quantities="ijd"
+    )
+    nn = np.full(len(atoms), np.inf)
+    np.minimum.at(nn, i, d)
+    np.minimum.at(nn, j, d)
+    return nn
 
 
 def run_nve(potential: Potential, start: Atoms, settings: ValidationSettings) -> NVEResult:
