@@ -167,6 +167,9 @@ def run_case(model: str, precision: str, size: int, opts) -> dict:
     env["MKL_NUM_THREADS"] = str(max(opts.threads))
     env["OPENBLAS_NUM_THREADS"] = str(max(opts.threads))
     env.setdefault("PYTHONWARNINGS", "ignore")
+    # Idle OpenMP threads sleep instead of spinning: on a machine shared with other jobs, spinning threads
+    # fight for the cores and made 2-thread steps 5-20x slower than 1-thread ones here; idle machines barely care.
+    env.setdefault("OMP_WAIT_POLICY", opts.omp_wait_policy)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=opts.case_timeout)
     except subprocess.TimeoutExpired:
@@ -259,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--case-budget", type=float, default=240.0, help="s: skip a case expected to take longer")
     p.add_argument("--case-timeout", type=float, default=900.0, help="s: kill a case subprocess after this")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--omp-wait-policy", default="PASSIVE", help="OMP_WAIT_POLICY of the workers (PASSIVE/ACTIVE)")
     p.add_argument("--json", type=Path, default=None, help="write all results here")
     p.add_argument("--reference", default=None, help="engine name the ratios divide by (default mlpkit-bpnn float64)")
     # worker mode

@@ -110,3 +110,14 @@ def test_float32_matches_float64(water_frames):
     np.testing.assert_allclose(a.energy, b.energy, atol=1e-4)
     np.testing.assert_allclose(np.concatenate(a.forces), np.concatenate(b.forces), atol=1e-3)
     assert pot32.module.descriptor.mu.dtype == torch.float32
+
+
+def test_load_as_float32(water_frames, tmp_path):
+    pot = create_potential("bpnn", water_frames[:10], hidden=(16, 16))
+    pot.fit(water_frames[:10], epochs=2, progress=False)
+    pot.save(tmp_path / "m")
+    fast = BPNNPotential.load(tmp_path / "m", dtype="float32")
+    assert next(fast.module.parameters()).dtype == torch.float32
+    np.testing.assert_allclose(
+        fast.predict(water_frames[60:62]).energy, pot.predict(water_frames[60:62]).energy, atol=1e-4
+    )

@@ -87,10 +87,12 @@ def _brute_force(atoms: Atoms, settings: SymmetryFunctionSettings, sf: SymmetryF
     return np.array(out)
 
 
-@pytest.mark.parametrize("periodic", [False, True])
-def test_factorised_angular_functions_equal_the_triple_sum(periodic):
+@pytest.mark.parametrize(("periodic", "order"), [(False, 3), (True, 3), (False, 5)])
+def test_factorised_angular_functions_equal_the_triple_sum(periodic, order):
     atoms = water_cluster(4, spacing=2.7, seed=2, periodic=periodic)
-    settings = SymmetryFunctionSettings(SPECIES, cutoff=3.6, n_radial=5, angular_cutoff=3.0, n_angular=3)
+    settings = SymmetryFunctionSettings(
+        SPECIES, cutoff=3.6, n_radial=5, angular_cutoff=3.0, n_angular=3, angular_order=order
+    )
     g, sf = _features(atoms, settings)
     np.testing.assert_allclose(g.numpy(), _brute_force(atoms, settings, sf), rtol=1e-10, atol=1e-12)
 

@@ -168,7 +168,13 @@ class BaselineSettings(_Strict):
 
 class ExecutionSettings(_Strict):
     workers: int = Field(2, ge=0, description="Dask worker processes for reference calculations (0: in-process)")
-    threads: int | None = Field(None, ge=1, description="OMP threads for training/MD (None: leave as is)")
+    threads: int | None = Field(None, ge=1, description="torch threads for training (None: leave as is)")
+    md_threads: int = Field(
+        1,
+        ge=1,
+        description="torch threads during exploration MD: one step of a small molecule is too little work to "
+        "share, and a second thread on a busy machine made steps 30x slower in our measurements",
+    )
 
 
 class ActiveLearningConfig(_Strict):

@@ -466,7 +466,6 @@ class _Run:
         }
 
     def explore(self, i: int, trust: dict) -> dict:
-        from mlpkit.active.explore import explore
 
         step = f"iter{i}.explore"
         if self.state.done(step):
@@ -490,7 +489,30 @@ class _Run:
                 f"  walker {k + 1}/{n} ({info['temperature']:g} K): max σ {mu if mu is None else f'{mu:.3f}'} eV/Å{why}"
             )
 
-        res = explore(
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(self.cfg.execution.md_threads)
+        try:
+            res = self._explore_walkers(committee, starts, trust, i, on_walker)
+        finally:
+            torch.set_num_threads(threads)
+        atomic_write_images(d / "explored.extxyz", res.frames)
+        info = res.to_dict()
+        atomic_write_json(d / "explore.json", info)
+        self.state.mark(step, **info)
+        self.log(
+            f"iteration {i}: {res.untrusted_fraction:.1%} of MD steps untrusted "
+            f"({res.candidate_fraction:.1%} candidates)"
+        )
+        return info
+
+    def _explore_walkers(self, committee, starts, trust, i, on_walker):
+        from mlpkit.active.explore import explore
+
+        e = self.cfg.explore
+        d = self.state.iter_dir(i)
+        return explore(
             committee,
             starts,
             temperatures=e.temperatures,
@@ -509,15 +531,6 @@ class _Run:
             progress=False,
             on_walker=on_walker,
         )
-        atomic_write_images(d / "explored.extxyz", res.frames)
-        info = res.to_dict()
-        atomic_write_json(d / "explore.json", info)
-        self.state.mark(step, **info)
-        self.log(
-            f"iteration {i}: {res.untrusted_fraction:.1%} of MD steps untrusted "
-            f"({res.candidate_fraction:.1%} candidates)"
-        )
-        return info
 
     def select(self, i: int, trust: dict) -> dict:
         from mlpkit.active.select import auto_min_distance, frame_fingerprints, select_diverse, trust_masks

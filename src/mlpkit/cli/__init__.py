@@ -36,11 +36,15 @@ def _register() -> None:
                 raise
 
 
+#: options of the root command, readable by any subcommand
+settings: dict[str, bool] = {"verbose": False}
+
+
 @app.callback()
 def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show full tracebacks on errors."),
 ) -> None:
-    app.info = {"verbose": verbose}  # type: ignore[attr-defined]
+    settings["verbose"] = verbose
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -51,6 +55,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=False)
     except MlpkitError as exc:
+        if settings["verbose"]:
+            console.print_exception()
         console.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2)
     except typer.Exit as exc:

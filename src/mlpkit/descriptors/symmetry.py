@@ -44,7 +44,7 @@ class SymmetryFunctionSettings:
     n_radial:         Gaussian centres per element for G2, evenly spaced on [r_min, cutoff]
     angular_cutoff:   cutoff of the angular functions (``None``: min(cutoff, 4.0); shorter is cheaper)
     n_angular:        Gaussian centres per element pair for G5, evenly spaced on [r_min, angular_cutoff]
-    angular_order:    highest power L of cos θ (0..3)
+    angular_order:    highest power L of cos θ (0..6; cost grows as (L+1)(L+2)(L+3)/6 monomials)
     r_min:            first Gaussian centre
     width:            Gaussian σ as a multiple of the centre spacing (η = 1 / (2 σ²))
     cutoff_function:  ``"cosine"`` (Behler's ½(cos(πr/rc)+1)) or ``"polynomial"`` (1 - 10x³ + 15x⁴ - 6x⁵,
@@ -75,8 +75,8 @@ class SymmetryFunctionSettings:
                 f"need 0 < r_min < angular_cutoff <= cutoff, got r_min={self.r_min}, "
                 f"angular_cutoff={self.angular_cutoff}, cutoff={self.cutoff}"
             )
-        if not 0 <= self.angular_order <= 3:
-            raise InputError(f"angular_order must be 0..3, got {self.angular_order}")
+        if not 0 <= self.angular_order <= 6:
+            raise InputError(f"angular_order must be 0..6, got {self.angular_order}")
         if self.n_radial < 1 or self.n_angular < 0:
             raise InputError("n_radial must be >= 1 and n_angular >= 0")
         if self.cutoff_function not in ("cosine", "polynomial"):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
+import socket
+from pathlib import Path
 from typing import Any
 
 from mlpkit.errors import InputError, MissingDependencyError
@@ -52,4 +55,28 @@ class ASECalculatorLabeler(CalculatorLabeler):
             raise InputError(f"{module_name} has no {class_name}") from exc
 
     def calculator(self):
-        return self._resolve()(**self.parameters)
+        cls = self._resolve()
+        parameters = dict(self.parameters)
+        if _writes_files(cls):
+            # File-based codes (VASP, QE, CP2K...) write fixed file names into their directory: every worker
+            # process gets its own, or parallel labels overwrite each other's input and output.
+            base = Path(parameters.pop("directory", "mlpkit-calc"))
+            parameters["directory"] = str(base / f"{socket.gethostname()}-{os.getpid()}")
+        return cls(**parameters)
+
+
+def _writes_files(cls) -> bool:
+    """True for calculators that run an external code through files in a working directory."""
+    import inspect
+
+    from ase.calculators.calculator import FileIOCalculator
+    from ase.calculators.genericfileio import GenericFileIOCalculator
+
+    if isinstance(cls, type) and issubclass(cls, (FileIOCalculator, GenericFileIOCalculator)):
+        return True
+    try:
+        explicit = "directory" in inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        explicit = False
+    # CP2K-style shell drivers declare a class-level command instead
+    return explicit or hasattr(cls, "command")

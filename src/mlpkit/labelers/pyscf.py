@@ -136,7 +136,7 @@ class PySCFLabeler(Labeler):
         self.grid_response = bool(grid_response)
         self._supported: dict[int, bool] = {}
         self._check_xc()
-        self._check_basis()
+        self._check_basis(basis)
 
     # -- identity ---------------------------------------------------------------------------------------
 
@@ -183,7 +183,7 @@ class PySCFLabeler(Labeler):
         except Exception as exc:  # KeyError/ValueError depending on the token
             raise InputError(f"PySCF does not know the functional {self.xc!r}: {exc}") from exc
 
-    def _check_basis(self) -> None:
+    def _check_basis(self, given: str) -> None:
         from pyscf import gto
 
         try:
@@ -192,7 +192,7 @@ class PySCFLabeler(Labeler):
                 gto.basis.load(self.basis, "H")
         except Exception as exc:
             if "unknown basis" in str(exc).lower():
-                raise InputError(f"PySCF does not know the basis set {self.basis!r}") from exc
+                raise InputError(f"PySCF does not know the basis set {given!r}") from exc
             # a known basis without hydrogen: elements are checked per structure
 
     def _element_supported(self, z: int) -> bool:

@@ -26,7 +26,7 @@ import torch
 from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
 
-from mlpkit.descriptors.graph import GraphArrays, GraphBatch, collate, graph_arrays
+from mlpkit.descriptors.graph import GraphArrays, GraphBatch, collate, graph_arrays, species_index
 from mlpkit.descriptors.neighbors import VerletList
 from mlpkit.descriptors.symmetry import SymmetryFunctions, SymmetryFunctionSettings
 from mlpkit.errors import InputError, UnsupportedSpeciesError
@@ -184,7 +184,7 @@ class BPNNPotential(Potential):
     n_radial:         Gaussian G2 centres per element
     angular_cutoff:   cutoff of the angular functions (Å; ``None``: min(cutoff, 4))
     n_angular:        Gaussian radial parts of the G5 functions per element pair (0 disables them)
-    angular_order:    highest power of cos θ (0..3)
+    angular_order:    highest power of cos θ (0..6)
     r_min:            first Gaussian centre (Å)
     width:            Gaussian width in units of the centre spacing
     cutoff_function:  ``"cosine"`` or ``"polynomial"``
@@ -271,8 +271,7 @@ class BPNNPotential(Potential):
     def reference_energy(self, images: Sequence[Atoms]) -> np.ndarray:
         """Σ of per-element reference energies of each configuration (n,) eV."""
         ref = self.module.reference_energies.detach().cpu().numpy()
-        lookup = {s: k for k, s in enumerate(self.species)}
-        return np.array([sum(ref[lookup[s]] for s in a.get_chemical_symbols()) for a in images])
+        return np.array([float(ref[species_index(a, self.species)].sum()) for a in images])
 
     # -- prediction -------------------------------------------------------------------------------------
 
@@ -471,12 +470,18 @@ class BPNNPotential(Potential):
         write_model_dir(path, model_json, tensors)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str | None = None) -> BPNNPotential:
-        """Read a model written by :meth:`save` (tensors through ``torch.load(weights_only=True)``)."""
+    def load(cls, path: str | os.PathLike, device: str | None = None, dtype: str | None = None) -> BPNNPotential:
+        """Read a model written by :meth:`save` (tensors through ``torch.load(weights_only=True)``).
+
+        ``device`` / ``dtype`` override the saved ones, e.g. ``dtype="float32"`` for faster MD with a model trained
+        in float64.
+        """
         meta = read_model_json(path)
         if meta.get("family") != cls.family:
             raise InputError(f"{path} holds a {meta.get('family')!r} model, not {cls.family!r}")
         hp = dict(meta["hyperparameters"])
+        if dtype is not None:
+            hp["dtype"] = dtype
         if device is not None:
             hp["device"] = device
         elif str(hp.get("device", "cpu")).startswith("cuda") and not torch.cuda.is_available():

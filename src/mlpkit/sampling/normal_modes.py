@@ -84,6 +84,10 @@ def harmonic_modes(atoms: Atoms, calculator, *, delta: float = 0.01) -> Harmonic
     overlap = np.linalg.norm(rigid @ vecs, axis=0)
     vib_mask = overlap < 0.5
     omega2, vecs = omega2[vib_mask], vecs[:, vib_mask]
+    # eigh's sign of each eigenvector is arbitrary and can flip with round-off (a threaded calculator is not
+    # bitwise reproducible); fix it so a seed always gives the same displacements
+    largest = np.argmax(np.abs(vecs), axis=0)
+    vecs = vecs * np.sign(vecs[largest, np.arange(vecs.shape[1])])
     # ω² in eV/(Å² amu) -> ω in rad/s (SI) -> wavenumber ω / (2π c) in cm⁻¹
     to_cm = np.sqrt(units._e / (1e-20 * units._amu)) / (2 * np.pi * units._c * 100)
     wavenumbers = np.sign(omega2) * np.sqrt(np.abs(omega2)) * to_cm
