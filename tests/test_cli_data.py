@@ -10,24 +10,17 @@ import pytest
 from ase import Atoms
 from ase.io import read, write
 
-from mlpkit.cli import app, main
+from mlpkit.cli import main
 from mlpkit.data import Dataset
 
 
 def run(capsys, *args) -> tuple[int, str, str]:
-    """Run ``mlpkit ARGS`` in-process: (exit code, stdout, stderr).
-
-    The root callback replaces ``app.info`` (Typer's own settings) with a dict, which breaks the next call
-    in the same process; restore it each time.
-    """
-    info = app.info
+    """Run ``mlpkit ARGS`` in-process: (exit code, stdout, stderr)."""
     try:
         main([str(a) for a in args])
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        app.info = info
     captured = capsys.readouterr()
     return code, captured.out, " ".join(captured.err.split())  # rich wraps long lines; compare as one line
 

@@ -324,18 +324,10 @@ def test_settings_from_yaml(tmp_path):
 
 
 def _cli(argv: list[str]) -> None:
-    """``mlpkit ARGV`` in this process (so the test potentials' families are registered).
+    """``mlpkit ARGV`` in this process (so the test potentials' families are registered)."""
+    from mlpkit.cli import main
 
-    The root callback stores options in ``app.info``, which Typer reads back on the next call: restore it,
-    so several invocations can run in one process.
-    """
-    from mlpkit.cli import app, main
-
-    info = app.info
-    try:
-        main(argv)
-    finally:
-        app.info = info
+    main(argv)
 
 
 def test_cli_validate_from_files_and_db(train, test_set, tmp_path, capsys):
@@ -415,7 +407,7 @@ def test_reference_from_method():
     assert reference_from_method("something:else") is None
     pytest.importorskip("pyscf")
     # the shared reference data record "pyscf-2.14:PBE/def2-svp"
-    assert reference_from_method("pyscf-2.14:PBE/def2-svp").method == "pyscf:PBE/def2-svp"
+    assert reference_from_method("pyscf-2.14:PBE/def2-svp").method.lower() == "pyscf:pbe/def2-svp"
 
 
 def test_stability_watch_for_cells():
@@ -433,3 +425,30 @@ def test_stability_watch_for_cells():
     squashed = cell.copy()
     squashed.positions[1] = squashed.positions[0] + [0.3, 0, 0]
     assert any("0.30 Å apart" in p for p in watch.problems(squashed))
+
+
+def test_nve_drift_needs_to_stand_out_of_the_wobble():
+    from mlpkit.validation.nve import NVEResult
+
+    t = np.arange(0, 50.0, 0.5)  # 0.05 ps
+    ekin = 0.1 + 0.02 * np.sin(t / 3.0)
+    wobble = 0.003 * np.sin(2 * np.pi * t / 40.0)  # 1 meV/atom wobble (3 atoms): a big fitted slope over 50 fs
+
+    def rows(etot):
+        res = NVEResult(
+            n_atoms=3,
+            timestep=0.5,
+            steps_requested=100,
+            time_fs=t,
+            epot=etot - ekin,
+            ekin=ekin,
+            temperature=300 + 0 * t,
+            max_force=1 + 0 * t,
+        )
+        return {r.key: r for r in check_nve(res, FAST)}["nve_energy"]
+
+    short = rows(-10 + wobble)
+    assert abs(short.details["drift_mev_per_atom_per_ps"]) > FAST.nve_drift_max
+    assert short.status == WARN and not short.details["drift_resolved"]
+    ramp = rows(-10 + wobble + 0.3 * t / 1000 * 3)  # +300 meV/atom/ps
+    assert ramp.status == FAIL and ramp.details["drift_resolved"]

@@ -48,29 +48,26 @@ def _root(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: user errors become one red line and exit code 2."""
+    """Console-script entry point.
+
+    Usage errors get click's message and exit code 2; user errors (:class:`MlpkitError`) one red line and exit
+    code 2; a command's own ``typer.Exit(code)`` keeps its code. Returns normally on success, so tests can call
+    it in-process.
+    """
     from mlpkit.errors import MlpkitError
 
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, standalone_mode=True)
+    except SystemExit as exc:
+        if exc.code in (0, None):
+            return
+        raise
     except MlpkitError as exc:
         if settings["verbose"]:
             console.print_exception()
         console.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        console.print("[red]aborted[/]")
-        sys.exit(130)
     except KeyboardInterrupt:
         console.print("[red]interrupted[/] (finished work is saved; run the same command again to continue)")
         sys.exit(130)
-    except Exception as exc:  # click's usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

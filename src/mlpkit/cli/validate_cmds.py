@@ -7,7 +7,6 @@ exits 1 when a check FAILs; bad input exits 2 like every mlpkit command.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
@@ -184,6 +183,4 @@ def validate_cmd(
     )
     out.print(f"report: {report.html_path}\nnumbers: {report.json_path}", highlight=False)
     if strict and not report.passed:
-        # SystemExit, not typer.Exit: mlpkit.cli.main runs click with standalone_mode=False, which turns
-        # typer.Exit into a return value and would drop the code
-        sys.exit(1)
+        raise typer.Exit(1)

@@ -250,10 +250,21 @@ def check_nve(result: NVEResult, settings: ValidationSettings) -> list[CheckResu
         "temperature_start": float(result.temperature[0]),
         "mean_temperature": float(np.nanmean(result.temperature)),
     }
+    # a drift is resolved only if the change it implies over the run stands out of the wobble about the fit
+    resolved = abs(slope) * ps > 3 * fluct if np.isfinite(slope) else False
+    details["drift_resolved"] = bool(resolved)
     if not np.isfinite(slope):
         status, message = FAIL, "too few finite steps to measure a drift"
-    elif abs(slope) > s.nve_drift_max:
+    elif abs(slope) > s.nve_drift_max and resolved:
         status, message = FAIL, "the total energy drifts: forces inconsistent with the energy, or not smooth"
+    elif abs(slope) > s.nve_drift_max:
+        status, message = (
+            WARN,
+            (
+                f"the fitted drift is not resolved above the fluctuation in {ps:.2g} ps: "
+                "run longer (--nve-steps) for a verdict"
+            ),
+        )
     elif not stable:
         status, message = FAIL, "the run was unstable before the end (see the stability row)"
     elif not np.isfinite(ratio) or ratio > s.nve_fluctuation_ratio_max:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from mlpkit.errors import InputError
+from mlpkit.errors import InputError, UnsupportedSpeciesError
 from mlpkit.models.base import Potential, methods_of, reference_results
 from mlpkit.validation.checks import (
     FAIL,
@@ -158,7 +158,11 @@ def validate(
         raise InputError("validation needs test configurations")
     reference_results(train)
     reference_results(test)
-    potential.check_species(train + test)
+    for what, images in (("training", train), ("test", test)):
+        try:
+            potential.check_species(images)
+        except UnsupportedSpeciesError as exc:
+            raise UnsupportedSpeciesError(f"{what} data: {exc}") from None
     for what in ("nve_start_index", "vibrations_start_index"):
         if getattr(s, what) >= len(test):
             raise InputError(f"{what}={getattr(s, what)} but the test set has {len(test)} configurations")
