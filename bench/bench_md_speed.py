@@ -248,6 +248,26 @@ def machine_line() -> str:
     )
 
 
+def report(results: list[dict], opts) -> None:
+    """Print the table, the ratios' reference and the scaling exponents."""
+    named = [r for r in results if "threads" in r]
+    reference = opts.reference or next((r["name"] for r in named if r["model"] == "mlpkit-bpnn"), "mlpkit-bpnn float64")
+    if any(r["name"] == "mlpkit-bpnn float64" for r in named) and opts.reference is None:
+        reference = "mlpkit-bpnn float64"
+    print()
+    print(f"Ratios are peer time / {reference} time on the same box (> 1: mlpkit is faster). 'CPU' is the")
+    print("process CPU time per step (load-robust for one thread). NL builds: neighbour-list rebuilds / timed steps")
+    print("(TorchANI and MACE: TorchANI keeps a Verlet cell list whose count it does not expose; MACE rebuilds).")
+    print(format_table(results, reference, opts.threads))
+    print()
+    print("Scaling exponent of time per step vs atoms over boxes >= 1000 atoms (1.0 = linear):")
+    for name in sorted({r["name"] for r in named}):
+        rows = [r for r in named if r["name"] == name]
+        exps = {str(t): scaling_exponent(rows, str(t)) for t in opts.threads}
+        txt = ", ".join(f"{t}T {e:.2f}" if e is not None else f"{t}T —" for t, e in exps.items())
+        print(f"  {name}: {txt}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small boxes (81-1029 atoms), few steps")
@@ -263,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--case-timeout", type=float, default=900.0, help="s: kill a case subprocess after this")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--omp-wait-policy", default="PASSIVE", help="OMP_WAIT_POLICY of the workers (PASSIVE/ACTIVE)")
-    p.add_argument("--json", type=Path, default=None, help="write all results here")
+    p.add_argument("--json", type=Path, default=None, help="write all results here (after every case)")
+    p.add_argument("--table-from", type=Path, default=None, help="only print the table of a saved --json file")
     p.add_argument("--reference", default=None, help="engine name the ratios divide by (default mlpkit-bpnn float64)")
     # worker mode
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -274,6 +295,14 @@ def main(argv: list[str] | None = None) -> int:
 
     if opts.worker:
         print(json.dumps(worker(opts)))
+        return 0
+    if opts.table_from:
+        saved = json.loads(opts.table_from.read_text())
+        print(
+            f"# machine: {saved['machine']}\n# command: {' '.join(Path(a).name for a in saved['argv'][:1])} "
+            f"{' '.join(saved['argv'][1:])}\n"
+        )
+        report(saved["results"], opts)
         return 0
 
     sys.path.insert(0, str(HERE))
@@ -310,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             r = run_case(model, prec, size, opts)
             results.append(r)
+            if opts.json:  # written after every case, so an interrupted run keeps what it measured
+                _write_json(opts.json, results)
             if "threads" in r:
                 last[(model, prec)] = r
                 times = "  ".join(
@@ -320,27 +351,14 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(f"{size:>6} {model} {prec}: FAILED {r['error']}", flush=True)
 
-    named = [r for r in results if "threads" in r]
-    reference = opts.reference or next((r["name"] for r in named if r["model"] == "mlpkit-bpnn"), "mlpkit-bpnn float64")
-    if any(r["name"] == "mlpkit-bpnn float64" for r in named) and opts.reference is None:
-        reference = "mlpkit-bpnn float64"
-    print()
-    print(f"Ratios are peer time / {reference} time on the same box (> 1: mlpkit is faster). 'CPU' is the")
-    print("process CPU time per step (load-robust for one thread). NL builds: neighbour-list rebuilds / timed steps")
-    print("(TorchANI and MACE: TorchANI keeps a Verlet cell list whose count it does not expose; MACE rebuilds).")
-    print(format_table(results, reference, opts.threads))
-    print()
-    print("Scaling exponent of time per step vs atoms over boxes >= 1000 atoms (1.0 = linear):")
-    for name in sorted({r["name"] for r in named}):
-        rows = [r for r in named if r["name"] == name]
-        exps = {str(t): scaling_exponent(rows, str(t)) for t in opts.threads}
-        txt = ", ".join(f"{t}T {e:.2f}" if e is not None else f"{t}T —" for t, e in exps.items())
-        print(f"  {name}: {txt}")
+    report(results, opts)
     print(f"\n# total wall time {time.perf_counter() - wall:.0f} s")
-    if opts.json:
-        opts.json.parent.mkdir(parents=True, exist_ok=True)
-        opts.json.write_text(json.dumps({"machine": machine_line(), "argv": sys.argv, "results": results}, indent=1))
     return 0
+
+
+def _write_json(path: Path, results: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"machine": machine_line(), "argv": sys.argv, "results": results}, indent=1))
 
 
 if __name__ == "__main__":
