@@ -60,6 +60,7 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "dtype": "float64",
     "device": "cpu",
     "init_seed": 0,
+    "verlet_skin": 0.5,
 }
 
 _ACTIVATIONS = {
@@ -194,22 +195,23 @@ class BPNNPotential(Potential):
     dtype:            ``"float64"`` (default; exact derivatives for tests) or ``"float32"`` (about 2x faster MD)
     device:           ``"cpu"``, ``"cuda"`` or ``"auto"``
     init_seed:        seed of the random initial weights
+    verlet_skin:      skin (Å) of the neighbour list kept between calls on one large structure (MD)
 
     A model built without :meth:`fit` has random weights and unit normalisation: fine for timing, not for
-    physics. ``verlet_skin`` (Å) is the skin of the neighbour list kept for MD on one structure.
+    physics.
     """
 
     family: ClassVar[str] = "bpnn"
 
     def __init__(self, species: Sequence[str], **hyperparameters: Any):
-        unknown = set(hyperparameters) - set(DEFAULT_HYPERPARAMETERS) - {"verlet_skin"}
+        unknown = set(hyperparameters) - set(DEFAULT_HYPERPARAMETERS)
         if unknown:
             raise InputError(
                 f"unknown bpnn hyperparameter(s) {', '.join(sorted(unknown))}; known: "
                 f"{', '.join(sorted(DEFAULT_HYPERPARAMETERS))}"
             )
-        self.verlet_skin = float(hyperparameters.pop("verlet_skin", 0.5))
         hp = {**DEFAULT_HYPERPARAMETERS, **hyperparameters}
+        self.verlet_skin = float(hp["verlet_skin"])
         hp["hidden"] = [int(h) for h in hp["hidden"]]
         settings = SymmetryFunctionSettings(
             species=tuple(species),
@@ -462,7 +464,7 @@ class BPNNPotential(Potential):
             "family": self.family,
             "species": list(self.species),
             "cutoff": self.cutoff,
-            "hyperparameters": {**self.hyperparameters, "verlet_skin": self.verlet_skin},
+            "hyperparameters": self.hyperparameters,
             "fitted": self.fitted,
             "metadata": self.metadata,
         }
