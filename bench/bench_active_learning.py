@@ -2,9 +2,18 @@
 
     python bench/bench_active_learning.py examples/learn-water.yaml --run-dir runs/water
     python bench/bench_active_learning.py --report-only runs/water
+    python bench/bench_active_learning.py --report-only runs/water-k5 --compare-baseline runs/water
 
 The run is resumable: run the same command again after an interruption. Numbers come from the run's
 report/summary.json (test-set force/energy MAE against reference labels, AL and the random baseline).
+
+``--compare-baseline OTHER_RUN`` measures the saving of this run's AL against the random-sampling curve of
+another run. That is only allowed when every setting the baseline depends on is identical in both runs
+(reference, driver, seed, initial set, exploration MD conditions, committee training, test set, baseline
+settings, validation share); settings that only steer AL's selection (``select.top_k``, ``select.strategy``,
+``select.min_distance``, ``trust``, ``stop``, ``max_iterations``) may differ. The points of the other run's
+random curve are then draws at the same conditions; only their spacing (which follows AL's batch size) and the
+per-point training seeds differ from what this run's own baseline would use.
 """
 
 from __future__ import annotations
@@ -35,11 +44,78 @@ def table(summary: dict) -> str:
     return "\n".join(rows)
 
 
+#: config keys that may differ between two runs whose random baselines are interchangeable (they only steer AL)
+AL_ONLY_KEYS = {"name", "max_iterations", "label_budget", "trust", "stop", "execution"}
+AL_ONLY_SELECT_KEYS = {"top_k", "strategy", "min_distance"}
+
+
+def baseline_settings(config: dict) -> dict:
+    """The part of a run's config.json that its random baseline depends on."""
+    out = {k: v for k, v in config.items() if k not in AL_ONLY_KEYS}
+    out["select"] = {k: v for k, v in config.get("select", {}).items() if k not in AL_ONLY_SELECT_KEYS}
+    return out
+
+
+def al_curve(run_dir: Path) -> list[dict]:
+    """AL test errors per finished training (from the report, or from state.json of an unfinished run)."""
+    rep = run_dir / "report" / "summary.json"
+    if rep.exists():
+        return json.loads(rep.read_text())["curve"]
+    done = json.loads((run_dir / "state.json").read_text())["done"]
+    out = []
+    for i in range(1000):
+        r = done.get(f"iter{i}.train")
+        if r is None:
+            break
+        out.append({"iteration": i, "n_labels": r["n_labels"], **r["test"]})
+    return out
+
+
+def compare_baseline(run_dir: Path, other: Path) -> str:
+    """Saving of ``run_dir``'s final AL error against ``other``'s random curve (settings checked first)."""
+    from mlpkit.active.baseline import _log_interp_crossing
+
+    mine = baseline_settings(json.loads((run_dir / "config.json").read_text()))
+    theirs = baseline_settings(json.loads((other / "config.json").read_text()))
+    diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+    if diff:
+        raise SystemExit(f"the random baselines of {run_dir} and {other} are not comparable: {diff} differ")
+    done = json.loads((other / "state.json").read_text())["done"]
+    points = [done[k] for k in sorted((k for k in done if k.startswith("baseline.point")), key=lambda k: int(k[14:]))]
+    curve = al_curve(run_dir)
+    final = curve[-1]
+    xs = [p["n_labels"] for p in points]
+    ys = [p["forces_mae"] for p in points]
+    rows = [
+        f"random curve of {other} (same baseline settings): "
+        + ", ".join(f"{x}: {y * 1000:.1f}" for x, y in zip(xs, ys, strict=True))
+        + " meV/Å"
+    ]
+    needed = _log_interp_crossing(xs, ys, final["forces_mae"])
+    if needed is None:
+        rows.append(
+            f"random did not reach AL's {final['forces_mae'] * 1000:.1f} meV/Å within {xs[-1]} labels: "
+            f"AL ({final['n_labels']} labels) needed < {final['n_labels'] / xs[-1]:.0%}"
+        )
+    else:
+        rows.append(
+            f"AL: {final['n_labels']} labels, {final['forces_mae'] * 1000:.1f} meV/Å; random needs {needed:.1f} "
+            f"labels for that; saving ratio {final['n_labels'] / needed:.0%}"
+        )
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("config", nargs="?", help="active-learning YAML")
     ap.add_argument("--run-dir", default=None)
     ap.add_argument("--report-only", metavar="RUN_DIR", default=None, help="only print the table of a finished run")
+    ap.add_argument(
+        "--compare-baseline",
+        metavar="OTHER_RUN_DIR",
+        default=None,
+        help="also measure the saving against another run's random curve (only if its baseline settings match)",
+    )
     args = ap.parse_args(argv)
     if args.report_only:
         run_dir = Path(args.report_only)
@@ -52,8 +128,14 @@ def main(argv: list[str] | None = None) -> int:
         cfg = ActiveLearningConfig.from_yaml(args.config)
         run_dir = Path(args.run_dir or Path("runs") / cfg.name)
         run_active_learning(cfg, run_dir, progress=False, log=lambda m: print(m, file=sys.stderr, flush=True))
-    summary = json.loads((run_dir / "report" / "summary.json").read_text())
-    print(table(summary))
+    summary_path = run_dir / "report" / "summary.json"
+    if summary_path.exists():
+        print(table(json.loads(summary_path.read_text())))
+    else:
+        print(f"{run_dir}: no report yet; AL curve so far: ", end="")
+        print(", ".join(f"{c['n_labels']}: {c['forces_mae'] * 1000:.1f}" for c in al_curve(run_dir)) + " meV/Å")
+    if args.compare_baseline:
+        print(compare_baseline(run_dir, Path(args.compare_baseline)))
     return 0
 
 

@@ -243,3 +243,32 @@ def test_loop_survives_sigkill_at_several_stages_without_repeating_a_calculation
         timeout=300,
     )
     assert r.returncode == 0 and "Stopped" in r.stdout
+
+
+def test_unlabellable_candidates_are_recorded_as_failed_not_fatal(tmp_path):
+    """Exploration can end on collapsed atoms; such a candidate must not stop the loop (it did once)."""
+    from ase.build import molecule
+
+    from mlpkit.active.loop import add_and_label
+    from mlpkit.data import Dataset
+    from mlpkit.labelers import make_labeler
+
+    good = molecule("H2O")
+    good.center(vacuum=4.0)
+    collapsed = good.copy()
+    collapsed.positions[1] = collapsed.positions[0] + [0.2, 0.0, 0.0]
+    db = Dataset(tmp_path / "al.db")
+    rep = add_and_label(
+        db,
+        make_labeler("emt"),
+        [good, collapsed],
+        source="al-iter-0",
+        valid_fraction=0.0,
+        seed=0,
+        workers=0,
+        progress=False,
+    )
+    assert rep["labelled_in_source"] == 1
+    assert rep["failed_in_source"] == 1
+    (failed,) = db.to_atoms(status="failed")
+    assert "apart" in failed.info["error"]

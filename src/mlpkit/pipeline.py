@@ -747,7 +747,8 @@ def stage_summary(stage: str, result: dict) -> str:
         return f"{result.get('initial')} initial + {result.get('test')} test configurations ({result.get('driver')})"
     if stage == "label":
         return (
-            f"{result.get('train')} train + {result.get('test')} test labels of {result.get('method')}, "
+            f"{result.get('train')} train + {result.get('valid', 0)} valid + {result.get('test')} test labels of "
+            f"{result.get('method')}, "
             f"{result.get('failed', 0)} failed, {f(result.get('label_seconds'), '{:.1f}')} s of reference time"
         )
     if stage == "train":
@@ -782,7 +783,7 @@ def stage_summary(stage: str, result: dict) -> str:
         if not r:
             return f"{len(result.get('rows', []))} engines timed"
         n = len(result.get("rows", []))
-        return f"MLP-MD {r:,.3g}x {'faster' if r >= 1 else 'as fast as'} reference MD ({n} engines timed)"
+        return f"MLP-MD {r:,.3g}x {'faster than' if r >= 1 else 'the speed of'} reference MD ({n} engines timed)"
     if stage == "report":
         return str(result.get("path"))
     return ""

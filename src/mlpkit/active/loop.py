@@ -76,7 +76,7 @@ def split_batch(n: int, valid_fraction: float, seed: int) -> np.ndarray:
 def add_and_label(
     dataset: Dataset,
     labeler,
-    images: Sequence[Atoms],
+    candidates: Sequence[Atoms],
     *,
     source: str,
     valid_fraction: float,
@@ -85,16 +85,24 @@ def add_and_label(
     progress: bool,
     split: str | None = None,
 ) -> dict:
-    """Add ``images`` as pending rows (train/valid split per :func:`split_batch`, or all ``split``) and label
-    every pending row of the method through the execution layer. Safe to call again after a crash."""
+    """Add ``candidates`` as pending rows (train/valid split per :func:`split_batch`, or all ``split``) and label
+    every pending row of the method through the execution layer. Safe to call again after a crash.
+
+    A candidate the method refuses (overlapping atoms, unknown element) is stored as ``failed`` with the reason.
+    """
     from mlpkit.execution import label_pending
 
-    images = list(images)
-    for i, atoms in enumerate(images):
+    images = []
+    for i, atoms in enumerate(candidates):
         try:
             labeler.check(atoms)
+            images.append(atoms)
         except InputError as exc:
-            raise type(exc)(f"{source} configuration {i}: {exc}") from exc
+            # Exploration can hand over a configuration the method cannot compute (two atoms collapsed onto
+            # each other): record it as failed with the reason, never let it stop the loop.
+            report = dataset.add([atoms], method=labeler.method, source=source, split=split or "train")
+            if report.ids:
+                dataset.record_failure(report.ids[0], f"rejected before labelling ({source} #{i}): {exc}")
     if split is None:
         valid = split_batch(len(images), valid_fraction, seed)
         dataset.add(

@@ -116,9 +116,12 @@ class MDResult:
 
 
 class _Stop(Exception):
-    def __init__(self, reason: str):
+    """Ends a run; ``physical=False`` when the configuration reached is not one to keep (collapsed atoms)."""
+
+    def __init__(self, reason: str, physical: bool = True):
         super().__init__(reason)
         self.reason = reason
+        self.physical = physical
 
 
 def _frame(atoms: Atoms, results: dict, scale: float = 1.0) -> Atoms:
@@ -257,7 +260,7 @@ def run_md(
         e = res.get("energy", np.nan)
         f = res.get("forces")
         if not np.isfinite(e) or f is None or not np.all(np.isfinite(f)) or not np.all(np.isfinite(atoms.positions)):
-            raise _Stop("non-finite energy, forces or positions")
+            raise _Stop("non-finite energy, forces or positions", physical=False)
         t = float(atoms.get_temperature())
         temps.append(t)
         if "max_force_std" in res:
@@ -265,6 +268,12 @@ def run_md(
         if t > t_max:
             raise _Stop(f"temperature {t:.0f} K > {t_max:.0f} K (exploding dynamics)")
         if watchdog is not None:
+            # an uncertain frame is kept for labelling, so it must be one a reference method can compute:
+            # look for collapsed atoms before the watchdog records it (every step only when it is uncertain)
+            if watchdog.scale * float(res.get("max_force_std", 0.0)) >= watchdog.warn:
+                dmin = _min_distance(atoms)
+                if dmin < MIN_DISTANCE:
+                    raise _Stop(f"two atoms {dmin:.2f} Å apart (collapsed)", physical=False)
             verdict = watchdog.check(atoms, res)
             if watchdog.uncertain_frames and verdict == "warn":
                 watchdog.uncertain_frames[-1].info.update(
@@ -277,7 +286,7 @@ def run_md(
         if step % interval == 0:
             dmin = _min_distance(atoms)
             if dmin < MIN_DISTANCE:
-                raise _Stop(f"two atoms {dmin:.2f} Å apart (collapsed)")
+                raise _Stop(f"two atoms {dmin:.2f} Å apart (collapsed)", physical=False)
             if n_fragments0 is not None and _bond_graph_components(atoms)[0] != n_fragments0:
                 raise _Stop("bond broken / fragment flew off")
             record()
@@ -305,7 +314,8 @@ def run_md(
     except _Stop as stop:
         stopped = stop.reason
         # keep the configuration the run stopped at: the most informative one if it is merely uncertain
-        if np.all(np.isfinite(atoms.positions)):
+        # (not one with collapsed atoms, which no reference method can label)
+        if stop.physical and np.all(np.isfinite(atoms.positions)):
             record()
             frames[-1].info["stopped_because"] = stopped
     finally:

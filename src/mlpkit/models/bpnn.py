@@ -103,13 +103,15 @@ class AtomicNetworks(torch.nn.Module):
         self.register_buffer("energy_scale", torch.ones(()))
         self.register_buffer("reference_energies", torch.zeros(n_species, dtype=torch.float64))
 
-    def features(self, batch: GraphBatch) -> torch.Tensor:
+    def features(self, batch: GraphBatch, fast: bool = False) -> torch.Tensor:
         """Raw symmetry functions (N, F)."""
-        return self.descriptor(batch.vectors, batch.centers, batch.neighbors, batch.species, batch.half)
+        return self.descriptor(batch.vectors, batch.centers, batch.neighbors, batch.species, batch.half, fast=fast)
 
-    def atomic_energies(self, batch: GraphBatch, features: torch.Tensor | None = None) -> torch.Tensor:
+    def atomic_energies(
+        self, batch: GraphBatch, features: torch.Tensor | None = None, fast: bool = False
+    ) -> torch.Tensor:
         """Interaction energy of each atom (N,) in eV, without the reference energies."""
-        g = self.features(batch) if features is None else features
+        g = self.features(batch, fast=fast) if features is None else features
         out = torch.zeros(g.shape[0], dtype=g.dtype, device=g.device)
         for s, net in enumerate(self.nets):
             idx = torch.nonzero(batch.species == s).squeeze(1)
@@ -119,9 +121,9 @@ class AtomicNetworks(torch.nn.Module):
             out = out.index_put((idx,), net(x).squeeze(1))
         return out * self.energy_scale
 
-    def forward(self, batch: GraphBatch) -> torch.Tensor:
+    def forward(self, batch: GraphBatch, fast: bool = False) -> torch.Tensor:
         """Interaction energy per configuration (n_images,) eV (reference energies not included)."""
-        e_atom = self.atomic_energies(batch)
+        e_atom = self.atomic_energies(batch, fast=fast)
         return torch.zeros(batch.n_images, dtype=e_atom.dtype, device=e_atom.device).index_add(0, batch.image, e_atom)
 
 
@@ -137,7 +139,8 @@ def energy_forces(
     vectors = batch.vectors
     if not vectors.requires_grad:
         vectors.requires_grad_(True)
-    energy = module(batch)
+    # forces that are not differentiated again (prediction, MD) take the descriptor's hand-derived backward
+    energy = module(batch, fast=not create_graph)
     if vectors.shape[0] == 0:
         grad = torch.zeros_like(vectors)
     else:
