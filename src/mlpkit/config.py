@@ -170,6 +170,13 @@ class SamplingSection(_Section):
     friction: float = Field(0.01, gt=0, description="1/fs, Langevin friction")
     every: int = Field(10, ge=1, description="MD steps between kept snapshots")
     rattle_stdev: float = Field(0.05, gt=0, description="Å, displacement spread for method = rattle")
+    n_normal_modes: int = Field(
+        0,
+        ge=0,
+        description="extra initial configurations from normal-mode sampling around the driver's minimum at "
+        "temperature: hot MD holds few near-equilibrium geometries, and without them the curvature at the "
+        "minimum (vibrational frequencies) is poorly learned",
+    )
     n_test: int = Field(
         20,
         ge=0,

@@ -259,6 +259,15 @@ def stage_sample(run: ProjectRun) -> dict:
     else:
         initial = normal_mode_sampling(start, driver.calculator(), s.n_configs, s.temperature, seed=seed)
         source = f"initial-normal-modes-{s.temperature:g}K"
+    for f in initial:
+        f.info["sampling"] = source
+    if s.n_normal_modes and s.method != "normal_modes":
+        minimum = _relaxed(start, driver.calculator())
+        extra = normal_mode_sampling(minimum, driver.calculator(), s.n_normal_modes, s.temperature, seed=seed + 1)
+        for f in extra:
+            f.info["sampling"] = f"initial-normal-modes-{s.temperature:g}K"
+        initial = initial + extra
+        run.say(f"added {len(extra)} normal-mode configurations around the {driver.method} minimum")
 
     test = []
     temps = s.test_temperatures
@@ -283,8 +292,6 @@ def stage_sample(run: ProjectRun) -> dict:
             f.info["source"] = f"test-md-{temp:g}K"
         test += frames
 
-    for f in initial:
-        f.info["sampling"] = source
     _write_images(run.path("configs", "initial.extxyz"), initial)
     _write_images(run.path("configs", "test.extxyz"), test)
     ds = run.dataset
@@ -539,6 +546,7 @@ def _summary_dict(summary: Any) -> dict:
 
 
 def _relaxed(atoms, calculator, fmax: float = 1e-3, steps: int = 500):
+    """A copy of ``atoms`` relaxed with ``calculator`` (BFGS to ``fmax`` eV/Å)."""
     from ase.optimize import BFGS
 
     a = atoms.copy()
