@@ -14,8 +14,7 @@ class MLPCalculator(Calculator):
     ((n, 3) eV/Å) and ``max_force_std`` (eV/Å; max over atoms of the norm of the per-atom force std).
     """
 
-    implemented_properties = ["energy", "free_energy", "forces", "stress", "energy_std", "forces_std",
-                              "max_force_std"]
+    implemented_properties = ["energy", "free_energy", "forces", "stress", "energy_std", "forces_std", "max_force_std"]
 
     def __init__(self, potential, **kwargs):
         super().__init__(**kwargs)

@@ -37,6 +37,7 @@ from typing import Any
 
 from mlpkit.config import ProjectConfig
 from mlpkit.errors import InputError, MlpkitError
+from mlpkit.files import atomic_write_images, atomic_write_json, jsonable
 
 STATE_FILE = "pipeline-state.json"
 STAGES = ("sample", "label", "train", "validate", "learn", "production", "speed", "report")
@@ -64,48 +65,6 @@ DESCRIPTIONS = {
 
 
 # -- small helpers ----------------------------------------------------------------------------------------
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _jsonable(obj: Any) -> Any:
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
-def write_json(path: Path, data: Any) -> None:
-    _atomic_write_text(path, json.dumps(_jsonable(data), indent=2, allow_nan=True) + "\n")
-
-
-def _write_images(path: Path, images) -> None:
-    from ase.io import write
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.extxyz")
-    if images:
-        write(tmp, list(images), format="extxyz")
-    else:
-        tmp.write_text("")
-    os.replace(tmp, path)
 
 
 def _section(cfg_dict: dict, dotted: str) -> Any:
@@ -154,13 +113,13 @@ class PipelineState:
             "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
             "result": result,
         }
-        write_json(self.path, self.data)
+        atomic_write_json(self.path, self.data)
 
     def forget_from(self, stage: str) -> None:
         """Drop ``stage`` and every later one (they are stale)."""
         for s in STAGES[STAGES.index(stage) :]:
             self.data["stages"].pop(s, None)
-        write_json(self.path, self.data)
+        atomic_write_json(self.path, self.data)
 
 
 # -- the run context ----------------------------------------------------------------------------------------
@@ -292,8 +251,8 @@ def stage_sample(run: ProjectRun) -> dict:
             f.info["source"] = f"test-md-{temp:g}K"
         test += frames
 
-    _write_images(run.path("configs", "initial.extxyz"), initial)
-    _write_images(run.path("configs", "test.extxyz"), test)
+    atomic_write_images(run.path("configs", "initial.extxyz"), initial)
+    atomic_write_images(run.path("configs", "test.extxyz"), test)
     ds = run.dataset
     # the same train/valid split (and source name) the active-learning loop gives its initial set, so when the
     # loop later reads these configurations every one is already in the store, labelled, with its split
@@ -493,8 +452,8 @@ def stage_learn(run: ProjectRun) -> dict:
 
         method = run.labeler.method
         initial = [a for a in run.dataset.to_atoms(method=method, source="initial")]
-        _write_images(run.path("configs", "initial-labelled.extxyz"), initial)
-        _write_images(run.path("configs", "test-labelled.extxyz"), run.labelled("test"))
+        atomic_write_images(run.path("configs", "initial-labelled.extxyz"), initial)
+        atomic_write_images(run.path("configs", "test-labelled.extxyz"), run.labelled("test"))
         al_cfg = active_learning_config(run)
         log = (lambda msg: run.say(msg)) if run.progress else None
         summary = run_active_learning(al_cfg, run.run_dir, progress=run.progress, log=log)
@@ -537,12 +496,12 @@ def _load_json(path: Path) -> Any:
 
 def _summary_dict(summary: Any) -> dict:
     if hasattr(summary, "to_dict"):
-        return _jsonable(summary.to_dict())
+        return jsonable(summary.to_dict())
     import dataclasses
 
     if dataclasses.is_dataclass(summary):
-        return _jsonable(dataclasses.asdict(summary))
-    return _jsonable(dict(summary))
+        return jsonable(dataclasses.asdict(summary))
+    return jsonable(dict(summary))
 
 
 def _relaxed(atoms, calculator, fmax: float = 1e-3, steps: int = 500):
@@ -604,7 +563,7 @@ def stage_production(run: ProjectRun) -> dict:
         watchdog=dog,
         progress=run.progress,
     )
-    _write_images(out_dir / "uncertain.extxyz", res.uncertain_frames)
+    atomic_write_images(out_dir / "uncertain.extxyz", res.uncertain_frames)
     md_png = _plot_md(res, p.timestep, warn, stop, out_dir / "md.png")
     if res.stopped_because:
         run.say(f"[yellow]stopped after {res.steps_done} steps: {res.stopped_because}[/]")
@@ -652,7 +611,7 @@ def stage_production(run: ProjectRun) -> dict:
         "calibration_scale": scale,
         "watchdog": {"warn": warn, "stop": stop, "from": origin},
     }
-    write_json(out_dir / "production.json", result)
+    atomic_write_json(out_dir / "production.json", result)
     return result
 
 
@@ -715,7 +674,7 @@ def stage_speed(run: ProjectRun) -> dict:
         progress=run.say,
     )
     data = {"rows": [r.to_dict() for r in rows], "ratios": speedup_summary(rows)}
-    write_json(run.path("speed.json"), data)
+    atomic_write_json(run.path("speed.json"), data)
     for r in rows:
         run.say(f"{r.engine:32s} {r.method:24s} {r.seconds_per_step * 1e3:10.2f} ms/step {r.ns_per_day:12.4g} ns/day")
     return data
@@ -864,13 +823,13 @@ def run_project(
         t0 = time.perf_counter()
         result = STAGE_FUNCTIONS[stage](run)
         seconds = time.perf_counter() - t0
-        state.mark(stage, fingerprints[stage], seconds, _jsonable(result))
+        state.mark(stage, fingerprints[stage], seconds, jsonable(result))
         if show:
             console.print(f"    [green]✓ {stage}[/] in {seconds:.1f} s", highlight=False)
 
     summary = project_summary(run)
     summary["seconds_this_run"] = time.perf_counter() - t_all
-    write_json(run_dir / "summary.json", summary)
+    atomic_write_json(run_dir / "summary.json", summary)
     if show:
         print_summary(summary, console)
     return summary

@@ -25,70 +25,18 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ase import Atoms
 
 from mlpkit.errors import InputError
+from mlpkit.files import atomic_write_images, atomic_write_json, atomic_write_text, read_json  # noqa: F401 (re-exported)
 
 STATE_FILE = "state.json"
 CONFIG_FILE = "config.json"
 #: settings that may change between a crash and a resume without invalidating finished work
 RESUMABLE_CHANGES = ("max_iterations", "label_budget", "stop", "baseline", "execution", "name")
-
-
-def _umask_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to a temporary sibling, fsync, and rename over ``path`` (readable like a normal file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.chmod(tmp, _umask_mode())
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
-    from mlpkit.models.base import _jsonable
-
-    atomic_write_text(path, json.dumps(_jsonable(data), indent=2, sort_keys=False, allow_nan=True) + "\n")
-
-
-def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text())
-
-
-def atomic_write_images(path: str | os.PathLike, images: Sequence[Atoms]) -> None:
-    """Write configurations to extxyz atomically (an empty list writes an empty file)."""
-    from ase.io import write
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".extxyz", dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, _umask_mode())
-    try:
-        if images:
-            write(tmp, list(images), format="extxyz")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def read_images(path: str | os.PathLike) -> list[Atoms]:

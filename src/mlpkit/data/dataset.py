@@ -156,14 +156,12 @@ class Dataset:
         atoms = row.toatoms()
         atoms.calc = _single_point(atoms, label)
         with self._db:
-            self._db.update(row_id, atoms=atoms, delete_keys=["error"], status="labelled",
-                            seconds=float(label.seconds))
+            self._db.update(row_id, atoms=atoms, delete_keys=["error"], status="labelled", seconds=float(label.seconds))
 
     def record_failure(self, row_id: int, error: str, seconds: float = 0.0) -> None:
         """Mark a row ``failed`` with the reason; its atoms stay, no energy or forces are stored."""
         with self._db:
-            self._db.update(row_id, status="failed", error=str(error)[:4000] or "unknown error",
-                            seconds=float(seconds))
+            self._db.update(row_id, status="failed", error=str(error)[:4000] or "unknown error", seconds=float(seconds))
 
     def reset_failed(self, method: str | None = None) -> int:
         """Turn ``failed`` rows back into ``pending`` (e.g. after fixing the method's settings)."""
@@ -184,8 +182,11 @@ class Dataset:
         """Tag labelled rows ``train``/``valid``/``test`` at random (seeded) in the given proportions."""
         if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-9:
             raise InputError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
-        rows = [r for r in self._db.select(**self._filters(status="labelled", method=method))
-                if overwrite or not r.get("split")]
+        rows = [
+            r
+            for r in self._db.select(**self._filters(status="labelled", method=method))
+            if overwrite or not r.get("split")
+        ]
         ids = np.array([r.id for r in rows], dtype=int)
         rng = np.random.default_rng(seed)
         rng.shuffle(ids)
@@ -270,7 +271,9 @@ class Dataset:
 
     # -- files -----------------------------------------------------------------------------------------
 
-    def import_extxyz(self, path: str | os.PathLike, *, method: str | None = None, source: str | None = None) -> AddReport:
+    def import_extxyz(
+        self, path: str | os.PathLike, *, method: str | None = None, source: str | None = None
+    ) -> AddReport:
         """Add labelled configurations from an extxyz (energy in the info, forces per atom).
 
         ``method`` defaults to each frame's ``method`` info key; frames with neither are refused.
@@ -338,8 +341,10 @@ def _extra_info(atoms: Atoms) -> dict:
 def _label_from_atoms(atoms: Atoms) -> Label:
     calc = atoms.calc
     if calc is None or "energy" not in calc.results or "forces" not in calc.results:
-        raise InputError("a labelled configuration needs an energy and forces (extxyz: energy= in the comment "
-                         "line and a forces column)")
+        raise InputError(
+            "a labelled configuration needs an energy and forces (extxyz: energy= in the comment "
+            "line and a forces column)"
+        )
     stress = calc.results.get("stress")
     if stress is not None:
         stress = np.asarray(stress, dtype=float)

@@ -22,8 +22,13 @@ class ASECalculatorLabeler(CalculatorLabeler):
 
     name = "ase"
 
-    def __init__(self, calculator: str, parameters: dict[str, Any] | None = None,
-                 level_of_theory: str | None = None, stress: bool = True):
+    def __init__(
+        self,
+        calculator: str,
+        parameters: dict[str, Any] | None = None,
+        level_of_theory: str | None = None,
+        stress: bool = True,
+    ):
         if not calculator or not isinstance(calculator, str):
             raise InputError("the 'ase' method needs calculator='module:ClassName'")
         self.calculator_path = calculator
@@ -37,8 +42,12 @@ class ASECalculatorLabeler(CalculatorLabeler):
         return f"ase:{self.level_of_theory}"
 
     def _spec_kwargs(self) -> dict:
-        return {"calculator": self.calculator_path, "parameters": self.parameters,
-                "level_of_theory": self.level_of_theory, "stress": self.computes_stress}
+        return {
+            "calculator": self.calculator_path,
+            "parameters": self.parameters,
+            "level_of_theory": self.level_of_theory,
+            "stress": self.computes_stress,
+        }
 
     def _resolve(self):
         path = self.calculator_path

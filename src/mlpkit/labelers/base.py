@@ -62,9 +62,12 @@ class Labeler(ABC):
             raise
         except Exception as exc:  # the code's own error types vary; keep its message for the record
             raise LabelFailure(f"{type(exc).__name__}: {exc}") from exc
-        label = Label(energy=float(energy), forces=np.asarray(forces, dtype=float),
-                      stress=None if stress is None else np.asarray(stress, dtype=float),
-                      seconds=time.perf_counter() - start)
+        label = Label(
+            energy=float(energy),
+            forces=np.asarray(forces, dtype=float),
+            stress=None if stress is None else np.asarray(stress, dtype=float),
+            seconds=time.perf_counter() - start,
+        )
         label.validate(len(atoms))
         return label
 

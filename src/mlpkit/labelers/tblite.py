@@ -17,8 +17,15 @@ class TBLiteLabeler(CalculatorLabeler):
     # GFN2-xTB is parametrised for H-Rn (Z = 1-86).
     supported_numbers: ClassVar[frozenset[int]] = frozenset(range(1, 87))
 
-    def __init__(self, hamiltonian: str = "gfn2", accuracy: float = 1.0, electronic_temperature: float = 300.0,
-                 charge: int = 0, spin: int = 0, max_iterations: int = 250):
+    def __init__(
+        self,
+        hamiltonian: str = "gfn2",
+        accuracy: float = 1.0,
+        electronic_temperature: float = 300.0,
+        charge: int = 0,
+        spin: int = 0,
+        max_iterations: int = 250,
+    ):
         key = hamiltonian.lower().replace("-xtb", "")
         if key not in _METHODS:
             raise InputError(f"tblite hamiltonian must be one of {sorted(_METHODS)}, not {hamiltonian!r}")
@@ -34,13 +41,24 @@ class TBLiteLabeler(CalculatorLabeler):
         return f"tblite:{_METHODS[self.hamiltonian]}"
 
     def _spec_kwargs(self) -> dict:
-        return {"hamiltonian": self.hamiltonian, "accuracy": self.accuracy,
-                "electronic_temperature": self.electronic_temperature, "charge": self.charge,
-                "spin": self.spin, "max_iterations": self.max_iterations}
+        return {
+            "hamiltonian": self.hamiltonian,
+            "accuracy": self.accuracy,
+            "electronic_temperature": self.electronic_temperature,
+            "charge": self.charge,
+            "spin": self.spin,
+            "max_iterations": self.max_iterations,
+        }
 
     def calculator(self):
         from tblite.ase import TBLite
 
-        return TBLite(method=_METHODS[self.hamiltonian], accuracy=self.accuracy,
-                      electronic_temperature=self.electronic_temperature, charge=self.charge,
-                      multiplicity=self.spin + 1, max_iterations=self.max_iterations, verbosity=0)
+        return TBLite(
+            method=_METHODS[self.hamiltonian],
+            accuracy=self.accuracy,
+            electronic_temperature=self.electronic_temperature,
+            charge=self.charge,
+            multiplicity=self.spin + 1,
+            max_iterations=self.max_iterations,
+            verbosity=0,
+        )

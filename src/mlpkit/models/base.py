@@ -26,6 +26,7 @@ import numpy as np
 from ase import Atoms
 
 from mlpkit.errors import InputError, UnsupportedSpeciesError
+from mlpkit.files import jsonable
 
 MODEL_FILE = "model.json"
 WEIGHTS_FILE = "weights.pt"
@@ -201,7 +202,7 @@ def write_model_dir(
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         model_json = {"mlpkit_version": __version__, **model_json}
-        (tmp / MODEL_FILE).write_text(json.dumps(_jsonable(model_json), indent=2, sort_keys=True))
+        (tmp / MODEL_FILE).write_text(json.dumps(jsonable(model_json), indent=2, sort_keys=True))
         if tensors is not None:
             torch.save(tensors, tmp / WEIGHTS_FILE)
         for i, member in enumerate(members):
@@ -224,20 +225,6 @@ def read_weights(path: str | os.PathLike) -> dict:
     import torch
 
     return torch.load(Path(path) / WEIGHTS_FILE, map_location="cpu", weights_only=True)
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def training_set_hash(images: Sequence[Atoms]) -> str:
