@@ -91,6 +91,12 @@ def compare_baseline(run_dir: Path, other: Path) -> str:
         + ", ".join(f"{x}: {y * 1000:.1f}" for x, y in zip(xs, ys, strict=True))
         + " meV/Å"
     ]
+    for c in curve[1:]:
+        n_r = _log_interp_crossing(xs, ys, c["forces_mae"])
+        rows.append(
+            f"  AL {c['n_labels']} labels, {c['forces_mae'] * 1000:.1f} meV/Å: random needs "
+            + (f"{n_r:.1f} ({c['n_labels'] / n_r:.0%})" if n_r else f"> {xs[-1]}")
+        )
     needed = _log_interp_crossing(xs, ys, final["forces_mae"])
     if needed is None:
         rows.append(
