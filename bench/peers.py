@@ -12,6 +12,7 @@ Engines (``ENGINES``), chosen to be comparable in what they compute:
                  :meth:`Potential.predict` (the path :class:`mlpkit.calculator.MLPCalculator` takes), vesin
                  neighbour list kept with a 0.5 Å Verlet skin (mlpkit's default for MD);
 ``mlpkit-bpnn-rebuild``  the same with the neighbour list rebuilt every step (skin 0).
+``mlpkit-bpnn-torch``  the same without the compiled kernels (torch descriptor; the path before them).
 ``torchani``     TorchANI 2.9 ANI-2x architecture (its 1008-feature AEV: radial cutoff 5.1 Å, angular 3.5 Å;
                  networks 1008-160-128-96-1 per element), random weights, ONE network (ANI-2x ships an
                  ensemble of 8), TorchANI's own cell-list neighbour code with its Verlet skin (1 Å;
@@ -80,6 +81,16 @@ class MlpkitBPNNRebuild(MlpkitBPNN):
 
     def __init__(self, atoms: Atoms, precision: str = "float64"):
         super().__init__(atoms, precision, skin=0.0)
+
+
+class MlpkitBPNNTorch(MlpkitBPNN):
+    """mlpkit's BPNN without the compiled kernels (``potential.compiled = False``): the torch descriptor with
+    its hand-derived backward, i.e. mlpkit's MD path before the kernels, and its path on GPUs."""
+
+    def __init__(self, atoms: Atoms, precision: str = "float64"):
+        super().__init__(atoms, precision)
+        self.potential.compiled = False
+        self.name = f"mlpkit-bpnn-torch {precision}"
 
 
 # -- TorchANI ------------------------------------------------------------------------------------------
@@ -194,6 +205,7 @@ class MACE:
 ENGINES = {
     "mlpkit-bpnn": (MlpkitBPNN, ("float64", "float32")),
     "mlpkit-bpnn-rebuild": (MlpkitBPNNRebuild, ("float64",)),
+    "mlpkit-bpnn-torch": (MlpkitBPNNTorch, ("float64",)),
     "torchani": (TorchANI, ("float32",)),
     "mace": (MACE, ("float64", "float32")),
 }

@@ -1,8 +1,13 @@
 """Where the time of one mlpkit BPNN MD step goes (energy + forces), stage by stage and op by op.
 
-    python bench/profile_bpnn.py --atoms 3000 --threads 1 [--dtype float32] [--ops 25]
+    python bench/profile_bpnn.py --atoms 3000 --threads 1 [--dtype float32]            # compiled kernels (default)
+    python bench/profile_bpnn.py --atoms 3000 --torch [--autograd] [--ops 25]           # the torch descriptor
 
-Stages (CPU time of this process, median over ``--steps`` steps, µs/atom):
+Stages of the compiled path (CPU time of this process, median over ``--steps`` steps, µs/atom): the Verlet
+list check and Morton-sorted pair vectors, the descriptor kernel, the networks and their backward (torch), the
+forces kernel; then ``pot.predict`` as a whole.
+
+Stages with ``--torch`` (the torch descriptor, mlpkit's path on GPUs and before the kernels):
 
 ``neighbour list``   vesin pair search within cutoff (+ skin): paid on a rebuild only, amortised by the skin
 ``pair vectors``     species lookup, ``x_j - x_i + shift @ cell`` (numpy)
@@ -37,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=7)
     p.add_argument("--ops", type=int, default=20, help="operators to list")
     p.add_argument("--skin", type=float, default=None, help="Verlet skin (default: the model's)")
-    p.add_argument("--autograd", action="store_true", help="profile the autograd backward, not the fast path")
+    p.add_argument("--autograd", action="store_true", help="with --torch: the autograd backward, not the fast path")
+    p.add_argument("--torch", action="store_true", help="profile the torch descriptor instead of the compiled kernels")
     opts = p.parse_args(argv)
 
     import numpy as np
@@ -58,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     module = pot.module
     dtype = pot.dtype
     print(f"{n} atoms, {opts.threads} thread(s), {opts.dtype}, {pot!r}")
+
+    if not opts.torch:
+        return _profile_compiled(pot, atoms, opts)
+    pot.compiled = False
 
     # the hand-derived backward of the descriptor (``fast``), where this version of mlpkit has it
     supports_fast = "fast" in inspect.signature(module.features).parameters
@@ -137,6 +147,65 @@ def main(argv: list[str] | None = None) -> int:
     print("\nbackward by forward operator (total CPU µs/atom/step):")
     for key, v in sorted(backward.items(), key=lambda kv: -kv[1])[: opts.ops]:
         print(f"  {key:<60} {v:8.2f}")
+    return 0
+
+
+def _profile_compiled(pot, atoms, opts) -> int:
+    """Stages of the compiled-kernel MD step (what ``pot.predict`` runs on the CPU), µs/atom, CPU time."""
+    import numpy as np
+    import torch
+
+    from mlpkit.descriptors.graph import concatenate
+    from mlpkit.descriptors.kernels import symmetry_features, symmetry_forces
+
+    n = len(atoms)
+    module, params, ws = pot.module, pot.kernel_parameters, pot._workspace
+    d = module.descriptor
+    stages: dict[str, list[float]] = defaultdict(list)
+    clock = time.process_time if opts.threads == 1 else time.perf_counter
+
+    def staged_step() -> None:
+        t = [clock()]
+        g = concatenate([pot._md_graph(atoms)])
+        t.append(clock())
+        feats = ws.get("features", (n, d.n_features))
+        moments = ws.get("moments", (n, d.n_species, max(d.n_angular, 1), d.n_monomials))
+        symmetry_features(g.vectors, g.centers, g.neighbors, g.species, g.half, feats, moments, *params.args())
+        t.append(clock())
+        x = torch.from_numpy(feats).to(pot.dtype).requires_grad_(True)
+        energy = module.energies_from_features(x, torch.from_numpy(g.species)).sum()
+        t.append(clock())
+        (grad,) = torch.autograd.grad(energy, x)
+        grad = np.ascontiguousarray(grad.numpy(), dtype=np.float64)
+        t.append(clock())
+        forces, virial = np.empty((n, 3)), np.empty((1, 3, 3))
+        symmetry_forces(g.vectors, g.centers, g.neighbors, g.species, g.image, g.half, grad, moments, forces,
+                        virial, *params.args())  # fmt: skip
+        t.append(clock())
+        names = ["Verlet list + pair vectors", "descriptor kernel", "networks", "networks backward", "forces kernel"]
+        for name, a, b in zip(names, t[:-1], t[1:], strict=True):
+            stages[name].append(b - a)
+
+    rng = np.random.default_rng(0)
+    for k in range(opts.steps + 2):
+        atoms.positions += rng.normal(0, 0.003, (n, 3))
+        staged_step()
+        if k < 2:
+            stages.clear()
+    total = sum(statistics.median(v) for v in stages.values())
+    print(f"compiled kernels, Verlet skin {pot.verlet_skin} Å (rebuilds amortised: the list is rarely rebuilt)")
+    print(f"{'stage':<28} {'µs/atom':>9} {'share':>7}")
+    for name, v in stages.items():
+        m = statistics.median(v)
+        print(f"{name:<28} {m / n * 1e6:9.2f} {m / total:7.1%}")
+    print(f"{'sum':<28} {total / n * 1e6:9.2f}")
+    times = []
+    for _ in range(opts.steps + 2):
+        atoms.positions += rng.normal(0, 0.003, (n, 3))
+        c = clock()
+        pot.predict([atoms])
+        times.append(clock() - c)
+    print(f"\npot.predict (MD path): {statistics.median(times[2:]) / n * 1e6:.2f} µs/atom")
     return 0
 
 

@@ -17,6 +17,7 @@ import torch
 from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
 
+from mlpkit.descriptors.kernels import pair_vectors
 from mlpkit.descriptors.neighbors import NeighborList, neighbor_list
 from mlpkit.errors import UnsupportedSpeciesError
 
@@ -31,6 +32,8 @@ class GraphArrays:
     vectors: np.ndarray
     volume: float  # Å³, 0 for cells not periodic in all three directions
     half: bool = True
+    #: atoms relabelled (e.g. sorted in space): atom ``a`` here is atom ``order[a]`` of the structure; None: same
+    order: np.ndarray | None = None
 
 
 def species_index(atoms: Atoms, species: Sequence[str]) -> np.ndarray:
@@ -50,10 +53,9 @@ def graph_arrays(atoms: Atoms, species: Sequence[str], cutoff: float, nlist: Nei
     """Pairs of ``atoms`` within ``cutoff`` (or from a given, possibly larger, list ``nlist``)."""
     idx = species_index(atoms, species)
     nl = nlist if nlist is not None else neighbor_list(atoms, cutoff)
-    pos = np.asarray(atoms.positions, dtype=np.float64)
-    vec = pos[nl.j] - pos[nl.i]
-    if len(nl) and nl.shifts.any():
-        vec += nl.shifts @ np.asarray(atoms.cell[:], dtype=np.float64)
+    pos = np.ascontiguousarray(atoms.positions, dtype=np.float64)
+    cell = np.ascontiguousarray(atoms.cell[:], dtype=np.float64)
+    vec = pair_vectors(pos, nl.i, nl.j, np.ascontiguousarray(nl.shifts, dtype=np.int64), cell)
     volume = float(abs(atoms.cell.volume)) if atoms.pbc.all() else 0.0
     return GraphArrays(idx, nl.i, nl.j, vec, volume, nl.half)
 
@@ -73,8 +75,26 @@ class GraphBatch:
     half: bool = True
 
 
-def collate(parts: Sequence[GraphArrays], dtype: torch.dtype, device: torch.device | str = "cpu") -> GraphBatch:
-    """Concatenate configurations into one :class:`GraphBatch`."""
+@dataclass
+class GraphConcat:
+    """Several configurations concatenated in numpy (the input of the compiled kernels and of :func:`collate`)."""
+
+    species: np.ndarray  # (N,) int64
+    image: np.ndarray  # (N,) int64, configuration of each atom
+    centers: np.ndarray  # (P,) int64 (or int32)
+    neighbors: np.ndarray  # (P,) int64 (or int32)
+    vectors: np.ndarray  # (P, 3) float64, Å
+    n_atoms: np.ndarray  # (n_images,) atoms per configuration
+    volume: np.ndarray  # (n_images,) Å³ (0 where not fully periodic)
+    half: bool = True
+
+    @property
+    def n_images(self) -> int:
+        return len(self.n_atoms)
+
+
+def concatenate(parts: Sequence[GraphArrays]) -> GraphConcat:
+    """Concatenate configurations (atom indices offset per configuration), contiguous int64/float64 arrays."""
     if len({p.half for p in parts}) > 1:
         raise ValueError("cannot mix half and full neighbour lists in one batch")
     n = np.array([len(p.species) for p in parts], dtype=np.int64)
@@ -82,20 +102,37 @@ def collate(parts: Sequence[GraphArrays], dtype: torch.dtype, device: torch.devi
     if len(parts) == 1:
         p = parts[0]
         species, centers, neighbors, vectors = p.species, p.centers, p.neighbors, p.vectors
+        # one configuration keeps its index dtype (the MD path uses int32: less memory traffic per pass)
+        index_dtype = centers.dtype if centers.dtype in (np.int32, np.int64) else np.int64
     else:
         species = np.concatenate([p.species for p in parts])
         centers = np.concatenate([p.centers + o for p, o in zip(parts, offsets, strict=True)])
         neighbors = np.concatenate([p.neighbors + o for p, o in zip(parts, offsets, strict=True)])
         vectors = np.concatenate([p.vectors for p in parts])
-    image = np.repeat(np.arange(len(parts)), n)
-    return GraphBatch(
-        species=torch.as_tensor(species, device=device),
-        image=torch.as_tensor(image, device=device),
-        centers=torch.as_tensor(centers, device=device),
-        neighbors=torch.as_tensor(neighbors, device=device),
-        vectors=torch.as_tensor(vectors, dtype=dtype, device=device),
-        n_images=len(parts),
-        n_atoms=torch.as_tensor(n, device=device),
-        volume=torch.tensor([p.volume for p in parts], dtype=torch.float64, device=device),
+        index_dtype = np.int64
+    return GraphConcat(
+        species=np.ascontiguousarray(species, dtype=np.int64),
+        image=np.repeat(np.arange(len(parts), dtype=np.int64), n),
+        centers=np.ascontiguousarray(centers, dtype=index_dtype),
+        neighbors=np.ascontiguousarray(neighbors, dtype=index_dtype),
+        vectors=np.ascontiguousarray(vectors, dtype=np.float64).reshape(-1, 3),
+        n_atoms=n,
+        volume=np.array([p.volume for p in parts], dtype=np.float64),
         half=parts[0].half,
+    )
+
+
+def collate(parts: Sequence[GraphArrays], dtype: torch.dtype, device: torch.device | str = "cpu") -> GraphBatch:
+    """Concatenate configurations into one :class:`GraphBatch`."""
+    c = concatenate(parts)
+    return GraphBatch(
+        species=torch.as_tensor(c.species, device=device),
+        image=torch.as_tensor(c.image, device=device),
+        centers=torch.as_tensor(c.centers, dtype=torch.long, device=device),
+        neighbors=torch.as_tensor(c.neighbors, dtype=torch.long, device=device),
+        vectors=torch.as_tensor(c.vectors, dtype=dtype, device=device),
+        n_images=c.n_images,
+        n_atoms=torch.as_tensor(c.n_atoms, device=device),
+        volume=torch.as_tensor(c.volume, dtype=torch.float64, device=device),
+        half=c.half,
     )

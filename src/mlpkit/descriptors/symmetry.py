@@ -29,10 +29,12 @@ import math
 from dataclasses import asdict, dataclass
 from itertools import combinations_with_replacement
 
+import numpy as np
 import torch
 from ase.data import atomic_numbers
 from torch.autograd.function import once_differentiable
 
+from mlpkit.descriptors.kernels import KernelParameters, basis_table
 from mlpkit.errors import InputError
 
 
@@ -175,6 +177,30 @@ class SymmetryFunctions(torch.nn.Module):
         self.n_angular_features = self.n_pairs * s.n_angular * (s.angular_order + 1)
         self.n_features = self.n_radial_features + self.n_angular_features
         self.cosine = s.cutoff_function == "cosine"
+
+    def kernel_parameters(self) -> KernelParameters:
+        """The descriptor in the flat form of the compiled kernels (:mod:`mlpkit.descriptors.kernels`)."""
+        s = self.settings
+        mu = self.mu.detach().cpu().double().numpy()
+        mu_a = self.mu_a.detach().cpu().double().numpy()
+        table_r, h_r, err_r = basis_table(mu, self.eta, self.cutoff, self.cosine)
+        table_a, h_a, err_a = basis_table(mu_a, self.eta_a, self.angular_cutoff, self.cosine)
+        return KernelParameters(
+            floats=np.array([self.cutoff, self.angular_cutoff, h_r, h_a], dtype=np.float64),
+            ints=np.array([self.n_species, s.n_radial, s.n_angular, s.angular_order], dtype=np.int64),
+            parent=np.array([0, *self._parent[1:]], dtype=np.int64),
+            direction=np.array([0, *self._direction[1:]], dtype=np.int64),
+            degree=self.group.argmax(dim=1).cpu().numpy().astype(np.int64),
+            weight=self.mono_weight.detach().cpu().double().numpy().copy(),
+            parity=self.parity.detach().cpu().double().numpy().copy(),
+            pair_a=self.pair_a.cpu().numpy().astype(np.int64),
+            pair_b=self.pair_b.cpu().numpy().astype(np.int64),
+            dindex=self.mono_dindex.cpu().numpy().astype(np.int64),
+            dcoef=self.mono_dcoef.detach().cpu().double().numpy().copy(),
+            table_radial=table_r,
+            table_angular=table_a,
+            table_error=max(err_r, err_a),
+        )
 
     def feature_names(self) -> list[str]:
         """Human-readable name of every feature column."""

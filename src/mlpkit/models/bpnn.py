@@ -26,8 +26,23 @@ import torch
 from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
 
-from mlpkit.descriptors.graph import GraphArrays, GraphBatch, collate, graph_arrays, species_index
-from mlpkit.descriptors.neighbors import VerletList
+from mlpkit.descriptors.graph import (
+    GraphArrays,
+    GraphBatch,
+    GraphConcat,
+    collate,
+    concatenate,
+    graph_arrays,
+    species_index,
+)
+from mlpkit.descriptors.kernels import (
+    KernelParameters,
+    Workspace,
+    pair_vectors,
+    symmetry_features,
+    symmetry_forces,
+)
+from mlpkit.descriptors.neighbors import NeighborList, VerletList, spatial_order
 from mlpkit.descriptors.symmetry import SymmetryFunctions, SymmetryFunctionSettings
 from mlpkit.errors import InputError, UnsupportedSpeciesError
 from mlpkit.models.base import (
@@ -112,9 +127,13 @@ class AtomicNetworks(torch.nn.Module):
     ) -> torch.Tensor:
         """Interaction energy of each atom (N,) in eV, without the reference energies."""
         g = self.features(batch, fast=fast) if features is None else features
+        return self.energies_from_features(g, batch.species)
+
+    def energies_from_features(self, g: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
+        """Interaction energy of each atom (N,) eV from raw features ``g`` (N, F) and species indices (N,)."""
         out = torch.zeros(g.shape[0], dtype=g.dtype, device=g.device)
         for s, net in enumerate(self.nets):
-            idx = torch.nonzero(batch.species == s).squeeze(1)
+            idx = torch.nonzero(species == s).squeeze(1)
             if idx.numel() == 0:
                 continue
             x = (g[idx] - self.feature_mean[s]) / self.feature_std[s]
@@ -161,6 +180,50 @@ def energy_forces(
         full = virial / safe[:, None, None] * (vol > 0).to(virial.dtype)[:, None, None]
         sigma = full[:, [0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
     return energy, forces, sigma
+
+
+def kernel_energy_forces(
+    module: AtomicNetworks,
+    params: KernelParameters,
+    graph: GraphConcat,
+    *,
+    stress: bool = False,
+    workspace: Workspace | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`energy_forces` on the CPU with the compiled descriptor kernels (prediction and MD only).
+
+    The features and their backward pass run in float64 in :mod:`mlpkit.descriptors.kernels`; only the networks
+    run in torch (in the module's dtype), differentiated once to get dE/dG. Same results as
+    :func:`energy_forces` up to the radial tables' interpolation error (~1e-10 relative). Returns numpy arrays:
+    energies (n_images,) eV, forces (N, 3) eV/Å, stress (n_images, 6) eV/Å³ or None.
+    """
+    ws = workspace if workspace is not None else Workspace()
+    p = next(module.parameters())
+    n = graph.species.shape[0]
+    d = module.descriptor
+    feats = ws.get("features", (n, d.n_features))
+    moments = ws.get("moments", (n, d.n_species, max(d.n_angular, 1), d.n_monomials))
+    args = params.args()
+    symmetry_features(graph.vectors, graph.centers, graph.neighbors, graph.species, graph.half, feats, moments, *args)
+    g = torch.from_numpy(feats).to(p.dtype).requires_grad_(True)
+    species = torch.from_numpy(graph.species)
+    image = torch.from_numpy(graph.image)
+    with torch.enable_grad():
+        e_atom = module.energies_from_features(g, species)
+        energy = torch.zeros(graph.n_images, dtype=e_atom.dtype).index_add(0, image, e_atom)
+        (grad_g,) = torch.autograd.grad(energy.sum(), g)
+    forces = np.empty((n, 3))
+    virial = np.empty((graph.n_images, 3, 3))
+    grad = np.ascontiguousarray(grad_g.detach().numpy(), dtype=np.float64)
+    symmetry_forces(graph.vectors, graph.centers, graph.neighbors, graph.species, graph.image, graph.half, grad,
+                    moments, forces, virial, *args)  # fmt: skip
+    sigma = None
+    if stress:
+        sym = 0.5 * (virial + virial.transpose(0, 2, 1))
+        vol = graph.volume
+        full = np.where((vol > 0)[:, None, None], sym / np.where(vol > 0, vol, 1.0)[:, None, None], 0.0)
+        sigma = full[:, [0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+    return energy.detach().double().numpy(), forces, sigma
 
 
 def _dtype(name: str) -> torch.dtype:
@@ -242,6 +305,20 @@ class BPNNPotential(Potential):
         self.metadata: dict[str, Any] = {}
         self.fitted = False
         self._verlet: VerletList | None = None
+        self._sorted_list: tuple[np.ndarray, NeighborList] | None = None
+        #: prediction on the CPU through the compiled kernels (``False``: the torch implementation)
+        self.compiled = True
+        self._kernel_params: KernelParameters | None = None
+        self._workspace = Workspace()
+
+    def _use_kernels(self) -> bool:
+        return self.compiled and self.device.type == "cpu"
+
+    @property
+    def kernel_parameters(self) -> KernelParameters:
+        if self._kernel_params is None:
+            self._kernel_params = self.module.descriptor.kernel_parameters()
+        return self._kernel_params
 
     # -- data -------------------------------------------------------------------------------------------
 
@@ -266,12 +343,39 @@ class BPNNPotential(Potential):
 
     def _graphs_for_prediction(self, images: Sequence[Atoms]) -> list[GraphArrays]:
         if len(images) == 1 and len(images[0]) >= 200:
-            # One large structure (MD): reuse a Verlet list with a skin until an atom moved > skin/2.
-            if self._verlet is None:
-                self._verlet = VerletList(self.cutoff, skin=self.verlet_skin)
-            atoms = images[0]
-            return [graph_arrays(atoms, self.species, self.cutoff, nlist=self._verlet.get(atoms))]
+            return [self._md_graph(images[0])]
         return [self.graph(a) for a in images]
+
+    def _md_graph(self, atoms: Atoms) -> GraphArrays:
+        """One large structure (MD): a Verlet list with a skin, reused until an atom moved > skin/2, over atoms
+        relabelled along a space-filling curve at every rebuild (cache-friendly pair passes at any size)."""
+        if self._verlet is None:
+            self._verlet = VerletList(self.cutoff, skin=self.verlet_skin)
+        builds = self._verlet.n_builds
+        nl = self._verlet.get(atoms)
+        if self._sorted_list is None or self._verlet.n_builds != builds:
+            order = spatial_order(atoms.positions, atoms.cell[:], atoms.pbc)
+            rank = np.empty_like(order)
+            rank[order] = np.arange(len(order))
+            i, j = rank[nl.i], rank[nl.j]
+            by_centre = np.argsort(i, kind="stable")
+            index = np.int32 if len(order) < 2**31 else np.int64  # int32: less to stream per pass
+            self._sorted_list = (
+                order,
+                NeighborList(
+                    np.ascontiguousarray(i[by_centre], dtype=index),
+                    np.ascontiguousarray(j[by_centre], dtype=index),
+                    np.ascontiguousarray(nl.shifts[by_centre]),
+                    nl.half,
+                ),
+            )
+        order, sorted_nl = self._sorted_list
+        pos = np.ascontiguousarray(atoms.positions[order], dtype=np.float64)
+        cell = np.ascontiguousarray(atoms.cell[:], dtype=np.float64)
+        vectors = pair_vectors(pos, sorted_nl.i, sorted_nl.j, sorted_nl.shifts, cell)
+        species = species_index(atoms, self.species)[order]
+        volume = float(abs(atoms.cell.volume)) if atoms.pbc.all() else 0.0
+        return GraphArrays(species, sorted_nl.i, sorted_nl.j, vectors, volume, sorted_nl.half, order=order)
 
     def reference_energy(self, images: Sequence[Atoms]) -> np.ndarray:
         """Σ of per-element reference energies of each configuration (n,) eV."""
@@ -301,15 +405,29 @@ class BPNNPotential(Potential):
             while stop < len(graphs) and (stop == start or n + len(graphs[stop].species) <= batch_atoms):
                 n += len(graphs[stop].species)
                 stop += 1
-            batch = self._batch(graphs[start:stop])
-            e, f, s = energy_forces(self.module, batch, stress=stress)
-            energies.append(e.detach().cpu().double().numpy())
-            f = f.detach().cpu().double().numpy()
+            if self._use_kernels():
+                concat = concatenate(graphs[start:stop])
+                e, f, s = kernel_energy_forces(
+                    self.module, self.kernel_parameters, concat, stress=stress, workspace=self._workspace
+                )
+                volume = concat.volume
+            else:
+                batch = self._batch(graphs[start:stop])
+                et, ft, st = energy_forces(self.module, batch, stress=stress)
+                e, f = et.detach().cpu().double().numpy(), ft.detach().cpu().double().numpy()
+                s = None if st is None else st.detach().cpu().double().numpy()
+                volume = batch.volume.cpu().numpy()
+            energies.append(e)
             offsets = np.cumsum([0] + [len(g.species) for g in graphs[start:stop]])
-            forces += [f[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+            for g, a, b in zip(graphs[start:stop], offsets[:-1], offsets[1:], strict=True):
+                if g.order is None:
+                    forces.append(f[a:b])
+                else:  # back to the structure's atom order
+                    unsorted = np.empty_like(f[a:b])
+                    unsorted[g.order] = f[a:b]
+                    forces.append(unsorted)
             if stress:
-                s = s.detach().cpu().double().numpy()
-                s[batch.volume.cpu().numpy() == 0] = np.nan
+                s[volume == 0] = np.nan
                 stresses.append(s)
             start = stop
         energy = np.concatenate(energies) + self.reference_energy(images)
