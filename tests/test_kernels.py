@@ -163,6 +163,11 @@ def test_md_path_sorted_and_compiled_equals_torch_path():
     rng = np.random.default_rng(0)
     atoms = atoms[rng.permutation(len(atoms))]  # atoms in random memory order, as after long MD
     pot = BPNNPotential(("H", "O"), hidden=[16, 16], init_seed=3)
+    with torch.no_grad():  # a non-trivial normalisation (prediction folds it into the first layer)
+        gen = torch.Generator().manual_seed(1)
+        pot.module.feature_mean.copy_(torch.rand(pot.module.feature_mean.shape, generator=gen))
+        pot.module.feature_std.copy_(0.5 + torch.rand(pot.module.feature_std.shape, generator=gen))
+        pot.module.energy_scale.fill_(0.7)
     fast = pot.predict([atoms], stress=True)
     assert pot._verlet is not None and pot._sorted_list is not None
     pot.compiled = False
@@ -196,3 +201,15 @@ def test_workspace_reuses_memory_and_results_are_not_views():
     a = ws.get("x", (4, 3))
     assert ws.get("x", (4, 3)) is a and ws.get("x", (5, 3)) is not a
     assert pickle.loads(pickle.dumps(ws))._arrays == {} and copy.deepcopy(ws)._arrays == {}
+
+
+def test_float32_model_uses_float32_arrays_and_agrees_to_float32_precision():
+    atoms = _water_box(5, seed=7)
+    pot64 = BPNNPotential(("H", "O"), hidden=[16, 16], init_seed=4)
+    pot32 = BPNNPotential(("H", "O"), hidden=[16, 16], init_seed=4, dtype="float32")
+    ref, got = pot64.predict([atoms], stress=True), pot32.predict([atoms], stress=True)
+    assert pot32._workspace._arrays["moments"].dtype == np.float32
+    assert pot64._workspace._arrays["moments"].dtype == np.float64
+    assert abs(got.energy[0] - ref.energy[0]) < 1e-5 * abs(ref.energy[0])
+    np.testing.assert_allclose(got.forces[0], ref.forces[0], atol=1e-5 * np.abs(ref.forces[0]).max(), rtol=0)
+    np.testing.assert_allclose(got.stress, ref.stress, atol=1e-5 * np.abs(ref.stress).max(), rtol=0)

@@ -162,11 +162,11 @@ class Workspace:
     def __setstate__(self, state: dict) -> None:
         self._arrays = {}
 
-    def get(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
-        """A float64 array of ``shape`` (contents undefined), the same memory while the shape stays."""
+    def get(self, name: str, shape: tuple[int, ...], dtype=np.float64) -> np.ndarray:
+        """An array of ``shape`` and ``dtype`` (contents undefined), the same memory while both stay."""
         a = self._arrays.get(name)
-        if a is None or a.shape != shape:
-            a = np.empty(shape, dtype=np.float64)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = np.empty(shape, dtype=dtype)
             self._arrays[name] = a
         return a
 
@@ -245,7 +245,8 @@ def pair_vectors(positions, i, j, shifts, cell):
 @njit(cache=True, fastmath=_FASTMATH)
 def symmetry_features(vectors, centers, neighbors, species, half, G, M, floats, ints, parent, direction, degree,
                       weight, parity, pair_a, pair_b, dindex, dcoef, table_radial, table_angular):  # fmt: skip
-    """Fill features G (n_atoms, F) and angular moments M (n_atoms, S, K, C), float64 (M: for the backward).
+    """Fill features G (n_atoms, F) and angular moments M (n_atoms, S, K, C) (M: for the backward); float64, or
+    float32 arrays for float32 models (per-pair arithmetic stays float64).
 
     vectors (P, 3) Å: image of ``neighbors[p]`` minus ``centers[p]``; pairs at or beyond the cutoff are skipped
     (Verlet lists with a skin). ``half``: every pair counts for both of its atoms. ``G`` and ``M`` are

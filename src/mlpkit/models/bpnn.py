@@ -129,15 +129,24 @@ class AtomicNetworks(torch.nn.Module):
         g = self.features(batch, fast=fast) if features is None else features
         return self.energies_from_features(g, batch.species)
 
-    def energies_from_features(self, g: torch.Tensor, species: torch.Tensor) -> torch.Tensor:
-        """Interaction energy of each atom (N,) eV from raw features ``g`` (N, F) and species indices (N,)."""
+    def energies_from_features(self, g: torch.Tensor, species: torch.Tensor, fold: bool = False) -> torch.Tensor:
+        """Interaction energy of each atom (N,) eV from raw features ``g`` (N, F) and species indices (N,).
+
+        ``fold``: fold the standardisation into the first layer, ``W (g - μ)/σ + b = (W/σ) g + (b - W μ/σ)``
+        (same function, two fewer passes over (N, F): for prediction on large systems).
+        """
         out = torch.zeros(g.shape[0], dtype=g.dtype, device=g.device)
         for s, net in enumerate(self.nets):
             idx = torch.nonzero(species == s).squeeze(1)
             if idx.numel() == 0:
                 continue
-            x = (g[idx] - self.feature_mean[s]) / self.feature_std[s]
-            out = out.index_put((idx,), net(x).squeeze(1))
+            if fold:
+                first, inv_std = net[0], 1.0 / self.feature_std[s]
+                bias = first.bias - first.weight @ (self.feature_mean[s] * inv_std)
+                e = net[1:](torch.nn.functional.linear(g[idx], first.weight * inv_std, bias))
+            else:
+                e = net((g[idx] - self.feature_mean[s]) / self.feature_std[s])
+            out = out.index_put((idx,), e.squeeze(1))
         return out * self.energy_scale
 
     def forward(self, batch: GraphBatch, fast: bool = False) -> torch.Tensor:
@@ -192,29 +201,31 @@ def kernel_energy_forces(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """:func:`energy_forces` on the CPU with the compiled descriptor kernels (prediction and MD only).
 
-    The features and their backward pass run in float64 in :mod:`mlpkit.descriptors.kernels`; only the networks
-    run in torch (in the module's dtype), differentiated once to get dE/dG. Same results as
-    :func:`energy_forces` up to the radial tables' interpolation error (~1e-10 relative). Returns numpy arrays:
+    The features and their backward pass run in :mod:`mlpkit.descriptors.kernels`; only the networks run in torch
+    (in the module's dtype), differentiated once to get dE/dG. Same results as :func:`energy_forces` up to the
+    radial tables' interpolation error (~1e-10 relative; float32 models: float32 rounding). Returns numpy arrays:
     energies (n_images,) eV, forces (N, 3) eV/Å, stress (n_images, 6) eV/Å³ or None.
     """
     ws = workspace if workspace is not None else Workspace()
     p = next(module.parameters())
     n = graph.species.shape[0]
     d = module.descriptor
-    feats = ws.get("features", (n, d.n_features))
-    moments = ws.get("moments", (n, d.n_species, max(d.n_angular, 1), d.n_monomials))
+    # float32 models keep the per-atom arrays in float32 (half the memory traffic; sums within a pair pass run
+    # in float64 registers); float64 models keep everything in float64
+    real = np.float32 if p.dtype == torch.float32 else np.float64
+    feats = ws.get("features", (n, d.n_features), real)
+    moments = ws.get("moments", (n, d.n_species, max(d.n_angular, 1), d.n_monomials), real)
     args = params.args()
     symmetry_features(graph.vectors, graph.centers, graph.neighbors, graph.species, graph.half, feats, moments, *args)
     g = torch.from_numpy(feats).to(p.dtype).requires_grad_(True)
-    species = torch.from_numpy(graph.species)
     image = torch.from_numpy(graph.image)
     with torch.enable_grad():
-        e_atom = module.energies_from_features(g, species)
+        e_atom = module.energies_from_features(g, torch.from_numpy(graph.species), fold=True)
         energy = torch.zeros(graph.n_images, dtype=e_atom.dtype).index_add(0, image, e_atom)
         (grad_g,) = torch.autograd.grad(energy.sum(), g)
     forces = np.empty((n, 3))
     virial = np.empty((graph.n_images, 3, 3))
-    grad = np.ascontiguousarray(grad_g.detach().numpy(), dtype=np.float64)
+    grad = np.ascontiguousarray(grad_g.detach().numpy(), dtype=real)
     symmetry_forces(graph.vectors, graph.centers, graph.neighbors, graph.species, graph.image, graph.half, grad,
                     moments, forces, virial, *args)  # fmt: skip
     sigma = None
@@ -353,6 +364,7 @@ class BPNNPotential(Potential):
             self._verlet = VerletList(self.cutoff, skin=self.verlet_skin)
         builds = self._verlet.n_builds
         nl = self._verlet.get(atoms)
+        species = species_index(atoms, self.species)
         if self._sorted_list is None or self._verlet.n_builds != builds:
             order = spatial_order(atoms.positions, atoms.cell[:], atoms.pbc)
             rank = np.empty_like(order)
@@ -373,7 +385,7 @@ class BPNNPotential(Potential):
         pos = np.ascontiguousarray(atoms.positions[order], dtype=np.float64)
         cell = np.ascontiguousarray(atoms.cell[:], dtype=np.float64)
         vectors = pair_vectors(pos, sorted_nl.i, sorted_nl.j, sorted_nl.shifts, cell)
-        species = species_index(atoms, self.species)[order]
+        species = species[order]
         volume = float(abs(atoms.cell.volume)) if atoms.pbc.all() else 0.0
         return GraphArrays(species, sorted_nl.i, sorted_nl.j, vectors, volume, sorted_nl.half, order=order)
 
