@@ -107,13 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         atoms.positions += np.random.default_rng(len(stages["pairs"])).normal(0, 0.01, (n, 3))
         staged_step()
     pairs = statistics.median(stages.pop("pairs"))
-    total = sum(statistics.median(v) for v in stages.values())
     print(f"\npairs in the list: {pairs:.0f} ({pairs / n:.1f} per atom)")
-    print(f"{'stage':<16} {'µs/atom':>9} {'share':>7}")
-    for name, v in stages.items():
-        m = statistics.median(v)
-        print(f"{name:<16} {m / n * 1e6:9.2f} {m / total:7.1%}")
-    print(f"{'sum':<16} {total / n * 1e6:9.2f}")
+    _print_stages(stages, n)
 
     # the real MD path, as the benchmark times it (Verlet list reused while it is valid)
     times = []
@@ -148,6 +143,17 @@ def main(argv: list[str] | None = None) -> int:
     for key, v in sorted(backward.items(), key=lambda kv: -kv[1])[: opts.ops]:
         print(f"  {key:<60} {v:8.2f}")
     return 0
+
+
+def _print_stages(stages: dict[str, list[float]], n: int) -> None:
+    """Median seconds per stage as µs/atom and share of the sum."""
+    width = max(len(name) for name in stages) + 2
+    total = sum(statistics.median(v) for v in stages.values())
+    print(f"{'stage':<{width}} {'µs/atom':>9} {'share':>7}")
+    for name, v in stages.items():
+        m = statistics.median(v)
+        print(f"{name:<{width}} {m / n * 1e6:9.2f} {m / total:7.1%}")
+    print(f"{'sum':<{width}} {total / n * 1e6:9.2f}")
 
 
 def _profile_compiled(pot, atoms, opts) -> int:
@@ -192,13 +198,8 @@ def _profile_compiled(pot, atoms, opts) -> int:
         staged_step()
         if k < 2:
             stages.clear()
-    total = sum(statistics.median(v) for v in stages.values())
     print(f"compiled kernels, Verlet skin {pot.verlet_skin} Å (rebuilds amortised: the list is rarely rebuilt)")
-    print(f"{'stage':<28} {'µs/atom':>9} {'share':>7}")
-    for name, v in stages.items():
-        m = statistics.median(v)
-        print(f"{name:<28} {m / n * 1e6:9.2f} {m / total:7.1%}")
-    print(f"{'sum':<28} {total / n * 1e6:9.2f}")
+    _print_stages(stages, n)
     times = []
     for _ in range(opts.steps + 2):
         atoms.positions += rng.normal(0, 0.003, (n, 3))

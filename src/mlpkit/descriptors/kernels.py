@@ -63,7 +63,7 @@ def analytic_basis(
 
 
 def _hermite(table: np.ndarray, h: float, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Numpy twin of :func:`_lookup` (used to check a table's error when it is built)."""
+    """Numpy twin of :func:`_lookup_value` and :func:`_lookup_derivative` (to check a table when it is built)."""
     t = r / h
     m = np.minimum(t.astype(np.int64), table.shape[0] - 2)
     u = (t - m)[:, None]
@@ -172,37 +172,31 @@ class Workspace:
 
 
 @njit(cache=True, inline="always", fastmath=_FASTMATH)
-def _lookup(r: float, h: float, table, value, deriv) -> None:
-    """Cubic Hermite interpolation of every basis function at ``r`` (< last knot): values and d/dr."""
+def _interval(r: float, h: float, n_knots: int) -> tuple[int, float]:
+    """Knot interval ``m`` of ``r`` and the position ``u`` in [0, 1) inside it."""
     t = r / h
-    m = min(int(t), table.shape[0] - 2)
-    u = t - m
+    m = min(int(t), n_knots - 2)
+    return m, t - m
+
+
+@njit(cache=True, inline="always", fastmath=_FASTMATH)
+def _value_weights(u: float, h: float) -> tuple[float, float, float, float]:
+    """Cubic Hermite weights of (f_m, f'_m, f_m+1, f'_m+1) for the value at ``u``."""
     v = 1.0 - u
-    c0 = (1.0 + 2.0 * u) * v * v
-    c1 = h * u * v * v
-    c2 = u * u * (3.0 - 2.0 * u)
-    c3 = h * u * u * (u - 1.0)
-    e0 = 6.0 * u * (u - 1.0) / h
-    e1 = (3.0 * u - 1.0) * (u - 1.0)
-    e3 = u * (3.0 * u - 2.0)
-    lo, hi = table[m], table[m + 1]
-    for k in range(value.shape[0]):
-        f0, d0, f1, d1 = lo[0, k], lo[1, k], hi[0, k], hi[1, k]
-        value[k] = c0 * f0 + c1 * d0 + c2 * f1 + c3 * d1
-        deriv[k] = e0 * (f0 - f1) + e1 * d0 + e3 * d1
+    return (1.0 + 2.0 * u) * v * v, h * u * v * v, u * u * (3.0 - 2.0 * u), h * u * u * (u - 1.0)
+
+
+@njit(cache=True, inline="always", fastmath=_FASTMATH)
+def _derivative_weights(u: float, h: float) -> tuple[float, float, float]:
+    """Weights of (f_m - f_m+1, f'_m, f'_m+1) for the r-derivative of the interpolant at ``u``."""
+    return 6.0 * u * (u - 1.0) / h, (3.0 * u - 1.0) * (u - 1.0), u * (3.0 * u - 2.0)
 
 
 @njit(cache=True, inline="always", fastmath=_FASTMATH)
 def _lookup_value(r: float, h: float, table, value) -> None:
-    """:func:`_lookup` without the derivatives (the forward pass)."""
-    t = r / h
-    m = min(int(t), table.shape[0] - 2)
-    u = t - m
-    v = 1.0 - u
-    c0 = (1.0 + 2.0 * u) * v * v
-    c1 = h * u * v * v
-    c2 = u * u * (3.0 - 2.0 * u)
-    c3 = h * u * u * (u - 1.0)
+    """Cubic Hermite interpolation of every basis function at ``r`` (< last knot): the values."""
+    m, u = _interval(r, h, table.shape[0])
+    c0, c1, c2, c3 = _value_weights(u, h)
     lo, hi = table[m], table[m + 1]
     for k in range(value.shape[0]):
         value[k] = c0 * lo[0, k] + c1 * lo[1, k] + c2 * hi[0, k] + c3 * hi[1, k]
@@ -210,16 +204,25 @@ def _lookup_value(r: float, h: float, table, value) -> None:
 
 @njit(cache=True, inline="always", fastmath=_FASTMATH)
 def _lookup_derivative(r: float, h: float, table, deriv) -> None:
-    """:func:`_lookup` without the values (the radial part of the backward pass)."""
-    t = r / h
-    m = min(int(t), table.shape[0] - 2)
-    u = t - m
-    e0 = 6.0 * u * (u - 1.0) / h
-    e1 = (3.0 * u - 1.0) * (u - 1.0)
-    e3 = u * (3.0 * u - 2.0)
+    """The r-derivative of the interpolant of :func:`_lookup_value` (exactly, not a table of derivatives)."""
+    m, u = _interval(r, h, table.shape[0])
+    e0, e1, e3 = _derivative_weights(u, h)
     lo, hi = table[m], table[m + 1]
     for k in range(deriv.shape[0]):
         deriv[k] = e0 * (lo[0, k] - hi[0, k]) + e1 * lo[1, k] + e3 * hi[1, k]
+
+
+@njit(cache=True, inline="always", fastmath=_FASTMATH)
+def _lookup(r: float, h: float, table, value, deriv) -> None:
+    """:func:`_lookup_value` and :func:`_lookup_derivative` in one pass over the two table rows (faster)."""
+    m, u = _interval(r, h, table.shape[0])
+    c0, c1, c2, c3 = _value_weights(u, h)
+    e0, e1, e3 = _derivative_weights(u, h)
+    lo, hi = table[m], table[m + 1]
+    for k in range(value.shape[0]):
+        f0, d0, f1, d1 = lo[0, k], lo[1, k], hi[0, k], hi[1, k]
+        value[k] = c0 * f0 + c1 * d0 + c2 * f1 + c3 * d1
+        deriv[k] = e0 * (f0 - f1) + e1 * d0 + e3 * d1
 
 
 @njit(cache=True, inline="always", fastmath=_FASTMATH)
