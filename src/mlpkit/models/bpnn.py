@@ -405,7 +405,8 @@ class BPNNPotential(Potential):
         self.check_species(images)
         if not images:
             return Prediction(np.zeros(0), [], np.zeros((0, 6)) if stress else None)
-        self.module.eval()
+        if self.module.training:  # eval() walks every submodule: not on every MD step
+            self.module.eval()
         return self._predict(images, stress=stress, batch_atoms=batch_atoms)
 
     def _predict(self, images: list[Atoms], *, stress: bool, batch_atoms: int = 20000) -> Prediction:
