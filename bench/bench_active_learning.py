@@ -11,9 +11,11 @@ report/summary.json (test-set force/energy MAE against reference labels, AL and 
 another run. That is only allowed when every setting the baseline depends on is identical in both runs
 (reference, driver, seed, initial set, exploration MD conditions, committee training, test set, baseline
 settings, validation share); settings that only steer AL's selection (``select.top_k``, ``select.strategy``,
-``select.min_distance``, ``trust``, ``stop``, ``max_iterations``) may differ. The points of the other run's
-random curve are then draws at the same conditions; only their spacing (which follows AL's batch size) and the
-per-point training seeds differ from what this run's own baseline would use.
+``select.min_distance``, ``trust``, ``stop``, ``max_iterations``, ``baseline.enabled``) may differ, so an
+AL-only run (``baseline: {enabled: false}``) can be measured against the random curve of a run with the same
+seed. The points of the other run's random curve are then draws at the same conditions (the very same draws
+when the seed and the label counts match); only their spacing (which follows AL's batch size) and the per-point
+training seeds can differ from what this run's own baseline would use.
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ def baseline_settings(config: dict) -> dict:
     """The part of a run's config.json that its random baseline depends on."""
     out = {k: v for k, v in config.items() if k not in AL_ONLY_KEYS}
     out["select"] = {k: v for k, v in config.get("select", {}).items() if k not in AL_ONLY_SELECT_KEYS}
+    # whether this run computed its own baseline does not change what the other run's baseline measured
+    out["baseline"] = {k: v for k, v in config.get("baseline", {}).items() if k != "enabled"}
     return out
 
 

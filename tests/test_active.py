@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
-from mlpkit.active.baseline import _log_interp_crossing
+from mlpkit.active.baseline import _log_interp_crossing, max_random_labels
 from mlpkit.active.config import ActiveLearningConfig
 from mlpkit.active.select import (
     auto_lower,
@@ -127,6 +127,20 @@ def test_baseline_crossing_interpolates_in_log_log():
     assert _log_interp_crossing(xs, ys, 0.35355339) == pytest.approx(np.sqrt(20 * 40), rel=1e-6)
     assert _log_interp_crossing(xs, ys, 0.1) is None
     assert _log_interp_crossing(xs, ys, 2.0) == 10
+
+
+def test_random_pool_size_does_not_depend_on_al_outcome():
+    base = {"structure": "H2O", "reference": {"method": "emt"}}
+    cfg = ActiveLearningConfig.from_dict({**base, "max_iterations": 9, "label_budget": 150})
+    # AL labels at most min(150, 20 + 9 * 10) = 110; random may use 2 x 110 = 220, of which 200 are random draws
+    assert max_random_labels(cfg) == 200
+    tight = ActiveLearningConfig.from_dict({**base, "max_iterations": 9, "label_budget": 50})
+    assert max_random_labels(tight) == 80  # the label budget caps AL first
+    # AL-only selection settings that keep the label counts leave the pool (and the draws) unchanged
+    other = ActiveLearningConfig.from_dict(
+        {**base, "max_iterations": 9, "label_budget": 150, "select": {"strategy": "uncertainty"}}
+    )
+    assert max_random_labels(other) == max_random_labels(cfg)
 
 
 # -- the loop, killed and resumed -------------------------------------------------------------------------------

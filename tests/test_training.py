@@ -99,6 +99,39 @@ def test_early_stopping_keeps_the_best_weights(water_frames):
     assert e_mse + 1.0 * f_mse == pytest.approx(best, rel=1e-6)
 
 
+def test_keep_last_trains_all_epochs_and_keeps_the_final_weights(water_frames):
+    from mlpkit.validation.metrics import evaluate
+
+    train = water_frames[:10]
+    # the same disagreeing validation labels as above: with keep="best" this stops early at an early epoch
+    valid = []
+    for a in water_frames[:10]:
+        b = a.copy()
+        b.calc = SinglePointCalculator(b, energy=a.get_potential_energy(), forces=-a.get_forces())
+        valid.append(b)
+    settings = {"epochs": 40, "patience": 5, "progress": False, "batch_size": 5, "learning_rate": 1e-2, "seed": 2}
+    best = create_potential("bpnn", train, **SMALL)
+    hist_best = best.fit(train, valid, **settings)
+    assert hist_best.stopped_because == "early_stopping" and hist_best.best_epoch < 40
+
+    pot = create_potential("bpnn", train, **SMALL)
+    hist = pot.fit(train, valid, keep="last", **settings)
+    assert hist.stopped_because == "max_epochs" and len(hist.epochs) == 40  # patience ignored
+    assert hist.best_epoch == 40 and pot.metadata["best_epoch"] == 40
+    last = hist.epochs[-1]["valid_loss"]
+    assert hist.best_valid_loss == last > min(r["valid_loss"] for r in hist.epochs)
+    # the kept weights are the final ones: recompute the last epoch's validation loss from the model
+    _, table = evaluate(pot, valid)
+    e_mse = np.mean((table.energy_pred - table.energy_ref) ** 2)
+    f_mse = np.mean((table.forces_pred - table.forces_ref) ** 2)
+    # prediction runs the compiled kernels (tabulated radial basis, ~1e-10 relative), training the torch path
+    assert e_mse + 1.0 * f_mse == pytest.approx(last, rel=1e-6)
+    # and they are not the best-epoch weights
+    assert not np.allclose(_weights(pot), _weights(best))
+    with pytest.raises(InputError, match="keep must be one of"):
+        create_potential("bpnn", train, **SMALL).fit(train, keep="first", progress=False)
+
+
 def test_warm_start_continues_from_current_weights(water_frames):
     from mlpkit.validation.metrics import evaluate
 

@@ -5,6 +5,8 @@ uniformly at random from MD at the same conditions (the exploration temperatures
 friction, walkers started from the initial configurations) driven by the run's driver method, labelled with
 the same reference, the same committee training (settings, seeds, warm starts), the same test set.
 
+The random configurations are a prefix of one seeded pool whose size does not depend on AL's outcome (see
+:func:`max_random_labels`), so runs with the same seed and label counts draw the same random configurations.
 Points of the curve are taken at AL's label counts, then continued with the same step up to
 ``baseline.label_factor`` × AL's final count, and stop early once random sampling reaches AL's final test
 force MAE (then its label count is known). The saving is
@@ -26,7 +28,20 @@ from mlpkit.active.state import atomic_write_images, atomic_write_json, read_ima
 from mlpkit.data.dataset import Dataset
 
 
+def max_random_labels(cfg) -> int:
+    """Most random configurations the baseline of any run of ``cfg`` can draw, whatever AL's outcome.
+
+    AL labels at most ``min(label_budget, initial.n + max_iterations * top_k)`` configurations and the baseline
+    up to ``label_factor`` times that, the initial set included. The pool is sized on this bound, not on the
+    labels AL happened to use, so the random draws (a prefix of one seeded pool) depend on the seed and the
+    MD settings only: runs that differ only in how AL selects share the same random configurations.
+    """
+    n_al_max = min(cfg.label_budget, cfg.initial.n + cfg.max_iterations * cfg.select.top_k)
+    return max(math.floor(cfg.baseline.label_factor * n_al_max) - cfg.initial.n, 1)
+
+
 def _pool(run, n_needed: int) -> list:
+    """The driver-MD pool random configurations are drawn from, in drawing order (cached in the run)."""
     from mlpkit.active.loop import driver_frames
 
     cfg = run.cfg
@@ -114,7 +129,7 @@ def run_baseline(run, final: int) -> dict:
             split=split,
         )
     n_initial = len(initial)
-    pool = _pool(run, max(n_max - n_initial, 0))
+    pool = _pool(run, max_random_labels(cfg))
     run.log(f"random baseline: up to {n_max} labels ({cfg.baseline.label_factor:g} x AL's {n_al}), points at {counts}")
     points = []
     prev = None

@@ -486,7 +486,8 @@ class BPNNPotential(Potential):
         """Fit reference energies and normalisation, then train the networks on energies and forces.
 
         Settings (see :data:`mlpkit.training.FIT_DEFAULTS` for defaults): ``epochs``, ``force_weight``,
-        ``learning_rate``, ``lr_final``, ``scheduler``, ``batch_size``, ``patience``, ``valid_fraction`` (used when
+        ``learning_rate``, ``lr_final``, ``scheduler``, ``batch_size``, ``patience``, ``keep`` (``"best"``: weights of
+        the best validation epoch; ``"last"``: final weights), ``valid_fraction`` (used when
         ``valid`` is None), ``seed``, ``checkpoint_dir``, ``checkpoint_every``, ``warm_start`` (keep current
         weights and normalisation: continue training), ``progress``.
         """

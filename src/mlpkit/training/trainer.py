@@ -1,5 +1,12 @@
 """A generic trainer: minibatch Adam with a learning-rate schedule, early stopping and resumable checkpoints.
 
+Which weights the module ends with is the ``keep`` setting: ``"best"`` (default) keeps the weights of the epoch
+with the lowest validation loss (training loss without validation data) and stops early after ``patience``
+epochs without improvement; ``"last"`` trains all ``epochs`` (no early stopping, ``patience`` is ignored) and
+keeps the final weights, i.e. those at the end of the learning-rate schedule (``lr_final`` for the decaying
+schedulers). ``"last"`` is for small validation sets (a handful of frames, as in active learning), where the
+best validation epoch is a noisy choice that often falls early, while the learning rate is still high.
+
 Model-agnostic: it gets a torch module (whose parameters it optimises), a list of training items, optional
 validation items and a ``loss_fn(items, training) -> (loss, stats)`` (see :mod:`mlpkit.training.loss`). Any
 family whose loss fits that shape reuses it.
@@ -38,6 +45,7 @@ FIT_DEFAULTS: dict[str, Any] = {
     "scheduler": "exponential",  # "exponential" (lr → lr_final over the epochs), "cosine", "plateau", "constant"
     "batch_size": 8,
     "patience": 100,
+    "keep": "best",  # "best": weights of the best validation epoch (early stopping); "last": final weights
     "valid_fraction": 0.1,
     "weight_decay": 0.0,
     "grad_clip": 10.0,
@@ -48,6 +56,9 @@ FIT_DEFAULTS: dict[str, Any] = {
     "progress": True,
     "callback": None,
 }
+
+#: values of the ``keep`` setting (which weights a fit ends with)
+KEEP_CHOICES = ("best", "last")
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
@@ -86,15 +97,12 @@ class Trainer:
             raise InputError(f"learning_rate must be > 0, got {self.s['learning_rate']}")
         if self.s["scheduler"] not in ("exponential", "cosine", "plateau", "constant"):
             raise InputError(f"unknown scheduler {self.s['scheduler']!r}")
-        self.fingerprint = _fingerprint(
-            {
-                "fp": fingerprint,
-                **{
-                    k: self.s[k]
-                    for k in ("learning_rate", "lr_final", "scheduler", "batch_size", "weight_decay", "seed", "epochs")
-                },
-            }
-        )
+        if self.s["keep"] not in KEEP_CHOICES:
+            raise InputError(f"keep must be one of {', '.join(KEEP_CHOICES)}, got {self.s['keep']!r}")
+        keys = ("learning_rate", "lr_final", "scheduler", "batch_size", "weight_decay", "seed", "epochs")
+        # "keep" joins the fingerprint only when not the default, so checkpoints written before it existed resume
+        extra = {"keep": self.s["keep"]} if self.s["keep"] != "best" else {}
+        self.fingerprint = _fingerprint({"fp": fingerprint, **{k: self.s[k] for k in keys}, **extra})
         self.checkpoint_dir = Path(self.s["checkpoint_dir"]) if self.s["checkpoint_dir"] else None
 
     # -- pieces ----------------------------------------------------------------------------------------
@@ -144,7 +152,11 @@ class Trainer:
     # -- the loop --------------------------------------------------------------------------------------
 
     def run(self) -> FitHistory:
-        """Train until ``epochs`` or early stopping; the module ends with the best (validation) weights."""
+        """Train until ``epochs`` (or early stopping with ``keep="best"``); the module ends with the kept weights.
+
+        The returned history's ``best_epoch`` is the epoch whose weights were kept (the last one with
+        ``keep="last"``) and ``best_valid_loss`` its monitored loss (validation loss, else training loss).
+        """
         s = self.s
         t_start = time.perf_counter()
         torch.manual_seed(int(s["seed"]))
@@ -173,6 +185,8 @@ class Trainer:
         n = len(self.train)
         bs = min(int(s["batch_size"]), n)
         stopped = "max_epochs"
+        keep_last = s["keep"] == "last"
+        patience = epochs + 1 if keep_last else int(s["patience"])  # "last": never stop early
         progress = _Progress(epochs, start_epoch, enabled=bool(s["progress"]))
         try:
             for epoch in range(start_epoch, epochs):
@@ -212,7 +226,7 @@ class Trainer:
                 else:
                     sched.step()
                 progress.update(epoch + 1, record)
-                finished = epoch + 1 == epochs or bad >= int(s["patience"])
+                finished = epoch + 1 == epochs or bad >= patience
                 if self.checkpoint_dir is not None and ((epoch + 1) % int(s["checkpoint_every"]) == 0 or finished):
                     self._save_checkpoint(
                         {
@@ -233,12 +247,18 @@ class Trainer:
                     )
                 if s["callback"] is not None:
                     s["callback"](epoch + 1, record)
-                if bad >= int(s["patience"]):
+                if bad >= patience:
                     stopped = "early_stopping"
                     break
         finally:
             progress.close()
-        self.module.load_state_dict(best_state)
+        if keep_last and history.epochs:
+            # the module already holds the final weights; report the kept epoch, not the best one
+            last = history.epochs[-1]
+            best_epoch = int(last["epoch"])
+            best_loss = float(last["valid_loss"] if self.valid else last["train_loss"])
+        else:
+            self.module.load_state_dict(best_state)
         history.best_epoch = best_epoch
         history.best_valid_loss = float(best_loss)
         history.seconds = seconds_before + time.perf_counter() - t_start
