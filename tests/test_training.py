@@ -76,39 +76,45 @@ def test_killed_run_resumes_to_the_same_weights(water_frames, tmp_path):
     assert hist.epochs[0]["epoch"] == 1
 
 
+def _disagreeing_labels(frames):
+    """Copies of ``frames`` with the forces reversed: validation labels that disagree with training ones."""
+    out = []
+    for a in frames:
+        b = a.copy()
+        b.calc = SinglePointCalculator(b, energy=a.get_potential_energy(), forces=-a.get_forces())
+        out.append(b)
+    return out
+
+
+def _validation_loss(pot, valid) -> float:
+    """The trainer's validation loss (energy MSE + force MSE, force weight 1) recomputed from predictions."""
+    from mlpkit.validation.metrics import evaluate
+
+    _, table = evaluate(pot, valid)
+    e_mse = np.mean((table.energy_pred - table.energy_ref) ** 2)
+    f_mse = np.mean((table.forces_pred - table.forces_ref) ** 2)
+    return float(e_mse + f_mse)
+
+
 def test_early_stopping_keeps_the_best_weights(water_frames):
     train = water_frames[:10]
     # validation labels that disagree with the training labels: the validation loss soon gets worse
-    valid = []
-    for a in water_frames[:10]:
-        b = a.copy()
-        b.calc = SinglePointCalculator(b, energy=a.get_potential_energy(), forces=-a.get_forces())
-        valid.append(b)
+    valid = _disagreeing_labels(water_frames[:10])
     pot = create_potential("bpnn", train, **SMALL)
     hist = pot.fit(train, valid, epochs=200, patience=5, progress=False, batch_size=5, learning_rate=1e-2)
     assert hist.stopped_because == "early_stopping"
     assert len(hist.epochs) == hist.best_epoch + 5 < 200
     best = min(r["valid_loss"] for r in hist.epochs)
     assert hist.best_valid_loss == best
-    from mlpkit.validation.metrics import evaluate
-
     # the kept weights are those of the best epoch: recompute its validation loss
-    _, table = evaluate(pot, valid)
-    e_mse = np.mean((table.energy_pred - table.energy_ref) ** 2)
-    f_mse = np.mean((table.forces_pred - table.forces_ref) ** 2)
-    assert e_mse + 1.0 * f_mse == pytest.approx(best, rel=1e-6)
+    assert _validation_loss(pot, valid) == pytest.approx(best, rel=1e-6)
 
 
 def test_keep_last_trains_all_epochs_and_keeps_the_final_weights(water_frames):
-    from mlpkit.validation.metrics import evaluate
 
     train = water_frames[:10]
     # the same disagreeing validation labels as above: with keep="best" this stops early at an early epoch
-    valid = []
-    for a in water_frames[:10]:
-        b = a.copy()
-        b.calc = SinglePointCalculator(b, energy=a.get_potential_energy(), forces=-a.get_forces())
-        valid.append(b)
+    valid = _disagreeing_labels(water_frames[:10])
     settings = {"epochs": 40, "patience": 5, "progress": False, "batch_size": 5, "learning_rate": 1e-2, "seed": 2}
     best = create_potential("bpnn", train, **SMALL)
     hist_best = best.fit(train, valid, **settings)
@@ -121,11 +127,8 @@ def test_keep_last_trains_all_epochs_and_keeps_the_final_weights(water_frames):
     last = hist.epochs[-1]["valid_loss"]
     assert hist.best_valid_loss == last > min(r["valid_loss"] for r in hist.epochs)
     # the kept weights are the final ones: recompute the last epoch's validation loss from the model
-    _, table = evaluate(pot, valid)
-    e_mse = np.mean((table.energy_pred - table.energy_ref) ** 2)
-    f_mse = np.mean((table.forces_pred - table.forces_ref) ** 2)
     # prediction runs the compiled kernels (tabulated radial basis, ~1e-10 relative), training the torch path
-    assert e_mse + 1.0 * f_mse == pytest.approx(last, rel=1e-6)
+    assert _validation_loss(pot, valid) == pytest.approx(last, rel=1e-6)
     # and they are not the best-epoch weights
     assert not np.allclose(_weights(pot), _weights(best))
     with pytest.raises(InputError, match="keep must be one of"):
