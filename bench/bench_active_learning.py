@@ -11,11 +11,11 @@ report/summary.json (test-set force/energy MAE against reference labels, AL and 
 another run. That is only allowed when every setting the baseline depends on is identical in both runs
 (reference, driver, seed, initial set, exploration MD conditions, committee training, test set, baseline
 settings, validation share); settings that only steer AL's selection (``select.top_k``, ``select.strategy``,
-``select.min_distance``, ``trust``, ``stop``, ``max_iterations``, ``baseline.enabled``) may differ, so an
-AL-only run (``baseline: {enabled: false}``) can be measured against the random curve of a run with the same
-seed. The points of the other run's random curve are then draws at the same conditions (the very same draws
-when the seed and the label counts match); only their spacing (which follows AL's batch size) and the per-point
-training seeds can differ from what this run's own baseline would use.
+``select.min_distance``, ``explore.bias(_width)``, ``trust``, ``stop``, ``max_iterations``, ``baseline.enabled``) may
+differ, so an AL-only run (``baseline: {enabled: false}``) can be measured against the random curve of a run
+with the same seed. The points of the other run's random curve are then draws at the same conditions (the very
+same draws when the seed and the label counts match); only their spacing (which follows AL's batch size) and the
+per-point training seeds can differ from what this run's own baseline would use.
 """
 
 from __future__ import annotations
@@ -27,18 +27,25 @@ from pathlib import Path
 
 
 def table(summary: dict) -> str:
-    rows = ["| curve | labels | test force MAE (meV/Å) | test energy MAE (meV/atom) |", "|---|---|---|---|"]
+    from mlpkit.active.report import _spread
+
+    rows = [
+        "| curve | labels | test force MAE (meV/Å) | test energy MAE (meV/atom) "
+        "| frame median; by temperature (meV/Å) |",
+        "|---|---|---|---|---|",
+    ]
     for c in summary.get("curve", []):
         if c.get("forces_mae") is not None:
             rows.append(
                 f"| AL iter {c['iteration']} | {c['n_labels']} | {c['forces_mae'] * 1000:.1f} | "
-                f"{c['energy_mae_per_atom'] * 1000:.2f} |"
+                f"{c['energy_mae_per_atom'] * 1000:.2f} | {_spread(c)} |"
             )
     base = summary.get("baseline") or {}
     for p in base.get("points", []):
         if p.get("forces_mae") is not None:
             rows.append(
-                f"| random | {p['n_labels']} | {p['forces_mae'] * 1000:.1f} | {p['energy_mae_per_atom'] * 1000:.2f} |"
+                f"| random | {p['n_labels']} | {p['forces_mae'] * 1000:.1f} | {p['energy_mae_per_atom'] * 1000:.2f} "
+                f"| {_spread(p)} |"
             )
     rows.append("")
     rows.append(f"stopped: {summary.get('stopped_because')}")
@@ -49,12 +56,15 @@ def table(summary: dict) -> str:
 #: config keys that may differ between two runs whose random baselines are interchangeable (they only steer AL)
 AL_ONLY_KEYS = {"name", "max_iterations", "label_budget", "trust", "stop", "execution"}
 AL_ONLY_SELECT_KEYS = {"top_k", "strategy", "min_distance"}
+#: the bias steers AL's walkers only; random sampling runs plain driver MD at the exploration conditions
+AL_ONLY_EXPLORE_KEYS = {"bias", "bias_width"}
 
 
 def baseline_settings(config: dict) -> dict:
     """The part of a run's config.json that its random baseline depends on."""
     out = {k: v for k, v in config.items() if k not in AL_ONLY_KEYS}
     out["select"] = {k: v for k, v in config.get("select", {}).items() if k not in AL_ONLY_SELECT_KEYS}
+    out["explore"] = {k: v for k, v in config.get("explore", {}).items() if k not in AL_ONLY_EXPLORE_KEYS}
     # whether this run computed its own baseline does not change what the other run's baseline measured
     out["baseline"] = {k: v for k, v in config.get("baseline", {}).items() if k != "enabled"}
     return out

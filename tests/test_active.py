@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from ase import Atoms
 
 from mlpkit.active.baseline import _log_interp_crossing, max_random_labels
 from mlpkit.active.config import ActiveLearningConfig
@@ -286,3 +287,28 @@ def test_unlabellable_candidates_are_recorded_as_failed_not_fatal(tmp_path):
     assert rep["failed_in_source"] == 1
     (failed,) = db.to_atoms(status="failed")
     assert "apart" in failed.info["error"]
+
+
+def test_test_metrics_split_by_temperature_and_frame_median():
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from mlpkit.active.metrics import evaluate_committee
+    from mlpkit.models.base import Prediction
+
+    class ZeroForces:
+        def predict(self, images, stress=False):
+            return Prediction(energy=np.zeros(len(images)), forces=[np.zeros((len(a), 3)) for a in images])
+
+    frames = []
+    for k, (temp, f) in enumerate([(500, 0.1), (500, 0.3), (1000, 2.0)]):
+        a = Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])
+        a.calc = SinglePointCalculator(a, energy=0.0, forces=np.full((3, 3), f) * (-1) ** k)
+        a.info["temperature"] = float(temp)
+        frames.append(a)
+    m = evaluate_committee(ZeroForces(), frames)
+    assert m["forces_mae"] == pytest.approx((0.1 + 0.3 + 2.0) / 3)
+    assert m["forces_mae_frame_median"] == pytest.approx(0.3)
+    assert m["forces_mae_by_temperature"] == pytest.approx({"500": 0.2, "1000": 2.0})
+    for a in frames:
+        a.info.pop("temperature")
+    assert "forces_mae_by_temperature" not in evaluate_committee(ZeroForces(), frames)

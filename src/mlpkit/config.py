@@ -42,6 +42,8 @@ from pydantic import (
 
 from mlpkit.active.config import BaselineSettings, ExploreSettings, SelectSettings, StopSettings, TrustSettings
 from mlpkit.errors import InputError, MlpkitError
+from mlpkit.execution.settings import JobqueueSettings as JobqueueSection
+from mlpkit.execution.settings import target_problem
 from mlpkit.training import FIT_DEFAULTS
 from mlpkit.validation.settings import ValidationSettings
 
@@ -205,19 +207,6 @@ class SamplingSection(_Section):
         return v
 
 
-class JobqueueSection(_Section):
-    """A dask-jobqueue cluster (Slurm, PBS, SGE, LSF) that starts workers as batch jobs."""
-
-    kind: Literal["slurm", "pbs", "sge", "lsf", "htcondor", "moab", "oar"] = Field("slurm", description="batch system")
-    jobs: int = Field(1, ge=1, description="batch jobs to start (each runs processes workers)")
-    options: dict[str, Any] = Field(
-        default_factory=dict,
-        description="keyword arguments of the dask-jobqueue "
-        "cluster class, e.g. {queue: normal, cores: 8, memory: 16GB, processes: 4, "
-        "walltime: '02:00:00', account: myproject}",
-    )
-
-
 class ExecutionSection(_Section):
     """Where reference calculations run (Dask)."""
 
@@ -236,12 +225,9 @@ class ExecutionSection(_Section):
 
     @model_validator(mode="after")
     def _one_target(self) -> ExecutionSection:
-        if self.scheduler and self.jobqueue:
-            raise ValueError("@scheduler give either scheduler or jobqueue, not both")
-        if self.scheduler and "://" not in self.scheduler:
-            raise ValueError(f"@scheduler must be an address like tcp://host:8786, got {self.scheduler!r}")
-        if self.jobqueue is not None and importlib.util.find_spec("dask_jobqueue") is None:
-            raise ValueError("@jobqueue needs dask-jobqueue: pip install dask-jobqueue")
+        problem = target_problem(self.scheduler, self.jobqueue)
+        if problem:
+            raise ValueError(f"@{problem[0]} {problem[1]}")
         return self
 
 
@@ -464,7 +450,7 @@ class ProjectConfig(_Section):
     def jobqueue_config(self) -> dict | None:
         """The execution.jobqueue section as mlpkit.execution's cluster configuration (type, jobs, options)."""
         jq = self.execution.jobqueue
-        return None if jq is None else {"type": jq.kind, "jobs": jq.jobs, **jq.options}
+        return None if jq is None else jq.cluster_config()
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: Path | None = PrivateAttr(default=None)

@@ -74,9 +74,23 @@ def _section(cfg_dict: dict, dotted: str) -> Any:
     return node
 
 
+#: settings added after runs already existed: left out of the fingerprints while at their default, so that
+#: upgrading mlpkit does not invalidate finished stages that ran with the behaviour the default keeps
+LATER_DEFAULTS = {
+    "active_learning.explore.bias": 0.0,
+    "active_learning.explore.bias_width": 0.01,
+    "active_learning.baseline.initial": "auto",
+}
+
+
 def stage_fingerprints(cfg: ProjectConfig) -> dict[str, str]:
     """A hash per stage of the configuration it depends on, including everything earlier stages depend on."""
     data = cfg.to_dict()
+    for dotted, default in LATER_DEFAULTS.items():
+        *parents, key = dotted.split(".")
+        node = _section(data, ".".join(parents))
+        if node.get(key, default) == default:
+            node.pop(key, None)
     out, acc = {}, []
     for stage in STAGES:
         acc += [(s, _section(data, s)) for s in STAGE_SECTIONS[stage]]
@@ -437,7 +451,11 @@ def active_learning_config(run: ProjectRun):
         "stop": al.stop.model_dump(),
         "test": {"file": str(run.path("configs", "test-labelled.extxyz"))},
         "baseline": al.baseline.model_dump(),
-        "execution": {"workers": max(cfg.execution.workers, 1)},
+        "execution": {
+            "workers": max(cfg.execution.workers, 1),
+            "scheduler": cfg.execution.scheduler,
+            "jobqueue": None if cfg.execution.jobqueue is None else cfg.execution.jobqueue.model_dump(),
+        },
     }
     return ActiveLearningConfig.from_dict(data, where="active_learning (from the project configuration)")
 

@@ -1,6 +1,7 @@
 """The random-sampling baseline: what the same labels would have bought without active learning.
 
-Same everything except the choice of configurations: the same initial labelled set, then configurations drawn
+Same everything except the choice of configurations: the same initial labelled set (or, when AL chose its
+initial set by farthest-point from a pool, an initial set drawn at random from that pool), then configurations drawn
 uniformly at random from MD at the same conditions (the exploration temperatures, thermostat, timestep and
 friction, walkers started from the initial configurations) driven by the run's driver method, labelled with
 the same reference, the same committee training (settings, seeds, warm starts), the same test set.
@@ -40,8 +41,41 @@ def max_random_labels(cfg) -> int:
     return max(math.floor(cfg.baseline.label_factor * n_al_max) - cfg.initial.n, 1)
 
 
-def _pool(run, n_needed: int) -> list:
-    """The driver-MD pool random configurations are drawn from, in drawing order (cached in the run)."""
+def own_initial_set(cfg) -> bool:
+    """Whether the baseline draws its own random initial set or shares AL's (see ``baseline.initial``)."""
+    if cfg.baseline.initial == "auto":
+        return cfg.initial.selection == "farthest_point"
+    return cfg.baseline.initial == "random"
+
+
+def _random_initial(run, db: Dataset) -> list:
+    """Label ``initial.n`` configurations drawn at random (seeded) from AL's initial pool into ``db``."""
+    from mlpkit.active.loop import add_and_label
+
+    cfg = run.cfg
+    pool = run.initial_pool()
+    rng = np.random.default_rng(cfg.seed + 2024)
+    images = [pool[i] for i in np.sort(rng.choice(len(pool), cfg.initial.n, replace=False))]
+    if not run.state.done("baseline.initial"):
+        run.log(f"random baseline: labelling {len(images)} initial configurations drawn at random from the pool")
+        rep = add_and_label(
+            db,
+            run.labeler,
+            images,
+            source="initial",
+            valid_fraction=cfg.select.valid_fraction,
+            seed=cfg.seed,
+            **cfg.execution.where(),
+            progress=run.progress,
+        )
+        run.state.mark("baseline.initial", **rep)
+    return db.to_atoms(method=run.method, source="initial")
+
+
+def _pool(run, n_needed: int, starts: list | None = None) -> list:
+    """The driver-MD pool random configurations are drawn from, in drawing order (cached in the run).
+
+    starts: where the walkers start (default: AL's initial set)."""
     from mlpkit.active.loop import driver_frames
 
     cfg = run.cfg
@@ -49,7 +83,9 @@ def _pool(run, n_needed: int) -> list:
     path = run.run_dir / "baseline" / "pool.extxyz"
     if run.state.done("baseline.pool") and path.exists():
         return read_images(path)
-    starts = read_images(run.run_dir / "initial.extxyz") or [run.structure]
+    starts = list(starts or read_images(run.run_dir / "initial.extxyz") or [run.structure])
+    for a in starts:
+        a.calc = None
     n_walkers = e.walkers * len(e.temperatures)
     per_walker = math.ceil(cfg.baseline.pool_factor * max(n_needed, 1) / n_walkers)
     rng = np.random.default_rng(cfg.seed + 4242)
@@ -96,7 +132,8 @@ def _log_interp_crossing(xs: list[float], ys: list[float], target: float) -> flo
 
 def run_baseline(run, final: int) -> dict:
     """Run (or resume) the random baseline for an AL run object whose last iteration is ``final``."""
-    from mlpkit.active.loop import ITER_SEED_STRIDE, add_and_label, count_labels, evaluate_committee, train_step
+    from mlpkit.active.loop import ITER_SEED_STRIDE, add_and_label, count_labels, train_step
+    from mlpkit.active.metrics import CURVE_METRICS, evaluate_committee
     from mlpkit.models.base import load_potential
 
     cfg = run.cfg
@@ -119,17 +156,22 @@ def run_baseline(run, final: int) -> dict:
     bdir = run.run_dir / "baseline"
     bdir.mkdir(parents=True, exist_ok=True)
     db = Dataset(bdir / "baseline.db")
-    initial = [a for a in run.dataset.to_atoms(method=run.method, source="initial")]
-    for split in ("train", "valid"):
-        db.add(
-            [a for a in initial if a.info.get("split") == split],
-            method=run.method,
-            source="initial",
-            labelled=True,
-            split=split,
-        )
+    shared_initial = not own_initial_set(cfg)
+    if shared_initial:
+        initial = [a for a in run.dataset.to_atoms(method=run.method, source="initial")]
+        for split in ("train", "valid"):
+            db.add(
+                [a for a in initial if a.info.get("split") == split],
+                method=run.method,
+                source="initial",
+                labelled=True,
+                split=split,
+            )
+    else:
+        # random sampling all the way: its initial set is drawn at random from the pool AL chose its own from
+        initial = _random_initial(run, db)
     n_initial = len(initial)
-    pool = _pool(run, max_random_labels(cfg))
+    pool = _pool(run, max_random_labels(cfg), starts=initial)
     run.log(f"random baseline: up to {n_max} labels ({cfg.baseline.label_factor:g} x AL's {n_al}), points at {counts}")
     points = []
     prev = None
@@ -145,7 +187,8 @@ def run_baseline(run, final: int) -> dict:
         n_random = max(n - n_initial, 0)
         drawn = pool[:n_random]
         # batches are the frames new at this point, split train/valid as AL splits its batches
-        already = max(count_labels(db, run.method) + db.count(status="failed", method=run.method) - n_initial, 0)
+        n_initial_rows = db.count(method=run.method, source="initial")  # failed initial rows included
+        already = max(count_labels(db, run.method) + db.count(status="failed", method=run.method) - n_initial_rows, 0)
         new = drawn[already:]
         if new:
             run.log(f"random baseline point {j}: labelling {len(new)} random MD configurations")
@@ -156,14 +199,14 @@ def run_baseline(run, final: int) -> dict:
                 source=f"random-{j}",
                 valid_fraction=cfg.select.valid_fraction,
                 seed=cfg.seed + j + 1,
-                workers=cfg.execution.workers,
+                **cfg.execution.where(),
                 progress=run.progress,
             )
         train = db.to_atoms(method=run.method, split="train")
         valid = db.to_atoms(method=run.method, split="valid")
         if prev is None and j > 0 and (bdir / f"point-{j - 1:03d}" / "model").exists():
             prev = load_potential(bdir / f"point-{j - 1:03d}" / "model")
-        if j == 0 and run.state.result("iter0.train").get("n_labels") == len(train) + len(valid):
+        if shared_initial and j == 0 and run.state.result("iter0.train").get("n_labels") == len(train) + len(valid):
             # identical data and seeds to AL's iteration 0: the same committee, so reuse it
             committee = run.load_committee(0)
         else:
@@ -175,7 +218,7 @@ def run_baseline(run, final: int) -> dict:
         res = {
             "point": j,
             "n_labels": len(train) + len(valid),
-            **{k: metrics.get(k) for k in ("forces_mae", "forces_rmse", "energy_mae_per_atom", "energy_rmse_per_atom")},
+            **{k: metrics.get(k) for k in CURVE_METRICS},
         }
         atomic_write_json(pdir / "metrics.json", res)
         run.state.mark(key, **res)

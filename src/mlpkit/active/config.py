@@ -22,6 +22,15 @@ Defaults and where they come from
   ``patience`` iterations and the test force MAE meets ``force_mae``; or at ``max_iterations`` / the label
   budget. ``candidate_fraction = 0.1``: with lower at the 90% quantile of data the model knows, an exploration
   that visits nothing new is expected to give ~10% untrusted steps.
+* ``initial.selection = "spaced"`` (consecutive driver-MD frames, the source's recipe); ``"farthest_point"``
+  with ``pool_factor = 10`` labels the 20 most diverse of 200 frames instead, for no extra DFT. The water
+  example uses it: consecutive frames 20 fs apart are strongly correlated, and its first committee was 3.5-12x
+  worse on the test set (docs/benchmarks/active-learning.md, session 4).
+* ``explore.bias = 0``: plain MD on the committee mean. A positive depth (eV) biases the walkers toward
+  disagreement (``mlpkit.uncertainty.bias``); off by default: not shown to help on water (same benchmark page).
+* ``baseline.initial = "auto"``: random sampling shares AL's initial set when that set is itself random MD
+  frames, and draws its own from the same pool when AL chose its set; "random sampling" then means random
+  all the way, the comparison the saving is about.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlpkit.errors import InputError
+from mlpkit.execution.settings import JobqueueSettings, target_problem
 
 
 class _Strict(BaseModel):
@@ -52,11 +62,21 @@ class InitialSettings(_Strict):
     equilibration: int = Field(200, ge=0, description="driver MD steps discarded before the first frame")
     steps_between: int = Field(20, ge=1, description="driver MD steps between two initial frames")
     rattle_stdev: float = Field(0.05, gt=0, description="Å, for sampling='rattle'")
+    selection: Literal["spaced", "farthest_point"] = Field(
+        "spaced",
+        description="'spaced': for sampling='md', n frames `steps_between` steps apart (for 'file': a seeded random "
+        "draw); 'farthest_point': make a pool of `pool_factor` x n unlabelled frames (driver MD, or the file) and "
+        "label the n most diverse (farthest-point in descriptor space). No label is spent on the choice. The "
+        "random baseline then draws its own initial n at random from the same pool",
+    )
+    pool_factor: int = Field(10, ge=2, description="pool size / n for selection='farthest_point'")
 
     @model_validator(mode="after")
     def _file_needed(self):
         if self.sampling == "file" and not self.file:
             raise ValueError("sampling='file' needs `file`")
+        if self.selection == "farthest_point" and self.sampling == "rattle":
+            raise ValueError("selection='farthest_point' needs sampling='md' or 'file' (a pool to choose from)")
         return self
 
 
@@ -70,6 +90,13 @@ class ExploreSettings(_Strict):
     friction: float = Field(0.01, ge=0, description="1/fs (Langevin)")
     ensemble: Literal["nvt", "nve"] = "nvt"
     interval: int = Field(10, ge=1, description="record a frame every `interval` steps")
+    bias: float = Field(
+        0.0,
+        ge=0,
+        description="eV, depth A of the uncertainty-driven bias (mlpkit.uncertainty.bias): walkers move on "
+        "Ē + A[exp(−σ_E²/(N·bias_width²)) − 1], drawn toward configurations the committee disagrees on; 0: plain MD",
+    )
+    bias_width: float = Field(0.01, gt=0, description="eV per √atom, width B of that bias")
     allow_bond_breaking: bool = Field(False, description="do not stop a walker when a molecular bond breaks")
 
     @field_validator("temperatures")
@@ -164,10 +191,22 @@ class BaselineSettings(_Strict):
         "labels, so a saving down to 1/label_factor is measurable",
     )
     pool_factor: float = Field(3.0, ge=1.0, description="driver-MD pool size relative to the labels drawn")
+    initial: Literal["auto", "shared", "random"] = Field(
+        "auto",
+        description="the baseline's initial set: 'shared': AL's own labelled initial set (measures the AL rounds "
+        "alone); 'random': drawn at random from AL's initial pool (measures AL's choice of the initial set too); "
+        "'auto': 'random' when AL chose its initial set (initial.selection='farthest_point'), else 'shared'",
+    )
 
 
 class ExecutionSettings(_Strict):
     workers: int = Field(2, ge=0, description="Dask worker processes for reference calculations (0: in-process)")
+    scheduler: str | None = Field(
+        None, description="address of a running Dask scheduler (tcp://host:8786) for the labels; overrides workers"
+    )
+    jobqueue: JobqueueSettings | None = Field(
+        None, description="label on workers started as batch jobs (Slurm/PBS/...) via dask-jobqueue; overrides workers"
+    )
     threads: int | None = Field(None, ge=1, description="torch threads for training (None: leave as is)")
     md_threads: int = Field(
         1,
@@ -175,6 +214,21 @@ class ExecutionSettings(_Strict):
         description="torch threads during exploration MD: one step of a small molecule is too little work to "
         "share, and a second thread on a busy machine made steps 30x slower in our measurements",
     )
+
+    @model_validator(mode="after")
+    def _one_target(self):
+        problem = target_problem(self.scheduler, self.jobqueue)
+        if problem:
+            raise ValueError(f"{problem[0]}: {problem[1]}")
+        return self
+
+    def where(self) -> dict:
+        """Keyword arguments of :func:`mlpkit.execution.label_pending` for where the labels run."""
+        return {
+            "workers": self.workers,
+            "scheduler": self.scheduler,
+            "cluster_config": None if self.jobqueue is None else self.jobqueue.cluster_config(),
+        }
 
 
 class ActiveLearningConfig(_Strict):
@@ -223,6 +277,8 @@ class ActiveLearningConfig(_Strict):
     def _budget(self):
         if self.label_budget < self.initial.n:
             raise ValueError(f"label_budget ({self.label_budget}) is smaller than initial.n ({self.initial.n})")
+        if self.baseline.initial == "random" and self.initial.sampling == "rattle":
+            raise ValueError("baseline.initial='random' draws from the initial pool, which sampling='rattle' lacks")
         return self
 
     # -- construction ----------------------------------------------------------------------------------

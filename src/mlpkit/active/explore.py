@@ -16,6 +16,7 @@ import numpy as np
 from ase import Atoms
 
 from mlpkit.md.dynamics import UncertaintyWatchdog, run_md
+from mlpkit.uncertainty.bias import UncertaintyBiasedCalculator
 
 
 @dataclass
@@ -61,12 +62,16 @@ def explore(
     progress: bool = False,
     on_walker=None,
     max_restarts: int = 20,
+    bias: float = 0.0,
+    bias_width: float = 0.01,
 ) -> ExplorationResult:
     """Run ``walkers`` walkers per temperature for ``steps`` steps each with ``potential``'s calculator.
 
     starts: configurations to start from; walker k starts from a seeded random choice among them.
     out_dir: if given, each walker segment's trajectory goes to ``walker-TK-k-segment.extxyz`` there.
     max_restarts: how often a stopped walker is restarted within its step budget.
+    bias, bias_width: depth A (eV) and width B (eV/√atom) of uncertainty-driven MD (:mod:`mlpkit.uncertainty.bias`,
+        needs a committee); bias 0 runs on the committee mean.
     on_walker: optional callback(walker_index, n_walkers, info_dict) after each walker (progress display).
     """
     rng = np.random.default_rng(seed)
@@ -88,7 +93,7 @@ def explore(
                 traj = Path(out_dir) / f"walker-{t:g}K-{w}-{segments}.extxyz" if out_dir is not None else None
                 res = run_md(
                     starts[start_idx],
-                    potential.calculator(),
+                    UncertaintyBiasedCalculator(potential, bias, bias_width) if bias > 0 else potential.calculator(),
                     ensemble=ensemble,
                     temperature=float(t),
                     timestep=timestep,

@@ -21,6 +21,8 @@ import numpy as np
 from ase import Atoms
 
 from mlpkit.active.config import ActiveLearningConfig
+from mlpkit.active.metrics import CURVE_METRICS, evaluate_committee
+from mlpkit.active.select import diverse_subset
 from mlpkit.active.state import (
     RunState,
     atomic_write_images,
@@ -84,11 +86,14 @@ def add_and_label(
     workers: int,
     progress: bool,
     split: str | None = None,
+    scheduler: str | None = None,
+    cluster_config: dict | None = None,
 ) -> dict:
     """Add ``candidates`` as pending rows (train/valid split per :func:`split_batch`, or all ``split``) and label
-    every pending row of the method through the execution layer. Safe to call again after a crash.
+        every pending row of the method through the execution layer (``workers`` local Dask processes, or a
+    ``scheduler`` address, or a dask-jobqueue ``cluster_config``). Safe to call again after a crash.
 
-    A candidate the method refuses (overlapping atoms, unknown element) is stored as ``failed`` with the reason.
+        A candidate the method refuses (overlapping atoms, unknown element) is stored as ``failed`` with the reason.
     """
     from mlpkit.execution import label_pending
 
@@ -116,11 +121,14 @@ def add_and_label(
         )
     else:
         dataset.add(images, method=labeler.method, source=source, split=split)
-    rep = label_pending(dataset, labeler, workers=workers, progress=progress)
+    rep = label_pending(
+        dataset, labeler, workers=workers, scheduler=scheduler, cluster_config=cluster_config, progress=progress
+    )
     return {
         "labelled": rep.labelled,
         "failed": rep.failed,
         "seconds": rep.seconds,
+        "where": rep.workers,
         "labelled_in_source": dataset.count(status="labelled", method=labeler.method, source=source),
         "failed_in_source": dataset.count(status="failed", method=labeler.method, source=source),
     }
@@ -183,16 +191,6 @@ def driver_frames(
     return frames
 
 
-def evaluate_committee(committee, test: Sequence[Atoms]) -> dict:
-    from mlpkit.validation.metrics import evaluate
-
-    if not test:
-        return {}
-    metrics, _ = evaluate(committee, list(test))
-    metrics.pop("per_element", None)
-    return metrics
-
-
 def train_step(cfg: ActiveLearningConfig, train: list[Atoms], valid: list[Atoms], previous, seed: int):
     from mlpkit.uncertainty.committee import train_committee
 
@@ -224,7 +222,11 @@ class _Run:
         self.progress = progress
         self.log = log
         run_dir.mkdir(parents=True, exist_ok=True)
-        check_config_unchanged(run_dir, cfg.model_dump(mode="json"))
+        check_config_unchanged(
+            run_dir,
+            cfg.model_dump(mode="json"),
+            normalise=lambda old: ActiveLearningConfig.model_validate(old).model_dump(mode="json"),
+        )
         self.state = RunState(run_dir)
         self.labeler = make_labeler(dict(cfg.reference))
         self.driver = make_labeler(dict(cfg.driver)) if cfg.driver is not None else self.labeler
@@ -241,7 +243,14 @@ class _Run:
         path = self.run_dir / "initial.extxyz"
         if not self.state.done("initial"):
             if not path.exists():  # sampled once; a resumed run labels exactly the same frames
-                if ini.sampling == "md":
+                if ini.selection == "farthest_point":
+                    pool = self.initial_pool()
+                    self.log(
+                        f"initial set: the {ini.n} most diverse of {len(pool)} unlabelled configurations "
+                        "(farthest-point in descriptor space)"
+                    )
+                    images = [pool[i] for i in sorted(diverse_subset(pool, ini.n, self.cfg.committee))]
+                elif ini.sampling == "md":
                     images = driver_frames(
                         self.structure,
                         self.driver.calculator,
@@ -261,17 +270,9 @@ class _Run:
 
                     images = rattle(self.structure, ini.n, stdev=ini.rattle_stdev, seed=cfg.seed)
                 else:
-                    from mlpkit.data.structures import read_structures
-
-                    pool = read_structures(ini.file)
-                    if len(pool) < ini.n:
-                        raise InputError(
-                            f"initial.file {ini.file} has {len(pool)} structures, fewer than initial.n = {ini.n}"
-                        )
+                    pool = self.initial_pool()
                     idx = np.sort(np.random.default_rng(cfg.seed).choice(len(pool), ini.n, replace=False))
                     images = [pool[i] for i in idx]
-                    for a in images:
-                        a.calc = None
                 atomic_write_images(path, images)
             images = read_images(path)
             self.log(f"initial set: labelling {len(images)} configurations with {self.method}")
@@ -282,7 +283,7 @@ class _Run:
                 source="initial",
                 valid_fraction=cfg.select.valid_fraction,
                 seed=cfg.seed,
-                workers=cfg.execution.workers,
+                **cfg.execution.where(),
                 progress=self.progress,
             )
             if rep["labelled_in_source"] < 2:
@@ -291,6 +292,47 @@ class _Run:
                     f"({rep['failed_in_source']} failed); see `mlpkit data` for the errors"
                 )
             self.state.mark("initial", **rep)
+
+    def initial_pool(self) -> list[Atoms]:
+        """The unlabelled configurations the initial set is chosen from (cached in ``initial-pool.extxyz``).
+
+        sampling='file': the file's structures. sampling='md' with selection='farthest_point': ``pool_factor`` x n
+        driver-MD frames, ``steps_between`` steps apart after ``equilibration``. The random baseline draws its
+        initial set from the same pool.
+        """
+        ini = self.cfg.initial
+        path = self.run_dir / "initial-pool.extxyz"
+        if path.exists():
+            return read_images(path)
+        if ini.sampling == "file":
+            from mlpkit.data.structures import read_structures
+
+            pool = read_structures(ini.file)
+            if len(pool) < ini.n:
+                raise InputError(f"initial.file {ini.file} has {len(pool)} structures, fewer than initial.n = {ini.n}")
+            for a in pool:
+                a.calc = None
+        else:
+            n_pool = ini.n * ini.pool_factor
+            self.log(f"initial pool: {n_pool} frames of {self.driver.method} MD at {ini.temperature:g} K")
+            pool = driver_frames(
+                self.structure,
+                self.driver.calculator,
+                temperature=ini.temperature,
+                thermostat=ini.thermostat,
+                timestep=self.cfg.explore.timestep,
+                friction=self.cfg.explore.friction,
+                equilibration=ini.equilibration,
+                every=ini.steps_between,
+                n=n_pool,
+                seed=self.cfg.seed,
+                allow_bond_breaking=self.cfg.explore.allow_bond_breaking,
+                label="initial",
+            )
+        for k, a in enumerate(pool):
+            a.info["pool_index"] = k
+        atomic_write_images(path, pool)
+        return pool
 
     # test set ------------------------------------------------------------------------------------------
 
@@ -351,7 +393,7 @@ class _Run:
                 source="test",
                 valid_fraction=0,
                 seed=0,
-                workers=self.cfg.execution.workers,
+                **self.cfg.execution.where(),
                 progress=self.progress,
                 split="test",
             )
@@ -538,6 +580,8 @@ class _Run:
             allow_bond_breaking=e.allow_bond_breaking,
             progress=False,
             on_walker=on_walker,
+            bias=e.bias,
+            bias_width=e.bias_width,
         )
 
     def select(self, i: int, trust: dict) -> dict:
@@ -654,7 +698,7 @@ class _Run:
                 source=f"al-iter-{i}",
                 valid_fraction=self.cfg.select.valid_fraction,
                 seed=self.cfg.seed + i + 1,
-                workers=self.cfg.execution.workers,
+                **self.cfg.execution.where(),
                 progress=self.progress,
             )
         atomic_write_json(self.state.iter_dir(i) / "labels.json", rep)
@@ -742,10 +786,7 @@ class _Run:
                     {
                         "iteration": j,
                         "n_labels": r["n_labels"],
-                        **{
-                            k: r["test"].get(k)
-                            for k in ("forces_mae", "forces_rmse", "energy_mae_per_atom", "energy_rmse_per_atom")
-                        },
+                        **{k: r["test"].get(k) for k in CURVE_METRICS},
                         "untrusted_fraction": self.state.result(f"iter{j}.explore").get("untrusted_fraction"),
                     }
                 )

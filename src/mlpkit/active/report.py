@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlpkit.active.metrics import CURVE_METRICS
 from mlpkit.active.state import atomic_write_json, atomic_write_text, read_json
 from mlpkit.errors import InputError
 
@@ -61,6 +62,17 @@ def plot_learning_curve(summary: dict, path: Path) -> Path:
     return path
 
 
+def _spread(point: dict) -> str:
+    """'median 4.1; 500 K 3.2, 1000 K 9.8' (meV/Å) from a curve point, or '' when the run predates them."""
+    parts = []
+    if point.get("forces_mae_frame_median") is not None:
+        parts.append(f"median {point['forces_mae_frame_median'] * 1000:.1f}")
+    by_t = point.get("forces_mae_by_temperature") or {}
+    if by_t:
+        parts.append(", ".join(f"{t} K {v * 1000:.1f}" for t, v in by_t.items()))
+    return "; ".join(parts)
+
+
 def _markdown(summary: dict) -> str:
     lines = [
         f"# Active learning: {Path(summary['run_dir']).name}",
@@ -71,8 +83,9 @@ def _markdown(summary: dict) -> str:
         f"(+{summary['n_failed']} failed, skipped); label time {summary['label_seconds']:.0f} s; "
         f"wall time {summary['wall_seconds']:.0f} s (this session).",
         "",
-        "| iteration | labels | test force MAE (meV/Å) | test energy MAE (meV/atom) | untrusted MD fraction |",
-        "|---|---|---|---|---|",
+        "| iteration | labels | test force MAE (meV/Å) | test energy MAE (meV/atom) | untrusted MD fraction "
+        "| force MAE: frame median; by temperature (meV/Å) |",
+        "|---|---|---|---|---|---|",
     ]
     for c in summary.get("curve", []):
         fm = c.get("forces_mae")
@@ -80,23 +93,25 @@ def _markdown(summary: dict) -> str:
         uf = c.get("untrusted_fraction")
         lines.append(
             f"| {c['iteration']} | {c['n_labels']} | {fm * 1000:.1f} | {em * 1000:.2f} | "
-            f"{'' if uf is None else f'{uf:.3f}'} |"
+            f"{'' if uf is None else f'{uf:.3f}'} | {_spread(c)} |"
             if fm is not None
-            else f"| {c['iteration']} | {c['n_labels']} | | | |"
+            else f"| {c['iteration']} | {c['n_labels']} | | | | |"
         )
     base = summary.get("baseline")
     if base:
         lines += [
             "",
-            "## Random-sampling baseline (same initial set, driver MD at the same conditions)",
+            "## Random-sampling baseline (driver MD at the same conditions, same training and test set)",
             "",
-            "| labels | test force MAE (meV/Å) | test energy MAE (meV/atom) |",
-            "|---|---|---|",
+            "| labels | test force MAE (meV/Å) | test energy MAE (meV/atom) "
+            "| force MAE: frame median; by temperature (meV/Å) |",
+            "|---|---|---|---|",
         ]
         for p in base.get("points", []):
             if p.get("forces_mae") is not None:
                 lines.append(
-                    f"| {p['n_labels']} | {p['forces_mae'] * 1000:.1f} | {p['energy_mae_per_atom'] * 1000:.2f} |"
+                    f"| {p['n_labels']} | {p['forces_mae'] * 1000:.1f} | {p['energy_mae_per_atom'] * 1000:.2f} "
+                    f"| {_spread(p)} |"
                 )
         lines += ["", f"**Saving:** {base.get('verdict', '')}"]
         if base.get("saving") is not None:
@@ -228,9 +243,7 @@ def regenerate(run_dir: str | os.PathLike) -> Path:
             {
                 "iteration": r["iteration"],
                 "n_labels": r["n_labels"],
-                **{
-                    k: test.get(k) for k in ("forces_mae", "forces_rmse", "energy_mae_per_atom", "energy_rmse_per_atom")
-                },
+                **{k: test.get(k) for k in CURVE_METRICS},
                 "untrusted_fraction": expl.get("untrusted_fraction"),
             }
         )

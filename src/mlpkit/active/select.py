@@ -118,6 +118,36 @@ def _inverse_distance_fingerprints(images: Sequence[Atoms], species: Sequence[st
     return np.stack(out)
 
 
+def diverse_subset(pool: Sequence[Atoms], n: int, committee_settings=None) -> list[int]:
+    """Indices of ``n`` configurations of ``pool`` spread over its descriptor space, for an initial set.
+
+    No model is trained yet, so the fingerprints (see :func:`frame_fingerprints`) come from an untrained potential
+    of the committee's first family (its descriptors do not depend on training) and are z-scored over the pool;
+    farthest-point sampling starts from the configuration closest to the pool's centroid, so the typical
+    structure is in the set and the rest cover its edges.
+    """
+    from mlpkit.models import create_potential
+
+    pool = list(pool)
+    if n >= len(pool):
+        return list(range(len(pool)))
+    family, hyper = "bpnn", {}
+    if committee_settings is not None:
+        fam = committee_settings.family
+        family = fam if isinstance(fam, str) else fam[0]
+        hyper = dict(committee_settings.hyperparameters)
+    try:
+        potential = create_potential(family, pool, **hyper)
+    except (InputError, TypeError):
+        potential = None
+    x = frame_fingerprints(potential, pool)
+    std = x.std(axis=0)
+    keep = std > 1e-12 * max(float(std.max()), 1.0)
+    x = (x[:, keep] - x[:, keep].mean(axis=0)) / std[keep]
+    centrality = -np.linalg.norm(x, axis=1)
+    return select_diverse(centrality, x, top_k=n, min_distance=0.0, strategy="farthest_point")
+
+
 def auto_min_distance(train_fingerprints: np.ndarray) -> float:
     """Half the median nearest-neighbour distance among training fingerprints (0 if fewer than 2)."""
     x = np.asarray(train_fingerprints, dtype=float)

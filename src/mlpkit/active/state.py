@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,13 +88,22 @@ class RunState:
         return self.run_dir / f"iter-{i:03d}"
 
 
-def check_config_unchanged(run_dir: Path, config_dict: dict) -> None:
-    """Write the config on a fresh run; on resume refuse changes that would invalidate finished work."""
+def check_config_unchanged(run_dir: Path, config_dict: dict, normalise: Callable[[dict], dict] | None = None) -> None:
+    """Write the config on a fresh run; on resume refuse changes that would invalidate finished work.
+
+    normalise: maps the stored config through the current schema, so settings added in a later mlpkit version
+    take their defaults (the behaviour the old run had) instead of counting as changed.
+    """
     path = run_dir / CONFIG_FILE
     if not path.exists():
         atomic_write_json(path, config_dict)
         return
     old = read_json(path)
+    if normalise is not None:
+        try:
+            old = normalise(old)
+        except ValueError:  # a setting the current schema no longer knows: compare as stored
+            pass
     changed = sorted(
         k
         for k in set(old) | set(config_dict)

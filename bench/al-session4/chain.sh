@@ -1,0 +1,11 @@
+#!/bin/bash
+# One AL run at a time, in order: bench/al-session4/chain.sh NAME... runs bench/al-session4/NAME.yaml in
+# runs/water-NAME with the cached test set of runs/water (same 50 test frames as sessions 1-3).
+cd "$(dirname "$0")/../.."
+for name in "$@"; do
+  R=runs/water-$name
+  mkdir -p $R && cp runs/water/{test-set,test-frames}.extxyz $R/
+  echo "$(date +%T) start $name" >> runs/session4-chain.log
+  OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 mlpkit learn bench/al-session4/$name.yaml --run-dir $R > $R.log 2>&1
+  echo "$(date +%T) end $name rc=$?" >> runs/session4-chain.log
+done
