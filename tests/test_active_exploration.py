@@ -216,3 +216,77 @@ def test_active_learning_labels_on_a_dask_scheduler_and_refuses_two_targets(tmp_
         )
     with pytest.raises(InputError, match="address"):
         ActiveLearningConfig.from_dict({**raw, "execution": {"scheduler": "host:8786"}})
+
+
+def test_a_stopped_run_goes_on_when_its_stop_settings_are_tightened(tmp_path):
+    """Raising max_iterations (or tightening the target) on resume re-opens a finished run at its last iteration:
+    no label is computed twice, the random curve is recomputed for the new end point, looser settings change
+    nothing."""
+    from mlpkit.active.loop import run_active_learning
+
+    log = tmp_path / "calls.log"
+    run_dir = tmp_path / "run"
+    raw = tiny_config(
+        str(log),
+        max_iterations=1,
+        label_budget=40,
+        committee={"fit": {"epochs": 10, "batch_size": 4}},
+        stop={"force_mae": None, "candidate_fraction": 1e-9},
+    )
+    first = run_active_learning(ActiveLearningConfig.from_dict(raw), run_dir, progress=False)
+    assert "iteration cap (1)" in first.stopped_because
+    n_calls = len(log.read_text().split())
+    base_first = json.loads((run_dir / "baseline" / "baseline.json").read_text())
+
+    messages: list[str] = []
+    second = run_active_learning(
+        ActiveLearningConfig.from_dict({**raw, "max_iterations": 2}), run_dir, progress=False, log=messages.append
+    )
+    assert any("going on from iteration 1" in m for m in messages)
+    assert "iteration cap (2)" in second.stopped_because
+    assert second.iterations == 2 and second.n_labels > first.n_labels
+    calls = log.read_text().split()
+    assert len(calls) == len(set(calls)), "a reference calculation was repeated"
+    assert len(calls) > n_calls
+    base_second = json.loads((run_dir / "baseline" / "baseline.json").read_text())
+    assert base_second["al_labels"] == second.n_labels != base_first["al_labels"]
+    # each random point trains on its own prefix of the draws, not on everything the re-opened run holds
+    counts = [p["n_labels"] for p in base_second["points"]]
+    assert counts[0] == 8 and counts == sorted(set(counts))
+    assert counts[: len(base_first["points"])] == [p["n_labels"] for p in base_first["points"]]
+
+    # looser settings leave the finished run where it is
+    messages.clear()
+    third = run_active_learning(ActiveLearningConfig.from_dict(raw), run_dir, progress=False, log=messages.append)
+    assert third.iterations == 2 and third.stopped_because == second.stopped_because
+    assert not any("going on" in m for m in messages)
+    assert len(log.read_text().split()) == len(calls)
+
+
+def test_a_random_curve_point_trains_on_its_own_prefix_of_the_draws(tmp_path):
+    """A re-opened run's baseline holds more draws than its early points use: each point gets the initial set and
+    the first n draws in drawing order (a failed draw counts as drawn), whatever else the store holds."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from mlpkit.active.baseline import _point_data
+    from mlpkit.data import Dataset
+
+    def labelled(k: int) -> Atoms:
+        a = _distorted_water(100 + k)
+        a.calc = SinglePointCalculator(a, energy=-float(k), forces=np.zeros((3, 3)))
+        return a
+
+    db = Dataset(tmp_path / "b.db")
+    db.add([labelled(k) for k in range(3)], method="m", source="initial", labelled=True, split="train")
+    db.add([labelled(3)], method="m", source="initial", labelled=True, split="valid")
+    ids = []
+    for k in range(4, 10):  # six draws, in order; the second one fails
+        ids += db.add(
+            [labelled(k)], method="m", source=f"random-{k}", labelled=True, split="valid" if k == 6 else "train"
+        ).ids
+    db.record_failure(ids[1], "SCF did not converge")
+    for n_random, expected in [(0, []), (1, [4]), (2, [4]), (3, [4, 6]), (6, [4, 6, 7, 8, 9])]:
+        train, valid = _point_data(db, "m", n_random)
+        got = sorted(int(-a.get_potential_energy()) for a in [*train, *valid])
+        assert got == [0, 1, 2, 3, *expected], (n_random, got)
+        assert {a.info["split"] for a in valid} == {"valid"}

@@ -113,7 +113,25 @@ def _pool(run, n_needed: int, starts: list | None = None) -> list:
     frames = [frames[i] for i in order]
     atomic_write_images(path, frames)
     run.state.mark("baseline.pool", n=len(frames), walkers=n_walkers, frames_per_walker=per_walker)
-    return frames
+    # hand back what the file holds, so a resumed run (which reads the file) sees bit-identical configurations
+    return read_images(path)
+
+
+def _point_data(db: Dataset, method: str, n_random: int) -> tuple[list, list]:
+    """(train, valid) labelled configurations of a curve point: the initial set and the first ``n_random`` random
+    draws. Draws are stored in drawing order, so they are the first rows by id (failed ones count as drawn); a
+    run re-opened with a new end point may hold more draws than an earlier point uses."""
+    drawn = sorted(r.id for r in db.rows(method=method) if r.get("source") != "initial")[:n_random]
+    keep = set(drawn)
+
+    def mine(split: str) -> list:
+        return [
+            a
+            for a in db.to_atoms(method=method, split=split)
+            if a.info.get("source") == "initial" or a.info["row_id"] in keep
+        ]
+
+    return mine("train"), mine("valid")
 
 
 def _log_interp_crossing(xs: list[float], ys: list[float], target: float) -> float | None:
@@ -202,8 +220,7 @@ def run_baseline(run, final: int) -> dict:
                 **cfg.execution.where(),
                 progress=run.progress,
             )
-        train = db.to_atoms(method=run.method, split="train")
-        valid = db.to_atoms(method=run.method, split="valid")
+        train, valid = _point_data(db, run.method, n_random)
         if prev is None and j > 0 and (bdir / f"point-{j - 1:03d}" / "model").exists():
             prev = load_potential(bdir / f"point-{j - 1:03d}" / "model")
         if shared_initial and j == 0 and run.state.result("iter0.train").get("n_labels") == len(train) + len(valid):

@@ -332,7 +332,7 @@ class _Run:
         for k, a in enumerate(pool):
             a.info["pool_index"] = k
         atomic_write_images(path, pool)
-        return pool
+        return read_images(path)  # what a resumed run will read: bit-identical configurations, identical hashes
 
     # test set ------------------------------------------------------------------------------------------
 
@@ -744,12 +744,33 @@ class _Run:
             return f"label budget ({self.cfg.label_budget}) reached; {'; '.join(err_txt)}"
         return ""
 
+    def reconsider_stop(self, reason: str) -> tuple[int, str]:
+        """(iteration to go on from, stop reason) for a run that had stopped, under the current settings.
+
+        ``stop``, ``max_iterations`` and ``label_budget`` may change on resume: a tighter target, more
+        iterations or a bigger budget re-open a finished run at its last iteration (its random-baseline curve,
+        which depends on where AL ended, is recomputed; its labels are kept). Looser settings never move the
+        stop earlier than where the run already is.
+        """
+        final = int(self.state.get("final_iteration", 0))
+        now = self.should_stop(final, self.train(final))
+        if now:
+            return final, reason
+        self.log(
+            f"the stop settings changed since this run stopped after iteration {final} ({reason}); "
+            f"going on from iteration {final}"
+        )
+        self.state.reopen(forget_prefix="baseline.point")
+        return final, ""
+
     def run(self) -> ALSummary:
         t0 = time.perf_counter()
         self.initial()
         self.test_set()
         i = 0
         reason = self.state.get("stopped_because", "")
+        if reason:
+            i, reason = self.reconsider_stop(reason)
         while not reason:
             metrics = self.train(i)
             self.explore(i, metrics["trust"])

@@ -81,6 +81,15 @@ class RunState:
     def get(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)
 
+    def reopen(self, forget_prefix: str) -> None:
+        """Clear the stop decision (``stopped_because``, ``final_iteration``, ``finished``) and every finished step
+        whose name starts with ``forget_prefix``, in one atomic write."""
+        for key in ("stopped_because", "final_iteration"):
+            self.data.pop(key, None)
+        self.data["finished"] = False
+        self.data["done"] = {k: v for k, v in self.data["done"].items() if not k.startswith(forget_prefix)}
+        self.save()
+
     def save(self) -> None:
         atomic_write_json(self.path, self.data)
 
