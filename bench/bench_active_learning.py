@@ -61,7 +61,11 @@ AL_ONLY_EXPLORE_KEYS = {"bias", "bias_width"}
 
 
 def baseline_settings(config: dict) -> dict:
-    """The part of a run's config.json that its random baseline depends on."""
+    """The part of a run's config.json that its random baseline depends on (settings added since the run was
+    made take their defaults, as they do when the run is resumed)."""
+    from mlpkit.active.config import ActiveLearningConfig
+
+    config = ActiveLearningConfig.model_validate(config).model_dump(mode="json")
     out = {k: v for k, v in config.items() if k not in AL_ONLY_KEYS}
     out["select"] = {k: v for k, v in config.get("select", {}).items() if k not in AL_ONLY_SELECT_KEYS}
     out["explore"] = {k: v for k, v in config.get("explore", {}).items() if k not in AL_ONLY_EXPLORE_KEYS}
