@@ -4,7 +4,9 @@
 cd "$(dirname "$0")/../.."
 for name in "$@"; do
   R=runs/water-$name
-  mkdir -p $R && cp runs/water/{test-set,test-frames}.extxyz $R/
+  mkdir -p $R
+  # the cached, labelled test set (a run without it makes the same frames from the seeded driver MD and labels them)
+  [ -f runs/water/test-set.extxyz ] && cp runs/water/{test-set,test-frames}.extxyz $R/
   echo "$(date +%T) start $name" >> runs/session4-chain.log
   OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 mlpkit learn bench/al-session4/$name.yaml --run-dir $R > $R.log 2>&1
   echo "$(date +%T) end $name rc=$?" >> runs/session4-chain.log
