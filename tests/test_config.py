@@ -155,3 +155,29 @@ def test_init_cli(tmp_path):
     assert res.exit_code == 0, res.output
     cfg = ProjectConfig.from_yaml(tmp_path / "p" / "mlpkit.yaml")
     assert cfg.reference.method == "gfn2"
+
+
+def test_settings_added_later_leave_finished_stages_valid_at_their_defaults():
+    """Upgrading mlpkit must not rerun a finished project: a new setting left at its default is not part of the
+    stage fingerprints, and set to something else it invalidates exactly the stages that depend on it."""
+    from mlpkit.pipeline import LATER_DEFAULTS, stage_fingerprints
+
+    path = ROOT / "examples" / "tiny" / "mlpkit.yaml"
+    base = stage_fingerprints(ProjectConfig.from_yaml(path))
+
+    def with_setting(dotted: str, value) -> dict:
+        data = yaml.safe_load(path.read_text())
+        node = data
+        *parents, key = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[key] = value
+        return stage_fingerprints(ProjectConfig.from_dict(data, base_dir=path.parent))
+
+    for dotted, default in LATER_DEFAULTS.items():
+        assert with_setting(dotted, default) == base, dotted
+    changed = with_setting("model.fit.keep", "last")
+    assert changed["sample"] == base["sample"] and changed["label"] == base["label"]
+    assert changed["train"] != base["train"]
+    changed = with_setting("active_learning.explore.bias", 0.1)
+    assert changed["validate"] == base["validate"] and changed["learn"] != base["learn"]

@@ -236,6 +236,9 @@ class CommitteeSection(_Section):
 
     n_members: int = Field(4, ge=2, le=32, description="committee members (different seeds)")
     bootstrap: bool = Field(True, description="each member trains on a bootstrap resample of the training set")
+    warm_start: bool = Field(
+        True, description="active learning: start each round's members from the previous round's (False: from scratch)"
+    )
 
 
 class FitSection(_Section):
@@ -263,6 +266,11 @@ class FitSection(_Section):
     batch_size: int = Field(FIT_DEFAULTS["batch_size"], ge=1, description="configurations per optimiser step")
     patience: int = Field(
         FIT_DEFAULTS["patience"], ge=1, description="early stopping: epochs without validation improvement"
+    )
+    keep: Literal["best", "last"] = Field(
+        FIT_DEFAULTS["keep"],
+        description="'best': weights of the best validation epoch (early stopping); 'last': all epochs, final "
+        "weights of the decayed schedule (steadier when the validation share is a handful of configurations)",
     )
 
 

@@ -80,6 +80,8 @@ LATER_DEFAULTS = {
     "active_learning.explore.bias": 0.0,
     "active_learning.explore.bias_width": 0.01,
     "active_learning.baseline.initial": "auto",
+    "model.fit.keep": "best",
+    "model.committee.warm_start": True,
 }
 
 
@@ -445,6 +447,7 @@ def active_learning_config(run: ProjectRun):
             "family": cfg.model.family,
             "n_members": cfg.model.committee.n_members,
             "bootstrap": cfg.model.committee.bootstrap,
+            "warm_start": cfg.model.committee.warm_start,
             "hyperparameters": cfg.model.hyperparameters,
             "fit": _fit_settings(run),
         },
