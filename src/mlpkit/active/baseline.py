@@ -189,6 +189,7 @@ def run_baseline(run, final: int) -> dict:
         # random sampling all the way: its initial set is drawn at random from the pool AL chose its own from
         initial = _random_initial(run, db)
     n_initial = len(initial)
+    # walkers start from the baseline's initial set, in store order (the order the session-4 runs used)
     pool = _pool(run, max_random_labels(cfg), starts=initial)
     run.log(f"random baseline: up to {n_max} labels ({cfg.baseline.label_factor:g} x AL's {n_al}), points at {counts}")
     points = []

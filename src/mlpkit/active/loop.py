@@ -90,10 +90,10 @@ def add_and_label(
     cluster_config: dict | None = None,
 ) -> dict:
     """Add ``candidates`` as pending rows (train/valid split per :func:`split_batch`, or all ``split``) and label
-        every pending row of the method through the execution layer (``workers`` local Dask processes, or a
+    every pending row of the method through the execution layer (``workers`` local Dask processes, or a
     ``scheduler`` address, or a dask-jobqueue ``cluster_config``). Safe to call again after a crash.
 
-        A candidate the method refuses (overlapping atoms, unknown element) is stored as ``failed`` with the reason.
+    A candidate the method refuses (overlapping atoms, unknown element) is stored as ``failed`` with the reason.
     """
     from mlpkit.execution import label_pending
 
