@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mlpkit.descriptors.graph import collate, graph_arrays
-from mlpkit.models import create_potential
+from mlpkit.potentials.registry import create_potential
 from water_boxes import n_side_for, water_box
 
 

@@ -36,7 +36,7 @@ def _kv(items: list[str]) -> dict:
 
 
 def run_case(name: str, train, test, hp: dict, fit: dict) -> dict:
-    from mlpkit.models import create_potential
+    from mlpkit.potentials.registry import create_potential
     from mlpkit.validation.metrics import evaluate
 
     pot = create_potential("bpnn", train, **hp)

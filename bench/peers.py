@@ -9,7 +9,7 @@ logic is exercised at the rate of a real MD run.
 Engines (``ENGINES``), chosen to be comparable in what they compute:
 
 ``mlpkit-bpnn``  mlpkit's Behler-Parrinello potential, default descriptor (6 Å cutoff) and network, through
-                 :meth:`Potential.predict` (the path :class:`mlpkit.calculator.MLPCalculator` takes), vesin
+                 :meth:`Potential.predict` (the path :class:`mlpkit.potentials.calculator.MLPCalculator` takes), vesin
                  neighbour list kept with a 0.5 Å Verlet skin (mlpkit's default for MD);
 ``mlpkit-bpnn-rebuild``  the same with the neighbour list rebuilt every step (skin 0).
 ``mlpkit-bpnn-torch``  the same without the compiled kernels (torch descriptor; the path before them).
@@ -52,12 +52,12 @@ def _dtype(precision: str):
 class MlpkitBPNN:
     """mlpkit's BPNN as ``create_potential("bpnn", [box])`` makes it: default descriptor (6 Å cutoff for
     periodic data) and networks, random weights and unit normalisation (the values do not change the cost),
-    through :meth:`Potential.predict` (the path :class:`mlpkit.calculator.MLPCalculator` takes). For one
+    through :meth:`Potential.predict` (the path :class:`mlpkit.potentials.calculator.MLPCalculator` takes). For one
     structure of ≥ 200 atoms mlpkit keeps a Verlet neighbour list with a 0.5 Å skin; ``skin=0`` rebuilds
     it every step."""
 
     def __init__(self, atoms: Atoms, precision: str = "float64", skin: float | None = None):
-        from mlpkit.models import create_potential
+        from mlpkit.potentials.registry import create_potential
 
         extra = {} if skin is None else {"verlet_skin": skin}
         self.potential = create_potential("bpnn", [atoms], dtype=precision, **extra)

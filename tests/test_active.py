@@ -293,7 +293,7 @@ def test_test_metrics_split_by_temperature_and_frame_median():
     from ase.calculators.singlepoint import SinglePointCalculator
 
     from mlpkit.active.metrics import evaluate_committee
-    from mlpkit.models.base import Prediction
+    from mlpkit.potentials.base import Prediction
 
     class ZeroForces:
         def predict(self, images, stress=False):

@@ -25,7 +25,7 @@ from al_helpers import tiny_config  # noqa: E402
 
 
 def _committee(images, n=3) -> Committee:
-    from mlpkit.models import create_potential
+    from mlpkit.potentials.registry import create_potential
 
     # untrained members with different initial weights disagree everywhere: a strong, smooth σ_E
     return Committee(
@@ -97,7 +97,7 @@ def test_biased_stress_is_the_strain_derivative_of_the_biased_energy():
 
 
 def test_bias_needs_a_committee_and_valid_settings():
-    from mlpkit.models import create_potential
+    from mlpkit.potentials.registry import create_potential
 
     pot = create_potential("bpnn", [_distorted_water(0)], hidden=[4], n_radial=4, n_angular=0)
     with pytest.raises(InputError, match="committee"):

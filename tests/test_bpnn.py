@@ -7,15 +7,15 @@ import pytest
 import torch
 
 from mlpkit.errors import InputError
-from mlpkit.models import create_potential
-from mlpkit.models.bpnn import BPNNPotential
-from potential_contract import PotentialContract, water_cluster
+from mlpkit.potentials.registry import create_potential
+from mlpkit.potentials.bpnn import BPNNPotential
+from mlpkit.testing import PotentialContract, water_cluster
 
 
 class TestBPNNContract(PotentialContract):
     fit_settings = {"epochs": 3, "progress": False, "batch_size": 10}
     tiny_fit_settings = {
-        "epochs": 120,
+        "epochs": 400,
         "progress": False,
         "valid_fraction": 0.0,
         "batch_size": 12,
@@ -92,7 +92,7 @@ def test_untrained_model_predicts_large_periodic_cell_with_verlet_list():
     moved = box.copy()
     moved.positions += np.random.default_rng(0).normal(0, 0.05, moved.positions.shape)
     p = pot.predict([moved])
-    assert pot._verlet.n_builds == 1  # reused: nobody moved more than skin/2
+    assert pot.md_graph.n_builds == 1  # reused: nobody moved more than skin/2
     q = fresh.predict([moved])
     np.testing.assert_allclose(p.energy, q.energy, rtol=1e-6)
     np.testing.assert_allclose(p.forces[0], q.forces[0], atol=1e-4 * np.abs(q.forces[0]).max())

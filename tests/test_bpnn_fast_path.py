@@ -14,8 +14,8 @@ import torch
 from mlpkit.descriptors import symmetry
 from mlpkit.descriptors.graph import collate, graph_arrays
 from mlpkit.descriptors.neighbors import neighbor_list
-from mlpkit.models.bpnn import BPNNPotential, energy_forces
-from potential_contract import water_cluster
+from mlpkit.potentials.bpnn import BPNNPotential, energy_forces
+from mlpkit.testing import water_cluster
 
 VARIANTS = [
     {},

@@ -17,7 +17,7 @@ from mlpkit.descriptors import (
     species_index,
 )
 from mlpkit.errors import InputError, UnsupportedSpeciesError
-from potential_contract import water_cluster
+from mlpkit.testing import water_cluster
 
 SPECIES = ("H", "O")
 

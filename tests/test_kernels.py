@@ -28,7 +28,7 @@ from mlpkit.descriptors.kernels import (
 )
 from mlpkit.descriptors.neighbors import neighbor_list, spatial_order
 from mlpkit.descriptors.symmetry import SymmetryFunctions, SymmetryFunctionSettings
-from mlpkit.models.bpnn import BPNNPotential
+from mlpkit.potentials.bpnn import BPNNPotential
 
 
 def _water_box(n_side: int = 4, seed: int = 0) -> Atoms:
@@ -169,7 +169,7 @@ def test_md_path_sorted_and_compiled_equals_torch_path():
         pot.module.feature_std.copy_(0.5 + torch.rand(pot.module.feature_std.shape, generator=gen))
         pot.module.energy_scale.fill_(0.7)
     fast = pot.predict([atoms], stress=True)
-    assert pot._verlet is not None and pot._sorted_list is not None
+    assert pot.md_graph is not None and pot.md_graph.n_builds == 1
     pot.compiled = False
     plain = pot.predict([atoms.copy()], stress=True)
     np.testing.assert_allclose(fast.energy, plain.energy, rtol=0, atol=1e-7 * abs(plain.energy[0]))
@@ -179,11 +179,11 @@ def test_md_path_sorted_and_compiled_equals_torch_path():
     pot.compiled = True
     moved = atoms.copy()
     moved.positions += rng.normal(scale=0.02, size=moved.positions.shape)
-    builds = pot._verlet.n_builds
+    builds = pot.md_graph.n_builds
     again = pot.predict([moved])
-    assert pot._verlet.n_builds == builds
+    assert pot.md_graph.n_builds == builds
     pot.compiled = False
-    pot._verlet, pot._sorted_list = None, None
+    pot.md_graph = None
     ref = pot.predict([moved])
     np.testing.assert_allclose(again.forces[0], ref.forces[0], atol=1e-6 * np.abs(ref.forces[0]).max(), rtol=0)
 

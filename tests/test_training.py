@@ -8,7 +8,7 @@ import torch
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlpkit.errors import InputError
-from mlpkit.models import create_potential
+from mlpkit.potentials.registry import create_potential
 from mlpkit.training import CHECKPOINT_FILE, energy_force_loss, summarize
 
 SMALL = {"hidden": (16, 16), "n_radial": 8, "n_angular": 3}
@@ -101,7 +101,7 @@ def test_early_stopping_keeps_the_best_weights(water_frames):
     # validation labels that disagree with the training labels: the validation loss soon gets worse
     valid = _disagreeing_labels(water_frames[:10])
     pot = create_potential("bpnn", train, **SMALL)
-    hist = pot.fit(train, valid, epochs=200, patience=5, progress=False, batch_size=5, learning_rate=1e-2)
+    hist = pot.fit(train, valid, epochs=200, patience=5, keep="best", progress=False, batch_size=5, learning_rate=1e-2)
     assert hist.stopped_because == "early_stopping"
     assert len(hist.epochs) == hist.best_epoch + 5 < 200
     best = min(r["valid_loss"] for r in hist.epochs)
@@ -117,7 +117,7 @@ def test_keep_last_trains_all_epochs_and_keeps_the_final_weights(water_frames):
     valid = _disagreeing_labels(water_frames[:10])
     settings = {"epochs": 40, "patience": 5, "progress": False, "batch_size": 5, "learning_rate": 1e-2, "seed": 2}
     best = create_potential("bpnn", train, **SMALL)
-    hist_best = best.fit(train, valid, **settings)
+    hist_best = best.fit(train, valid, keep="best", **settings)
     assert hist_best.stopped_because == "early_stopping" and hist_best.best_epoch < 40
 
     pot = create_potential("bpnn", train, **SMALL)
@@ -131,7 +131,7 @@ def test_keep_last_trains_all_epochs_and_keeps_the_final_weights(water_frames):
     assert _validation_loss(pot, valid) == pytest.approx(last, rel=1e-6)
     # and they are not the best-epoch weights
     assert not np.allclose(_weights(pot), _weights(best))
-    with pytest.raises(InputError, match="keep must be one of"):
+    with pytest.raises(InputError, match="keep"):
         create_potential("bpnn", train, **SMALL).fit(train, keep="first", progress=False)
 
 
@@ -156,7 +156,7 @@ def test_warm_start_continues_from_current_weights(water_frames):
 
 def test_bad_settings_are_clear_errors(water_frames):
     pot = create_potential("bpnn", water_frames[:5], **SMALL)
-    with pytest.raises(InputError, match="unknown fit setting"):
+    with pytest.raises(InputError, match="unknown bpnn fit setting .epoch. .did you mean epochs"):
         pot.fit(water_frames[:5], epoch=3)
     with pytest.raises(InputError, match="learning_rate"):
         pot.fit(water_frames[:5], learning_rate=-1.0, progress=False)

@@ -8,7 +8,9 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlpkit.errors import InputError
-from mlpkit.models.base import FitHistory, Potential, Prediction, read_model_json, register_family, write_model_dir
+from mlpkit.potentials.base import FitHistory, Potential, Prediction
+from mlpkit.potentials.registry import register_family
+from mlpkit.potentials.store import read_model_json, write_model_dir
 from mlpkit.uncertainty import (
     Committee,
     MCDropout,
@@ -92,7 +94,7 @@ def test_committee_mean_and_population_std_match_numpy(tmp_path):
     com.save(tmp_path / "c")
     back = Committee.load(tmp_path / "c")
     np.testing.assert_allclose(back.predict(images).energy_std, pred.energy_std)
-    from mlpkit.models.base import load_potential
+    from mlpkit.potentials.registry import load_potential
 
     assert isinstance(load_potential(tmp_path / "c"), Committee)
 
@@ -201,7 +203,7 @@ def test_train_committee_bpnn_members_differ_and_roundtrip(water_frames, tmp_pat
 
 
 def test_mc_dropout_spread_is_seeded(water_frames, tmp_path):
-    from mlpkit.models import create_potential
+    from mlpkit.potentials.registry import create_potential
 
     train = water_frames[0:60:6]
     base = create_potential("bpnn", train, hidden=[16], n_radial=6, n_angular=0, dropout=0.2)
@@ -212,7 +214,7 @@ def test_mc_dropout_spread_is_seeded(water_frames, tmp_path):
     p2 = MCDropout(base, n_samples=8, seed=3).predict(water_frames[100:103])
     np.testing.assert_allclose(p1.energy, p2.energy)
     mc.save(tmp_path / "mc")
-    from mlpkit.models.base import load_potential
+    from mlpkit.potentials.registry import load_potential
 
     back = load_potential(tmp_path / "mc")
     assert isinstance(back, MCDropout) and back.n_samples == 8

@@ -16,7 +16,9 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.neighborlist import neighbor_list
 
 from mlpkit.labelers.base import CalculatorLabeler
-from mlpkit.models.base import FitHistory, Potential, Prediction, read_model_json, register_family, write_model_dir
+from mlpkit.potentials.base import FitHistory, Potential, Prediction
+from mlpkit.potentials.registry import register_family
+from mlpkit.potentials.store import read_model_json, write_model_dir
 
 #: Morse (D eV, a 1/Å, r0 Å) for a water-like molecule: strong O-H bonds, a weak H-H term sets the angle
 WATER_PARAMS = {("H", "O"): (4.0, 2.3, 0.97), ("H", "H"): (0.3, 1.5, 1.55), ("O", "O"): (0.1, 1.5, 3.0)}

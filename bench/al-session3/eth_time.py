@@ -5,7 +5,7 @@ import torch
 torch.set_num_threads(1)
 from ase.io import read
 
-from mlpkit.models import create_potential
+from mlpkit.potentials.registry import create_potential
 
 fr = read("../shared/data/ethanol-pbe-svp-500K.extxyz", index=":")
 tr = fr[:35]

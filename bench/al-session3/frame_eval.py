@@ -8,7 +8,7 @@ import torch
 
 torch.set_num_threads(1)
 from mlpkit.active.state import read_images
-from mlpkit.models.base import load_potential
+from mlpkit.potentials.registry import load_potential
 
 run = Path(sys.argv[1])
 test = read_images(run / "test-set.extxyz")

@@ -7,7 +7,7 @@ import torch
 
 torch.set_num_threads(1)
 from mlpkit.active.state import read_images
-from mlpkit.models.base import load_potential
+from mlpkit.potentials.registry import load_potential
 from mlpkit.validation.metrics import evaluate
 
 run = Path(sys.argv[1])

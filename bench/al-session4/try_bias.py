@@ -16,7 +16,7 @@ import numpy as np
 from ase.io import read
 
 from mlpkit.md.dynamics import UncertaintyWatchdog, run_md
-from mlpkit.models.base import load_potential
+from mlpkit.potentials.registry import load_potential
 from mlpkit.uncertainty.bias import UncertaintyBiasedCalculator
 
 run, it = sys.argv[1], int(sys.argv[2])

@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 def load(path):
     """Load a saved potential (any family) from the directory ``path``."""
-    from mlpkit.models.base import load_potential
+    from mlpkit.potentials.registry import load_potential
 
     return load_potential(path)
 

@@ -282,7 +282,7 @@ class ModelSection(_Section):
         default_factory=dict,
         description="family hyperparameters; bpnn: cutoff (Å, 6.0), n_radial (16), n_angular (6), "
         "angular_order (3), hidden (layer widths, [64, 64]), activation (silu), dropout (0.0), dtype (float64); "
-        "empty = defaults derived from the data (mlpkit.models.bpnn)",
+        "empty = defaults derived from the data (mlpkit.potentials.bpnn)",
     )
     committee: CommitteeSection = Field(default_factory=CommitteeSection, description="ensemble for uncertainty")
     fit: FitSection = Field(default_factory=FitSection, description="fit settings")
@@ -290,7 +290,7 @@ class ModelSection(_Section):
     @model_validator(mode="after")
     def _known_hyperparameters(self) -> ModelSection:
         if self.family == "bpnn":
-            from mlpkit.models.bpnn import DEFAULT_HYPERPARAMETERS
+            from mlpkit.potentials.bpnn import DEFAULT_HYPERPARAMETERS
 
             known = {*DEFAULT_HYPERPARAMETERS, "verlet_skin"}
             for key in self.hyperparameters:
@@ -319,7 +319,7 @@ class ModelSection(_Section):
     @field_validator("family")
     @classmethod
     def _family_known(cls, v: str) -> str:
-        from mlpkit.models.base import known_families
+        from mlpkit.potentials.registry import known_families
 
         # "committee" wraps members of another family (model.committee); "bpnn" is the built-in default
         known = sorted((set(known_families()) | {"bpnn"}) - {"committee"})

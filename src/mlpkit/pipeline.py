@@ -184,7 +184,7 @@ class ProjectRun:
         return self.dataset.to_atoms(method=self.labeler.method, split=split)
 
     def potential(self, which: str):
-        from mlpkit.models.base import load_potential
+        from mlpkit.potentials.registry import load_potential
 
         key = f"model-{which}"
         if key not in self._cache:

@@ -152,7 +152,7 @@ def run_baseline(run, final: int) -> dict:
     """Run (or resume) the random baseline for an AL run object whose last iteration is ``final``."""
     from mlpkit.active.loop import ITER_SEED_STRIDE, add_and_label, count_labels, train_step
     from mlpkit.active.metrics import CURVE_METRICS, evaluate_committee
-    from mlpkit.models.base import load_potential
+    from mlpkit.potentials.registry import load_potential
 
     cfg = run.cfg
     al_curve = run.curve(final)

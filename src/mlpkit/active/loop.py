@@ -418,7 +418,7 @@ class _Run:
         return train, valid
 
     def load_committee(self, i: int):
-        from mlpkit.models.base import load_potential
+        from mlpkit.potentials.registry import load_potential
 
         return load_potential(self.state.iter_dir(i) / "model")
 

@@ -55,7 +55,7 @@ def auto_lower(calibrated_sigma_valid: np.ndarray, quantile: float) -> float:
 
 def auto_upper(labelled: Sequence[Atoms]) -> float:
     """RMS of the per-atom reference force magnitude (eV/Å) over labelled configurations."""
-    from mlpkit.models.base import reference_results
+    from mlpkit.data.records import reference_results
 
     _, forces = reference_results(labelled)
     f = np.concatenate([np.linalg.norm(x, axis=1) for x in forces])
@@ -126,7 +126,7 @@ def diverse_subset(pool: Sequence[Atoms], n: int, committee_settings=None) -> li
     farthest-point sampling starts from the configuration closest to the pool's centroid, so the typical
     structure is in the set and the rest cover its edges.
     """
-    from mlpkit.models import create_potential
+    from mlpkit.potentials.registry import create_potential
 
     pool = list(pool)
     if n >= len(pool):

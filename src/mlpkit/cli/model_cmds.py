@@ -22,7 +22,7 @@ def load_labelled(data: str, method: str | None = None, split: str | None = None
     From a file, frames without energy and forces are refused, and so is a mix of ``method`` values unless
     ``method`` names the one to keep.
     """
-    from mlpkit.models.base import methods_of, reference_results
+    from mlpkit.data.records import methods_of, reference_results
 
     if "://" in data or Path(data).suffix in (".db", ".sqlite", ".sqlite3"):
         from mlpkit.data import Dataset
@@ -91,7 +91,7 @@ def train_cmd(
     import torch
 
     from mlpkit.cli.data_cmds import _parse_params
-    from mlpkit.models import create_potential
+    from mlpkit.potentials.registry import create_potential
 
     if threads:
         torch.set_num_threads(threads)

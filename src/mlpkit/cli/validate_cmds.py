@@ -69,7 +69,7 @@ def _load_data(train: Path | None, test: Path | None, db: str | None, method: st
 
 def _reference(reference: str, train, xc, basis, params):
     """The labeler for the frequency comparison: auto (the training data's method), none, or a method name."""
-    from mlpkit.models.base import methods_of
+    from mlpkit.data.records import methods_of
     from mlpkit.validation import reference_from_method
 
     ref = reference.strip().lower()
@@ -140,7 +140,7 @@ def validate_cmd(
 
     mlpkit validate models/water-bpnn --train train.extxyz --test test.extxyz --out reports/water-bpnn
     """
-    from mlpkit.models.base import load_potential
+    from mlpkit.potentials.registry import load_potential
     from mlpkit.validation import ValidationSettings, validate
 
     settings = ValidationSettings.from_file(settings_file) if settings_file else ValidationSettings()

@@ -2,6 +2,7 @@
 
 from mlpkit.data.dataset import STATUSES, AddReport, Dataset, Label, split_images
 from mlpkit.data.hashing import configuration_hash
+from mlpkit.data.records import methods_of, reference_results, species_of, training_set_hash
 from mlpkit.data.structures import check_structure, molecule_from_name, read_structures
 
 __all__ = [
@@ -11,7 +12,11 @@ __all__ = [
     "Label",
     "check_structure",
     "configuration_hash",
+    "methods_of",
     "molecule_from_name",
     "read_structures",
+    "reference_results",
+    "species_of",
     "split_images",
+    "training_set_hash",
 ]

@@ -11,7 +11,7 @@ every ``interval`` steps (optionally written to an extxyz or ASE ``.traj`` file 
 
 Frames carry no calculator (so predicted numbers are never mistaken for reference labels): their ``info``
 holds ``step``, ``time_fs``, ``temperature`` (K), ``mlp_energy`` (eV) and, for uncertainty-aware potentials,
-``energy_std`` (eV) and ``max_force_std`` (eV/Å, raw) and ``uncertainty`` (eV/Å, calibrated = scale·raw).
+``energy_std`` (eV) and ``max_force_std`` (eV/Å, raw) and ``uncertainty`` (calibrated = scale·raw score).
 """
 
 from __future__ import annotations
@@ -31,6 +31,13 @@ MIN_DISTANCE = 0.5
 #: (covalent) radii. ASE's natural cutoffs already sit ~0.2 Å above typical bond lengths; 1.5× of that is far
 #: past any thermal vibration (an O-H bond at 1000 K stretches by < 0.3 Å).
 BOND_FACTOR = 1.5
+
+
+def raw_uncertainty(results: dict) -> float | None:
+    """The per-configuration uncertainty score in a calculator's results: ``uncertainty`` (mlpkit's calculator, any
+    kind), else ``max_force_std`` (eV/Å; calculators that report only a force spread); None if neither."""
+    value = results.get("uncertainty", results.get("max_force_std"))
+    return None if value is None else float(value)
 
 
 class UncertaintyWatchdog:
@@ -65,11 +72,12 @@ class UncertaintyWatchdog:
 
     def check(self, atoms: Atoms, results: dict) -> str:
         """'ok', 'warn' or 'stop' for the current step (``results``: the calculator's results dict)."""
-        raw = results.get("max_force_std")
+        raw = raw_uncertainty(results)
         if raw is None:
             raise InputError(
-                "the uncertainty watchdog needs a calculator that reports max_force_std "
-                "(a Committee or MC-dropout potential)"
+                "the uncertainty watchdog needs a calculator that reports an uncertainty (a potential whose "
+                "capabilities.uncertainty is not 'none': a committee, MC-dropout, a GP's variance, a linear model's "
+                "extrapolation grade)"
             )
         u = self.scale * float(raw)
         self.max_seen = max(self.max_seen, u) if np.isfinite(u) else float("inf")
@@ -137,7 +145,9 @@ def _frame(atoms: Atoms, results: dict, scale: float = 1.0) -> Atoms:
         frame.info["energy_std"] = float(results["energy_std"])
     if "max_force_std" in results:
         frame.info["max_force_std"] = float(results["max_force_std"])
-        frame.info["uncertainty"] = float(scale * results["max_force_std"])
+    raw = raw_uncertainty(results)
+    if raw is not None:
+        frame.info["uncertainty"] = float(scale * raw)
     return frame
 
 
@@ -263,14 +273,15 @@ def run_md(
             raise _Stop("non-finite energy, forces or positions", physical=False)
         t = float(atoms.get_temperature())
         temps.append(t)
-        if "max_force_std" in res:
-            uncs.append(scale * float(res["max_force_std"]))
+        raw = raw_uncertainty(res)
+        if raw is not None:
+            uncs.append(scale * raw)
         if t > t_max:
             raise _Stop(f"temperature {t:.0f} K > {t_max:.0f} K (exploding dynamics)")
         if watchdog is not None:
             # an uncertain frame is kept for labelling, so it must be one a reference method can compute:
             # look for collapsed atoms before the watchdog records it (every step only when it is uncertain)
-            if watchdog.scale * float(res.get("max_force_std", 0.0)) >= watchdog.warn:
+            if watchdog.scale * (raw or 0.0) >= watchdog.warn:
                 dmin = _min_distance(atoms)
                 if dmin < MIN_DISTANCE:
                     raise _Stop(f"two atoms {dmin:.2f} Å apart (collapsed)", physical=False)
@@ -281,7 +292,7 @@ def run_md(
                 )
             if verdict == "stop":
                 raise _Stop(
-                    f"uncertainty {scale * float(res['max_force_std']):.3f} eV/Å >= stop bound {watchdog.stop:.3f} eV/Å"
+                    f"uncertainty {scale * (raw or 0.0):.3f} >= stop bound {watchdog.stop:.3f} (calibrated units)"
                 )
         if step % interval == 0:
             dmin = _min_distance(atoms)

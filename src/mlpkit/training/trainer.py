@@ -33,29 +33,13 @@ import numpy as np
 import torch
 
 from mlpkit.errors import InputError
-from mlpkit.models.base import FitHistory
+from mlpkit.schema import validate_settings
+from mlpkit.training.history import FitHistory
 from mlpkit.training.loss import summarize
+from mlpkit.training.settings import RUNTIME_DEFAULTS, TrainerSettings
 
-#: Fit settings every trainer-based family accepts, with their defaults (tuned on the water benchmark).
-FIT_DEFAULTS: dict[str, Any] = {
-    "epochs": 500,
-    "force_weight": 1.0,
-    "learning_rate": 5e-3,
-    "lr_final": 2e-5,
-    "scheduler": "exponential",  # "exponential" (lr → lr_final over the epochs), "cosine", "plateau", "constant"
-    "batch_size": 8,
-    "patience": 100,
-    "keep": "best",  # "best": weights of the best validation epoch (early stopping); "last": final weights
-    "valid_fraction": 0.1,
-    "weight_decay": 0.0,
-    "grad_clip": 10.0,
-    "seed": 0,
-    "checkpoint_dir": None,
-    "checkpoint_every": 50,
-    "warm_start": False,
-    "progress": True,
-    "callback": None,
-}
+#: every setting a Trainer reads, with its default: the typed fit settings plus the run-time options
+FIT_DEFAULTS: dict[str, Any] = {**TrainerSettings().model_dump(), **RUNTIME_DEFAULTS}
 
 #: values of the ``keep`` setting (which weights a fit ends with)
 KEEP_CHOICES = ("best", "last")
@@ -89,16 +73,11 @@ class Trainer:
         self.loss_fn = loss_fn
         self.train = list(train)
         self.valid = list(valid) if valid else None
-        self.s = {**FIT_DEFAULTS, **settings}
-        for key in ("epochs", "batch_size", "checkpoint_every"):
-            if int(self.s[key]) < 1:
-                raise InputError(f"{key} must be >= 1, got {self.s[key]}")
-        if float(self.s["learning_rate"]) <= 0:
-            raise InputError(f"learning_rate must be > 0, got {self.s['learning_rate']}")
-        if self.s["scheduler"] not in ("exponential", "cosine", "plateau", "constant"):
-            raise InputError(f"unknown scheduler {self.s['scheduler']!r}")
-        if self.s["keep"] not in KEEP_CHOICES:
-            raise InputError(f"keep must be one of {', '.join(KEEP_CHOICES)}, got {self.s['keep']!r}")
+        runtime = {k: settings[k] for k in RUNTIME_DEFAULTS if k in settings}
+        typed = validate_settings(
+            TrainerSettings, {k: v for k, v in settings.items() if k not in runtime}, "fit setting"
+        )
+        self.s = {**RUNTIME_DEFAULTS, **typed.model_dump(), **runtime}
         keys = ("learning_rate", "lr_final", "scheduler", "batch_size", "weight_decay", "seed", "epochs")
         # "keep" joins the fingerprint only when not the default, so checkpoints written before it existed resume
         extra = {"keep": self.s["keep"]} if self.s["keep"] != "best" else {}

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from ase.calculators.calculator import PropertyNotImplementedError, all_changes
 
-from mlpkit.calculator import MLPCalculator
+from mlpkit.potentials.calculator import MLPCalculator
 from mlpkit.errors import InputError
 
 

@@ -29,7 +29,8 @@ import numpy as np
 from ase import Atoms
 
 from mlpkit.errors import InputError
-from mlpkit.models.base import Potential, Prediction, reference_results
+from mlpkit.data.records import reference_results
+from mlpkit.potentials.base import Potential, Prediction
 
 #: σ below this (eV/Å) is treated as this, so ratios stay finite
 _TINY = 1e-12

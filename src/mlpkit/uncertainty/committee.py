@@ -21,18 +21,11 @@ import numpy as np
 from ase import Atoms
 
 from mlpkit.errors import InputError
-from mlpkit.models.base import (
-    FitHistory,
-    Potential,
-    Prediction,
-    load_potential,
-    read_model_json,
-    register_family,
-    write_model_dir,
-)
+from mlpkit.potentials.base import Capabilities, FitHistory, Potential, Prediction
+from mlpkit.potentials.registry import create_potential, family_class, load_potential
+from mlpkit.potentials.store import read_model_json, write_model_dir
 
 
-@register_family
 class Committee(Potential):
     """A potential made of ``members`` (any families with the same species); predicts the committee mean.
 
@@ -41,6 +34,7 @@ class Committee(Potential):
     """
 
     family = "committee"
+    capabilities = Capabilities(uncertainty="committee", fit="members")
 
     def __init__(self, members: Sequence[Potential], metadata: dict[str, Any] | None = None):
         members = list(members)
@@ -54,14 +48,13 @@ class Committee(Potential):
         self.species = tuple(members[0].species)
         self.cutoff = float(max(m.cutoff for m in members))
         self.metadata = dict(metadata or {})
+        # members with the same neighbour data (species, cutoff) build one list per MD step, not one each
+        for k, m in enumerate(members):
+            m.share_neighbors(members[k + 1 :])
 
     def __repr__(self) -> str:
         fams = ", ".join(m.family for m in self.members)
         return f"Committee({len(self.members)} members: {fams})"
-
-    @property
-    def has_uncertainty(self) -> bool:
-        return True
 
     @property
     def n_members(self) -> int:
@@ -199,14 +192,12 @@ def train_committee(
     """Train ``n_members`` potentials that differ by seed and by bootstrap resample of ``train``.
 
     family:           one family name, or a list (cycled over members: query by committee across families)
-    hyperparameters:  passed to :func:`mlpkit.models.create_potential`; one dict, or one per family
+    hyperparameters:  passed to :func:`mlpkit.potentials.create_potential`; one dict, or one per family
     previous:         a committee of the same shape to warm-start from (its members are refitted in place on
                       copies, so ``previous`` itself is not modified)
     fit_settings:     passed to each member's ``fit`` (epochs, learning_rate, batch_size, patience, ...)
     """
     import copy
-
-    from mlpkit.models import create_potential
 
     if n_members < 2:
         raise InputError(f"n_members must be at least 2, got {n_members}")
@@ -244,9 +235,4 @@ def train_committee(
 
 def _has_init_seed(family: str) -> bool:
     """Whether a family's hyperparameters include ``init_seed`` (seed of its initial weights)."""
-    import sys
-
-    from mlpkit.models.base import family_class
-
-    module = sys.modules.get(family_class(family).__module__)
-    return "init_seed" in getattr(module, "DEFAULT_HYPERPARAMETERS", {})
+    return "init_seed" in family_class(family).Hyperparameters.model_fields

@@ -16,19 +16,12 @@ import numpy as np
 from ase import Atoms
 
 from mlpkit.errors import InputError
-from mlpkit.models.base import (
-    FitHistory,
-    Potential,
-    Prediction,
-    load_potential,
-    read_model_json,
-    register_family,
-    write_model_dir,
-)
+from mlpkit.potentials.base import Capabilities, FitHistory, Potential, Prediction
+from mlpkit.potentials.registry import load_potential
+from mlpkit.potentials.store import read_model_json, write_model_dir
 from mlpkit.uncertainty.committee import combine_predictions
 
 
-@register_family
 class MCDropout(Potential):
     """MC-dropout estimator around ``base`` (a potential with ``predict_samples``).
 
@@ -39,9 +32,10 @@ class MCDropout(Potential):
     """
 
     family = "mc_dropout"
+    capabilities = Capabilities(uncertainty="dropout", fit="members")
 
     def __init__(self, base: Potential, n_samples: int = 20, seed: int = 0):
-        if not hasattr(base, "predict_samples"):
+        if not base.capabilities.samples:
             raise InputError(f"a {base.family} potential has no predict_samples(); MC-dropout needs one")
         if n_samples < 2:
             raise InputError(f"n_samples must be at least 2, got {n_samples}")
@@ -52,10 +46,6 @@ class MCDropout(Potential):
         self.species = tuple(base.species)
         self.cutoff = float(base.cutoff)
         self.metadata = dict(getattr(base, "metadata", {}))
-
-    @property
-    def has_uncertainty(self) -> bool:
-        return True
 
     def fit(self, train: Sequence[Atoms], valid: Sequence[Atoms] | None = None, **settings) -> FitHistory:
         """Fit the wrapped potential (its dropout layers train as usual)."""

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from ase import Atoms
 
-from mlpkit.models.base import Potential, Prediction
+from mlpkit.potentials.base import Potential, Prediction
 from mlpkit.validation.metrics import ErrorTable, evaluate
 from mlpkit.validation.settings import ValidationSettings
 

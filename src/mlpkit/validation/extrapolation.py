@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from ase import Atoms
 
-from mlpkit.models.base import reference_results
+from mlpkit.data.records import reference_results
 from mlpkit.validation.checks import PASS, WARN, CheckResult, predict_all
 from mlpkit.validation.settings import ValidationSettings
 

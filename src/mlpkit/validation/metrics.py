@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 
-from mlpkit.models.base import Potential, Prediction, reference_results
+from mlpkit.data.records import reference_results
+from mlpkit.potentials.base import Potential, Prediction
 
 
 @dataclass

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from ase import Atoms, units
 
-from mlpkit.models.base import Potential
+from mlpkit.potentials.base import Potential
 from mlpkit.validation.checks import FAIL, PASS, WARN, CheckResult
 from mlpkit.validation.settings import ValidationSettings
 

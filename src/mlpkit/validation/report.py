@@ -26,7 +26,8 @@ import numpy as np
 from ase import Atoms
 
 from mlpkit.errors import InputError, UnsupportedSpeciesError
-from mlpkit.models.base import Potential, methods_of, reference_results
+from mlpkit.data.records import methods_of, reference_results
+from mlpkit.potentials.base import Potential
 from mlpkit.validation.checks import (
     FAIL,
     PASS,

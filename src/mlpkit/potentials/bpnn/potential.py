@@ -15,7 +15,6 @@ layers (hyperparameter ``dropout``) gives MC-dropout uncertainty through :meth:`
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,236 +25,24 @@ import torch
 from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
 
-from mlpkit.descriptors.graph import (
-    GraphArrays,
-    GraphBatch,
-    GraphConcat,
-    collate,
-    concatenate,
-    graph_arrays,
-    species_index,
-)
-from mlpkit.descriptors.kernels import (
-    KernelParameters,
-    Workspace,
-    pair_vectors,
-    symmetry_features,
-    symmetry_forces,
-)
-from mlpkit.descriptors.neighbors import NeighborList, VerletList, spatial_order
-from mlpkit.descriptors.symmetry import SymmetryFunctions, SymmetryFunctionSettings
+from mlpkit.data.records import methods_of, reference_results, species_of, training_set_hash
+from mlpkit.descriptors.graph import GraphArrays, GraphBatch, collate, concatenate, graph_arrays, species_index
+from mlpkit.descriptors.kernels import KernelParameters, Workspace
+from mlpkit.descriptors.symmetry import SymmetryFunctionSettings
 from mlpkit.errors import InputError, UnsupportedSpeciesError
-from mlpkit.models.base import (
-    FitHistory,
-    Potential,
-    Prediction,
-    methods_of,
-    read_model_json,
-    read_weights,
-    reference_results,
-    register_family,
-    training_set_hash,
-    write_model_dir,
-)
-
-#: Hyperparameters and their defaults (descriptor + networks). Tuned on the water benchmark
-#: (docs/benchmarks/bpnn-accuracy.md).
-DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
-    "cutoff": 6.0,
-    "n_radial": 16,
-    "angular_cutoff": None,
-    "n_angular": 6,
-    "angular_order": 3,
-    "r_min": 0.6,
-    "width": 1.0,
-    "cutoff_function": "cosine",
-    "hidden": (64, 64),
-    "activation": "silu",
-    "dropout": 0.0,
-    "dtype": "float64",
-    "device": "cpu",
-    "init_seed": 0,
-    "verlet_skin": 0.5,
-}
-
-_ACTIVATIONS = {
-    "tanh": torch.nn.Tanh,
-    "silu": torch.nn.SiLU,
-    "softplus": torch.nn.Softplus,
-    "celu": torch.nn.CELU,
-    "gelu": torch.nn.GELU,
-}
+from mlpkit.potentials.base import Capabilities, FitHistory, Potential, Prediction
+from mlpkit.potentials.bpnn.md_graph import MDGraph
+from mlpkit.potentials.bpnn.network import AtomicNetworks, _device, _dtype, energy_forces, kernel_energy_forces
+from mlpkit.potentials.bpnn.settings import BPNNHyperparameters, default_hyperparameters
+from mlpkit.potentials.store import read_model_json, read_weights, write_model_dir
+from mlpkit.schema import validate_settings
+from mlpkit.training import FIT_DEFAULTS, Trainer, TrainerSettings, energy_force_loss
 
 
-class AtomicNetworks(torch.nn.Module):
-    """Descriptor + per-element networks as one torch module: a :class:`GraphBatch` in, energies out.
-
-    Buffers hold the normalisation (feature mean/std per element, energy scale) and the per-element
-    reference energies (float64), so a state dict is the whole fitted model.
-    """
-
-    def __init__(self, settings: SymmetryFunctionSettings, hidden: Sequence[int], activation: str, dropout: float):
-        super().__init__()
-        if activation not in _ACTIVATIONS:
-            raise InputError(f"activation must be one of {', '.join(_ACTIVATIONS)}, got {activation!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise InputError(f"dropout must be in [0, 1), got {dropout}")
-        self.descriptor = SymmetryFunctions(settings)
-        n_species, n_features = self.descriptor.n_species, self.descriptor.n_features
-        self.nets = torch.nn.ModuleList()
-        for _ in range(n_species):
-            layers: list[torch.nn.Module] = []
-            width = n_features
-            for h in hidden:
-                layers += [torch.nn.Linear(width, int(h)), _ACTIVATIONS[activation]()]
-                if dropout > 0:
-                    layers.append(torch.nn.Dropout(dropout))
-                width = int(h)
-            layers.append(torch.nn.Linear(width, 1))
-            self.nets.append(torch.nn.Sequential(*layers))
-        self.register_buffer("feature_mean", torch.zeros(n_species, n_features))
-        self.register_buffer("feature_std", torch.ones(n_species, n_features))
-        self.register_buffer("energy_scale", torch.ones(()))
-        self.register_buffer("reference_energies", torch.zeros(n_species, dtype=torch.float64))
-
-    def features(self, batch: GraphBatch, fast: bool = False) -> torch.Tensor:
-        """Raw symmetry functions (N, F)."""
-        return self.descriptor(batch.vectors, batch.centers, batch.neighbors, batch.species, batch.half, fast=fast)
-
-    def atomic_energies(
-        self, batch: GraphBatch, features: torch.Tensor | None = None, fast: bool = False
-    ) -> torch.Tensor:
-        """Interaction energy of each atom (N,) in eV, without the reference energies."""
-        g = self.features(batch, fast=fast) if features is None else features
-        return self.energies_from_features(g, batch.species)
-
-    def energies_from_features(self, g: torch.Tensor, species: torch.Tensor, fold: bool = False) -> torch.Tensor:
-        """Interaction energy of each atom (N,) eV from raw features ``g`` (N, F) and species indices (N,).
-
-        ``fold``: fold the standardisation into the first layer, ``W (g - μ)/σ + b = (W/σ) g + (b - W μ/σ)``
-        (same function, two fewer passes over (N, F): for prediction on large systems).
-        """
-        out = torch.zeros(g.shape[0], dtype=g.dtype, device=g.device)
-        for s, net in enumerate(self.nets):
-            idx = torch.nonzero(species == s).squeeze(1)
-            if idx.numel() == 0:
-                continue
-            if fold:
-                first, inv_std = net[0], 1.0 / self.feature_std[s]
-                bias = first.bias - first.weight @ (self.feature_mean[s] * inv_std)
-                e = net[1:](torch.nn.functional.linear(g[idx], first.weight * inv_std, bias))
-            else:
-                e = net((g[idx] - self.feature_mean[s]) / self.feature_std[s])
-            out = out.index_put((idx,), e.squeeze(1))
-        return out * self.energy_scale
-
-    def forward(self, batch: GraphBatch, fast: bool = False) -> torch.Tensor:
-        """Interaction energy per configuration (n_images,) eV (reference energies not included)."""
-        e_atom = self.atomic_energies(batch, fast=fast)
-        return torch.zeros(batch.n_images, dtype=e_atom.dtype, device=e_atom.device).index_add(0, batch.image, e_atom)
-
-
-def energy_forces(
-    module: AtomicNetworks, batch: GraphBatch, *, stress: bool = False, create_graph: bool = False
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Interaction energies (n_images,) eV, forces (N, 3) eV/Å and virial-based stress (n_images, 6) eV/Å³.
-
-    Forces: with pair vectors ``v_p = x_j - x_i (+ cell shift)``, ``F_i = Σ_{p: i} dE/dv_p - Σ_{p: j} dE/dv_p``.
-    Stress: ``σ = (1/V) Σ_p v_p ⊗ dE/dv_p`` (symmetrised; ASE sign, Voigt xx yy zz yz xz xy); only for
-    fully periodic cells (volume > 0), zero rows otherwise.
-    """
-    vectors = batch.vectors
-    if not vectors.requires_grad:
-        vectors.requires_grad_(True)
-    # forces that are not differentiated again (prediction, MD) take the descriptor's hand-derived backward
-    energy = module(batch, fast=not create_graph)
-    if vectors.shape[0] == 0:
-        grad = torch.zeros_like(vectors)
-    else:
-        (grad,) = torch.autograd.grad(energy.sum(), vectors, create_graph=create_graph)
-    n = batch.species.shape[0]
-    forces = torch.zeros(n, 3, dtype=grad.dtype, device=grad.device)
-    forces = forces.index_add(0, batch.centers, grad).index_add(0, batch.neighbors, -grad)
-    sigma = None
-    if stress:
-        outer = vectors.detach()[:, :, None] * grad.detach()[:, None, :]  # (P, 3, 3)
-        pair_image = batch.image[batch.centers]
-        virial = torch.zeros(batch.n_images, 3, 3, dtype=outer.dtype, device=outer.device).index_add(
-            0, pair_image, outer
-        )
-        virial = 0.5 * (virial + virial.transpose(1, 2))
-        vol = batch.volume.to(virial.dtype)
-        safe = torch.where(vol > 0, vol, torch.ones_like(vol))
-        full = virial / safe[:, None, None] * (vol > 0).to(virial.dtype)[:, None, None]
-        sigma = full[:, [0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
-    return energy, forces, sigma
-
-
-def kernel_energy_forces(
-    module: AtomicNetworks,
-    params: KernelParameters,
-    graph: GraphConcat,
-    *,
-    stress: bool = False,
-    workspace: Workspace | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """:func:`energy_forces` on the CPU with the compiled descriptor kernels (prediction and MD only).
-
-    The features and their backward pass run in :mod:`mlpkit.descriptors.kernels`; only the networks run in torch
-    (in the module's dtype), differentiated once to get dE/dG. Same results as :func:`energy_forces` up to the
-    radial tables' interpolation error (~1e-10 relative; float32 models: float32 rounding). Returns numpy arrays:
-    energies (n_images,) eV, forces (N, 3) eV/Å, stress (n_images, 6) eV/Å³ or None.
-    """
-    ws = workspace if workspace is not None else Workspace()
-    p = next(module.parameters())
-    n = graph.species.shape[0]
-    d = module.descriptor
-    # float32 models keep the per-atom arrays in float32 (half the memory traffic; sums within a pair pass run
-    # in float64 registers); float64 models keep everything in float64
-    real = np.float32 if p.dtype == torch.float32 else np.float64
-    feats = ws.get("features", (n, d.n_features), real)
-    moments = ws.get("moments", (n, d.n_species, max(d.n_angular, 1), d.n_monomials), real)
-    args = params.args()
-    symmetry_features(graph.vectors, graph.centers, graph.neighbors, graph.species, graph.half, feats, moments, *args)
-    g = torch.from_numpy(feats).to(p.dtype).requires_grad_(True)
-    image = torch.from_numpy(graph.image)
-    with torch.enable_grad():
-        e_atom = module.energies_from_features(g, torch.from_numpy(graph.species), fold=True)
-        energy = torch.zeros(graph.n_images, dtype=e_atom.dtype).index_add(0, image, e_atom)
-        (grad_g,) = torch.autograd.grad(energy.sum(), g)
-    forces = np.empty((n, 3))
-    virial = np.empty((graph.n_images, 3, 3))
-    grad = np.ascontiguousarray(grad_g.detach().numpy(), dtype=real)
-    symmetry_forces(graph.vectors, graph.centers, graph.neighbors, graph.species, graph.image, graph.half, grad,
-                    moments, forces, virial, *args)  # fmt: skip
-    sigma = None
-    if stress:
-        sym = 0.5 * (virial + virial.transpose(0, 2, 1))
-        vol = graph.volume
-        full = np.where((vol > 0)[:, None, None], sym / np.where(vol > 0, vol, 1.0)[:, None, None], 0.0)
-        sigma = full[:, [0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
-    return energy.detach().double().numpy(), forces, sigma
-
-
-def _dtype(name: str) -> torch.dtype:
-    if name not in ("float32", "float64"):
-        raise InputError(f"dtype must be 'float32' or 'float64', got {name!r}")
-    return torch.float32 if name == "float32" else torch.float64
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("device 'cuda' asked for, but torch sees no CUDA device")
-    return torch.device(name)
-
-
-@register_family
 class BPNNPotential(Potential):
     """Behler-Parrinello NNP (see module docstring).
 
-    Parameters (all hyperparameters are saved with the model; defaults in ``DEFAULT_HYPERPARAMETERS``):
+    Parameters (all hyperparameters are saved with the model; defaults and descriptions in :class:`BPNNHyperparameters`):
 
     species:          element symbols the model handles
     cutoff:           radial cutoff (Å)
@@ -279,15 +66,16 @@ class BPNNPotential(Potential):
     """
 
     family: ClassVar[str] = "bpnn"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        uncertainty="none", fine_tunable=True, fit="epochs", samples=True
+    )
+    Hyperparameters = BPNNHyperparameters
+    FitSettings = TrainerSettings
 
     def __init__(self, species: Sequence[str], **hyperparameters: Any):
-        unknown = set(hyperparameters) - set(DEFAULT_HYPERPARAMETERS)
-        if unknown:
-            raise InputError(
-                f"unknown bpnn hyperparameter(s) {', '.join(sorted(unknown))}; known: "
-                f"{', '.join(sorted(DEFAULT_HYPERPARAMETERS))}"
-            )
-        hp = {**DEFAULT_HYPERPARAMETERS, **hyperparameters}
+        hp = validate_settings(BPNNHyperparameters, hyperparameters, "bpnn hyperparameter").model_dump()
+        if hp["cutoff"] is None:  # built without data (timing, tests): the production cutoff
+            hp["cutoff"] = 6.0
         self.verlet_skin = float(hp["verlet_skin"])
         hp["hidden"] = [int(h) for h in hp["hidden"]]
         settings = SymmetryFunctionSettings(
@@ -315,12 +103,17 @@ class BPNNPotential(Potential):
         self.module.eval()
         self.metadata: dict[str, Any] = {}
         self.fitted = False
-        self._verlet: VerletList | None = None
-        self._sorted_list: tuple[np.ndarray, NeighborList] | None = None
+        #: pairs of the structure an MD run is moving (see :mod:`mlpkit.potentials.bpnn.md_graph`)
+        self.md_graph: MDGraph | None = None
         #: prediction on the CPU through the compiled kernels (``False``: the torch implementation)
         self.compiled = True
         self._kernel_params: KernelParameters | None = None
         self._workspace = Workspace()
+
+    @classmethod
+    def from_data(cls, train: Sequence[Atoms], **hyperparameters: Any) -> BPNNPotential:
+        """An untrained potential for the elements of ``train`` (cutoff from the data unless given)."""
+        return cls(species_of(train), **default_hyperparameters(train, **hyperparameters))
 
     def _use_kernels(self) -> bool:
         return self.compiled and self.device.type == "cpu"
@@ -358,36 +151,20 @@ class BPNNPotential(Potential):
         return [self.graph(a) for a in images]
 
     def _md_graph(self, atoms: Atoms) -> GraphArrays:
-        """One large structure (MD): a Verlet list with a skin, reused until an atom moved > skin/2, over atoms
-        relabelled along a space-filling curve at every rebuild (cache-friendly pair passes at any size)."""
-        if self._verlet is None:
-            self._verlet = VerletList(self.cutoff, skin=self.verlet_skin)
-        builds = self._verlet.n_builds
-        nl = self._verlet.get(atoms)
-        species = species_index(atoms, self.species)
-        if self._sorted_list is None or self._verlet.n_builds != builds:
-            order = spatial_order(atoms.positions, atoms.cell[:], atoms.pbc)
-            rank = np.empty_like(order)
-            rank[order] = np.arange(len(order))
-            i, j = rank[nl.i], rank[nl.j]
-            by_centre = np.argsort(i, kind="stable")
-            index = np.int32 if len(order) < 2**31 else np.int64  # int32: less to stream per pass
-            self._sorted_list = (
-                order,
-                NeighborList(
-                    np.ascontiguousarray(i[by_centre], dtype=index),
-                    np.ascontiguousarray(j[by_centre], dtype=index),
-                    np.ascontiguousarray(nl.shifts[by_centre]),
-                    nl.half,
-                ),
-            )
-        order, sorted_nl = self._sorted_list
-        pos = np.ascontiguousarray(atoms.positions[order], dtype=np.float64)
-        cell = np.ascontiguousarray(atoms.cell[:], dtype=np.float64)
-        vectors = pair_vectors(pos, sorted_nl.i, sorted_nl.j, sorted_nl.shifts, cell)
-        species = species[order]
-        volume = float(abs(atoms.cell.volume)) if atoms.pbc.all() else 0.0
-        return GraphArrays(species, sorted_nl.i, sorted_nl.j, vectors, volume, sorted_nl.half, order=order)
+        if self.md_graph is None or self.md_graph.key != (self.species, self.cutoff, self.verlet_skin):
+            self.md_graph = MDGraph(self.species, self.cutoff, self.verlet_skin)
+        return self.md_graph.get(atoms)
+
+    def share_neighbors(self, others: Sequence[Potential]) -> None:
+        """Let every potential of ``others`` with the same species, cutoff and skin use this one's MD graph."""
+        if self.md_graph is None:
+            self.md_graph = MDGraph(self.species, self.cutoff, self.verlet_skin)
+        for other in others:
+            if isinstance(other, BPNNPotential) and other.md_graph_key() == self.md_graph.key:
+                other.md_graph = self.md_graph
+
+    def md_graph_key(self) -> tuple:
+        return (self.species, self.cutoff, self.verlet_skin)
 
     def reference_energy(self, images: Sequence[Atoms]) -> np.ndarray:
         """Σ of per-element reference energies of each configuration (n,) eV."""
@@ -485,18 +262,14 @@ class BPNNPotential(Potential):
     def fit(self, train: Sequence[Atoms], valid: Sequence[Atoms] | None = None, **settings: Any) -> FitHistory:
         """Fit reference energies and normalisation, then train the networks on energies and forces.
 
-        Settings (see :data:`mlpkit.training.FIT_DEFAULTS` for defaults): ``epochs``, ``force_weight``,
+        Settings (:class:`mlpkit.training.TrainerSettings`, with defaults and descriptions): ``epochs``, ``force_weight``,
         ``learning_rate``, ``lr_final``, ``scheduler``, ``batch_size``, ``patience``, ``keep`` (``"best"``: weights of
         the best validation epoch; ``"last"``: final weights), ``valid_fraction`` (used when
         ``valid`` is None), ``seed``, ``checkpoint_dir``, ``checkpoint_every``, ``warm_start`` (keep current
         weights and normalisation: continue training), ``progress``.
         """
-        from mlpkit.training import FIT_DEFAULTS, Trainer, energy_force_loss
-
-        unknown = set(settings) - set(FIT_DEFAULTS)
-        if unknown:
-            raise InputError(f"unknown fit setting(s) {', '.join(sorted(unknown))}; known: {', '.join(FIT_DEFAULTS)}")
-        cfg = {**FIT_DEFAULTS, **{k: v for k, v in settings.items() if v is not None}}
+        typed, runtime = self.fit_settings(settings)
+        cfg = {**FIT_DEFAULTS, **typed.model_dump(), **runtime}
         train = list(train)
         if not train:
             raise InputError("no training configurations")
@@ -646,29 +419,3 @@ def _to(batch: GraphBatch, module: torch.nn.Module) -> GraphBatch:
     for name in ("species", "image", "centers", "neighbors", "n_atoms"):
         setattr(batch, name, getattr(batch, name).to(p.device))
     return batch
-
-
-def default_hyperparameters(train: Sequence[Atoms], **overrides: Any) -> dict[str, Any]:
-    """Hyperparameters chosen from the data: species, and a cutoff that fits the structures.
-
-    Periodic data get the production cutoff (6 Å). For isolated molecules the cutoff is the largest
-    interatomic distance in the data plus 0.5 Å (at most 6 Å), so the radial grid resolves bond lengths.
-    """
-    hp = dict(overrides)
-    if "cutoff" not in hp:
-        if any(a.pbc.any() for a in train):
-            hp["cutoff"] = 6.0
-        else:
-            dmax = 0.0
-            for a in train:
-                if len(a) > 1:
-                    d = a.get_all_distances()
-                    dmax = max(dmax, float(d.max()))
-            hp["cutoff"] = float(min(6.0, max(2.0, math.ceil((dmax + 0.5) * 4) / 4)))
-    return hp
-
-
-def species_of(images: Sequence[Atoms]) -> tuple[str, ...]:
-    """Elements present in ``images``, sorted by atomic number."""
-    found = {s for a in images for s in a.get_chemical_symbols()}
-    return tuple(sorted(found, key=lambda s: atomic_numbers[s]))

@@ -1,6 +1,10 @@
 """The checks every potential family must pass, as a base class each family's test module subclasses.
 
+Ships with mlpkit so that every family, built-in or third-party, runs the same checks (pytest needed).
 Usage (see tests/test_bpnn.py)::
+
+    from mlpkit.testing import PotentialContract
+
 
     class TestMyFamily(PotentialContract):
         fit_settings = {"epochs": 20, "progress": False}     # short fit used by most checks
@@ -12,39 +16,18 @@ Usage (see tests/test_bpnn.py)::
 Checks: forces = -dE/dx (finite differences), stress = (1/V) dE/dε (finite strain, periodic cell), invariance
 to rotation, translation and permutation of like atoms, energy and force continuity as a neighbour crosses
 the cutoff, save → load identical predictions, a clear UnsupportedSpeciesError for an unknown element, and a
-low training error on a tiny dataset.
+low training error on a tiny dataset. The data are GFN2-xTB-labelled water frames made on the spot
+(:func:`mlpkit.testing.data.labelled_water`).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import molecule
 
-WATER_FILE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "h2o-pbe-svp-500K-nve.extxyz"
-
-
-def water_cluster(n_molecules: int = 4, spacing: float = 2.9, seed: int = 0, periodic: bool = False) -> Atoms:
-    """``n_molecules`` randomly oriented waters on a cubic grid (``spacing`` Å apart), rattled, open or periodic."""
-    from scipy.spatial.transform import Rotation
-
-    rng = np.random.default_rng(seed)
-    m = int(np.ceil(n_molecules ** (1 / 3)))
-    w = molecule("H2O")
-    pos, symbols = [], []
-    for k in range(n_molecules):
-        ix, iy, iz = k // (m * m), (k // m) % m, k % m
-        rot = Rotation.random(random_state=int(rng.integers(1 << 30))).as_matrix()
-        pos.append(w.positions @ rot.T + (np.array([ix, iy, iz]) + 0.5) * spacing)
-        symbols += w.get_chemical_symbols()
-    atoms = Atoms(symbols, positions=np.concatenate(pos) + rng.normal(0, 0.05, (3 * n_molecules, 3)))
-    if periodic:
-        atoms.cell = np.diag([m * spacing] * 3) + rng.normal(0, 0.1, (3, 3))  # triclinic on purpose
-        atoms.pbc = True
-    return atoms
+from mlpkit.testing.data import labelled_water, water_cluster
 
 
 class PotentialContract:
@@ -67,11 +50,7 @@ class PotentialContract:
 
     @pytest.fixture(scope="class")
     def frames(self) -> list[Atoms]:
-        if not WATER_FILE.exists():
-            pytest.skip(f"shared reference data not found at {WATER_FILE}")
-        from ase.io import read
-
-        return read(WATER_FILE, index=":60")
+        return labelled_water(60)
 
     @pytest.fixture(scope="class")
     def potential(self, frames):
