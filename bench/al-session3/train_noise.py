@@ -11,7 +11,7 @@ import torch
 torch.set_num_threads(1)
 from mlpkit.active.state import read_images
 from mlpkit.data.dataset import Dataset
-from mlpkit.uncertainty.committee import train_committee
+from mlpkit.uncertainty.model_spec import train_committee
 from mlpkit.validation.metrics import evaluate
 
 run = Path(sys.argv[1])

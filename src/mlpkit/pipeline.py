@@ -351,7 +351,7 @@ def _fit_settings(run: ProjectRun) -> dict:
 
 def stage_train(run: ProjectRun) -> dict:
     """Train the first committee on the labelled initial set (the 'valid' share drives early stopping)."""
-    from mlpkit.uncertainty.committee import train_committee
+    from mlpkit.uncertainty.model_spec import train_committee
 
     m = run.cfg.model
     train, valid = run.labelled("train"), run.labelled("valid")

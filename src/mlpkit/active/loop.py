@@ -192,7 +192,7 @@ def driver_frames(
 
 
 def train_step(cfg: ActiveLearningConfig, train: list[Atoms], valid: list[Atoms], previous, seed: int):
-    from mlpkit.uncertainty.committee import train_committee
+    from mlpkit.uncertainty.model_spec import train_committee
 
     c = cfg.committee
     fit = {"progress": False, **c.fit}

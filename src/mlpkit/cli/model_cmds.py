@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import typer
@@ -51,88 +52,148 @@ def load_labelled(data: str, method: str | None = None, split: str | None = None
     return images
 
 
-def _parse_hidden(hidden: str | None) -> list[int] | None:
-    if hidden is None:
-        return None
-    try:
-        widths = [int(x) for x in hidden.replace("x", ",").split(",") if x.strip()]
-    except ValueError as exc:
-        raise InputError(f"--hidden must look like 64,64, got {hidden!r}") from exc
-    if not widths or min(widths) < 1:
-        raise InputError(f"--hidden must list positive widths, got {hidden!r}")
-    return widths
+def _key_values(items: list[str] | None, option: str) -> dict:
+    """``["hidden=[16,16]", "cutoff=4"]`` -> dict; values parsed as JSON where they parse (numbers, lists, true),
+    and ``a,b,c`` as a list."""
+    result: dict = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"{option} must look like key=value, got {item!r}")
+        try:
+            result[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            parts = [p.strip() for p in value.split(",")]
+            parsed = []
+            for part in parts:
+                try:
+                    parsed.append(json.loads(part))
+                except json.JSONDecodeError:
+                    parsed.append(part)
+            result[key.strip()] = parsed if len(parts) > 1 else value
+    return result
+
+
+def training_rows(images: list[Atoms], split: str | None, include_test: bool, data: str) -> list[Atoms]:
+    """The rows to train on: ``split`` if given; else every row not marked ``test`` (a test row is never trained on
+    unless ``include_test``)."""
+    if split is not None:
+        return images
+    test = [a for a in images if a.info.get("split") == "test"]
+    if test and not include_test:
+        out.print(f"[dim]{len(test)} rows of {data} are in the test split and stay out of training[/]")
+        images = [a for a in images if a.info.get("split") != "test"]
+        if not images:
+            raise InputError(f"every labelled row of {data} is in the test split; pass --include-test to use them")
+    return images
 
 
 @app.command("train")
 def train_cmd(
     data: str = typer.Option(..., "--data", "-d", help="Labelled data: a dataset (.db) or an extxyz/any ASE file."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Directory to write the model to."),
-    family: str = typer.Option("bpnn", "--family", help="Model family."),
+    family: str = typer.Option("bpnn", "--family", help="Model family (see the list below)."),
+    hyper: list[str] = typer.Option(
+        None, "--set", "--hyper", help="A hyperparameter of the family as key=value (repeatable), e.g. hidden=16,16."
+    ),
+    fit: list[str] = typer.Option(
+        None, "--fit", help="A fit setting of the family as key=value (repeatable), e.g. epochs=300."
+    ),
+    committee: int = typer.Option(1, "--committee", help="Train a committee of this many members (uncertainty)."),
     method: str = typer.Option(None, "--method", help="Level of theory to train on (when the data hold several)."),
-    valid: str = typer.Option(None, "--valid", help="Separate validation data (default: split off --valid-fraction)."),
-    valid_fraction: float = typer.Option(0.1, "--valid-fraction", help="Fraction held out for early stopping."),
-    epochs: int = typer.Option(None, "--epochs", help="Maximum epochs (default: the family's)."),
-    force_weight: float = typer.Option(None, "--force-weight", help="Weight of forces in the loss."),
-    learning_rate: float = typer.Option(None, "--learning-rate", "--lr", help="Initial learning rate."),
-    batch_size: int = typer.Option(None, "--batch-size", help="Configurations per step."),
-    patience: int = typer.Option(None, "--patience", help="Early-stopping patience (epochs)."),
+    split: str = typer.Option(
+        None, "--split", help="Train on this split of a dataset only (default: every row not in the 'test' split)."
+    ),
+    include_test: bool = typer.Option(False, "--include-test", help="Also train on rows marked as test data."),
+    valid: str = typer.Option(None, "--valid", help="Separate validation data (default: split off by the family)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (split, initial weights, batch order)."),
-    cutoff: float = typer.Option(None, "--cutoff", help="Descriptor cutoff in Å (default: from the data)."),
-    hidden: str = typer.Option(None, "--hidden", help="Hidden layer widths, e.g. 64,64."),
-    dropout: float = typer.Option(None, "--dropout", help="Dropout probability (for MC-dropout uncertainty)."),
-    hyper: list[str] = typer.Option(None, "--hyper", help="Any other hyperparameter as key=value (repeatable)."),
     checkpoint_dir: Path = typer.Option(
         None, "--checkpoint-dir", help="Checkpoints go here (default: OUT.ckpt); re-running resumes a killed run."
     ),
     threads: int = typer.Option(None, "--threads", help="torch CPU threads."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
-    """Train a potential on labelled data and save it (model.json + weights.pt) to --out."""
-    import torch
+    """Train a potential of any family on labelled data and save it to --out.
 
-    from mlpkit.cli.data_cmds import _parse_params
-    from mlpkit.potentials.registry import create_potential
+    Hyperparameters and fit settings are the family's own (checked before training, with the allowed keys):
+    `mlpkit families` lists every family with them.
+    """
+    import torch
+    from pydantic import ValidationError
+
+    from mlpkit.config import format_validation_error
+    from mlpkit.uncertainty.model_spec import ModelSpec, fit_model
 
     if threads:
         torch.set_num_threads(threads)
-    images = load_labelled(data, method)
+    try:
+        spec = ModelSpec(
+            family=family,
+            hyperparameters=_key_values(hyper, "--set"),
+            fit=_key_values(fit, "--fit"),
+            committee={"n_members": committee},
+        )
+    except ValidationError as exc:
+        raise InputError(format_validation_error(exc, "mlpkit train's model settings", ModelSpec)) from None
+    images = training_rows(load_labelled(data, method, split), split, include_test, data)
     valid_images = load_labelled(valid, method) if valid else None
-    if not 0 <= valid_fraction < 1:
-        raise InputError(f"--valid-fraction must be in [0, 1), got {valid_fraction}")
-    hp = _parse_params(hyper)
-    for key, value in (("cutoff", cutoff), ("hidden", _parse_hidden(hidden)), ("dropout", dropout)):
-        if value is not None:
-            hp[key] = value
-    pot = create_potential(family, images, **hp)
     ckpt = checkpoint_dir or out_dir.with_name(out_dir.name + ".ckpt")
-    settings = {
-        "epochs": epochs,
-        "force_weight": force_weight,
-        "learning_rate": learning_rate,
-        "batch_size": batch_size,
-        "patience": patience,
-        "seed": seed,
-        "valid_fraction": valid_fraction,
-        "checkpoint_dir": str(ckpt),
-        "progress": progress,
-    }
-    n_train = len(images) if valid_images else len(images) - round(valid_fraction * len(images))
-    out.print(f"training {family} on {n_train} configurations ({', '.join(pot.species)}), cutoff {pot.cutoff} Å")
-    history = pot.fit(images, valid_images, **{k: v for k, v in settings.items() if v is not None})
+    what = f"a committee of {committee} {family} potentials" if committee > 1 else f"a {family} potential"
+    out.print(f"training {what} on {len(images)} configurations")
+    start = time.perf_counter()
+    pot = fit_model(spec, images, valid_images, seed=seed, progress=progress, checkpoint_dir=str(ckpt))
+    seconds = time.perf_counter() - start
     pot.save(out_dir)
-    last = history.epochs[history.best_epoch - 1] if history.best_epoch > 0 else history.epochs[-1]
-    table = Table(
-        title=f"{out_dir}  (best epoch {history.best_epoch}, {history.stopped_because}, {history.seconds:.0f} s)"
-    )
+    _print_fit_summary(pot, out_dir, seconds)
+
+
+def _print_fit_summary(pot, out_dir: Path, seconds: float) -> None:
+    """The training numbers each member recorded (errors on its training and validation data)."""
+    members = getattr(pot, "members", [pot])
+    table = Table(title=f"{out_dir}  ({pot.family}, {seconds:.0f} s)")
+    table.add_column("member")
     table.add_column("set")
     table.add_column("energy MAE (meV/atom)", justify="right")
     table.add_column("force MAE (meV/Å)", justify="right")
-    for prefix in ("train", "valid"):
-        if f"{prefix}_energy_mae" in last:
-            table.add_row(
-                prefix, f"{1000 * last[f'{prefix}_energy_mae']:.3f}", f"{1000 * last[f'{prefix}_forces_mae']:.1f}"
-            )
+    for k, m in enumerate(members):
+        metrics = m.metadata.get("metrics", {})
+        for prefix in ("train", "valid"):
+            if f"{prefix}_energy_mae" in metrics:
+                table.add_row(
+                    f"{k} ({m.family})",
+                    prefix,
+                    f"{1000 * metrics[f'{prefix}_energy_mae']:.3f}",
+                    f"{1000 * metrics[f'{prefix}_forces_mae']:.1f}",
+                )
     out.print(table)
+
+
+@app.command("families")
+def families_cmd() -> None:
+    """The model families mlpkit knows, what each can do, and its hyperparameters and fit settings."""
+    from mlpkit.potentials.registry import family_class, known_families
+    from mlpkit.uncertainty.model_spec import WRAPPERS
+
+    for name in known_families():
+        if name in WRAPPERS:
+            continue
+        try:
+            cls = family_class(name)
+        except InputError as exc:
+            out.print(f"[bold]{name}[/]: not available ({exc})")
+            continue
+        caps = cls.capabilities
+        out.print(
+            f"[bold]{name}[/]: uncertainty {caps.uncertainty}, fit {caps.fit}"
+            + (", pretrained" if caps.pretrained else "")
+            + (", fine-tunable" if caps.fine_tunable else "")
+        )
+        for title, model in (("hyperparameters", cls.Hyperparameters), ("fit settings", cls.FitSettings)):
+            fields = model.model_fields
+            if fields:
+                out.print(f"  {title}:")
+                for key, info in fields.items():
+                    out.print(f"    {key} = {info.default!r}: {info.description or ''}", highlight=False)
 
 
 @app.command("evaluate")

@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from mlpkit.data.records import methods_of, training_set_hash
 from mlpkit.errors import InputError
 from mlpkit.potentials.base import Capabilities, FitHistory, Potential, Prediction
-from mlpkit.potentials.registry import create_potential, family_class, load_potential
+from mlpkit.potentials.registry import load_potential
 from mlpkit.potentials.store import read_model_json, write_model_dir
 
 
@@ -88,6 +89,16 @@ class Committee(Potential):
             )
         hist.seconds = time.perf_counter() - start
         hist.stopped_because = "all members fitted"
+        methods = methods_of(train)
+        self.metadata.update(
+            {
+                "method": methods[0] if len(methods) == 1 else methods,
+                "training_set_hash": training_set_hash(train),
+                "n_train": len(train),
+                "bootstrap": bootstrap,
+                "seed": seed,
+            }
+        )
         return hist
 
     # -- prediction ------------------------------------------------------------------------------------
@@ -175,64 +186,3 @@ def bootstrap_resample(images: Sequence[Atoms], seed: int) -> list[Atoms]:
         if set().union(*(set(a.get_chemical_symbols()) for a in sub)) == all_species:
             return sub
     return images
-
-
-def train_committee(
-    train: Sequence[Atoms],
-    valid: Sequence[Atoms] | None = None,
-    *,
-    family: str | Sequence[str] = "bpnn",
-    n_members: int = 4,
-    bootstrap: bool = True,
-    seed: int = 0,
-    hyperparameters: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
-    previous: Committee | None = None,
-    **fit_settings,
-) -> Committee:
-    """Train ``n_members`` potentials that differ by seed and by bootstrap resample of ``train``.
-
-    family:           one family name, or a list (cycled over members: query by committee across families)
-    hyperparameters:  passed to :func:`mlpkit.potentials.create_potential`; one dict, or one per family
-    previous:         a committee of the same shape to warm-start from (its members are refitted in place on
-                      copies, so ``previous`` itself is not modified)
-    fit_settings:     passed to each member's ``fit`` (epochs, learning_rate, batch_size, patience, ...)
-    """
-    import copy
-
-    if n_members < 2:
-        raise InputError(f"n_members must be at least 2, got {n_members}")
-    train = list(train)
-    if not train:
-        raise InputError("no training configurations")
-    families = [family] if isinstance(family, str) else list(family)
-    if isinstance(hyperparameters, dict) or hyperparameters is None:
-        hypers = [dict(hyperparameters or {})] * len(families)
-    else:
-        hypers = [dict(h) for h in hyperparameters]
-        if len(hypers) != len(families):
-            raise InputError(f"{len(hypers)} hyperparameter sets given for {len(families)} families")
-    warm = previous is not None and previous.n_members == n_members
-    members: list[Potential] = []
-    for i in range(n_members):
-        k = i % len(families)
-        sub = bootstrap_resample(train, seed + 1000 * (i + 1)) if bootstrap else train
-        if warm:
-            member = copy.deepcopy(previous.members[i])
-            member.fit(sub, valid, seed=seed + i, warm_start=True, **fit_settings)
-        else:
-            # members differ by initial weights (init_seed, where the family has one), batch order (fit seed)
-            # and data (bootstrap)
-            hp = dict(hypers[k])
-            if _has_init_seed(families[k]):
-                hp["init_seed"] = int(hp.get("init_seed", 0)) + seed + i
-            member = create_potential(families[k], train, **hp)
-            member.fit(sub, valid, seed=seed + i, **fit_settings)
-        members.append(member)
-    return Committee(
-        members, metadata={"bootstrap": bootstrap, "seed": seed, "families": families, "n_train": len(train)}
-    )
-
-
-def _has_init_seed(family: str) -> bool:
-    """Whether a family's hyperparameters include ``init_seed`` (seed of its initial weights)."""
-    return "init_seed" in family_class(family).Hyperparameters.model_fields

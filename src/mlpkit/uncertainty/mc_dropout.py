@@ -29,12 +29,13 @@ class MCDropout(Potential):
     seed:      seed of the dropout masks; each call of :meth:`predict` advances it, so repeated calls on the
                same configuration do not reuse the same masks (an MD run sees fresh noise every step) while
                a fresh estimator with the same seed reproduces the same numbers.
+    advance:   False keeps the same masks at every call (deterministic: finite-difference checks, relaxations)
     """
 
     family = "mc_dropout"
     capabilities = Capabilities(uncertainty="dropout", fit="members")
 
-    def __init__(self, base: Potential, n_samples: int = 20, seed: int = 0):
+    def __init__(self, base: Potential, n_samples: int = 20, seed: int = 0, advance: bool = True):
         if not base.capabilities.samples:
             raise InputError(f"a {base.family} potential has no predict_samples(); MC-dropout needs one")
         if n_samples < 2:
@@ -42,6 +43,8 @@ class MCDropout(Potential):
         self.base = base
         self.n_samples = int(n_samples)
         self.seed = int(seed)
+        #: draw fresh masks at every call (MD); False: the same masks every call (a deterministic smooth function)
+        self.advance = bool(advance)
         self._calls = 0
         self.species = tuple(base.species)
         self.cutoff = float(base.cutoff)
@@ -49,20 +52,21 @@ class MCDropout(Potential):
 
     def fit(self, train: Sequence[Atoms], valid: Sequence[Atoms] | None = None, **settings) -> FitHistory:
         """Fit the wrapped potential (its dropout layers train as usual)."""
-        return self.base.fit(train, valid, **settings)
+        history = self.base.fit(train, valid, **settings)
+        self.metadata = dict(self.base.metadata)
+        return history
 
-    def predict_samples(self, images: Sequence[Atoms]) -> list[Prediction]:
+    def predict_samples(self, images: Sequence[Atoms], *, stress: bool = False) -> list[Prediction]:
         seed = self.seed + self._calls
-        self._calls += 1
-        return list(self.base.predict_samples(images, self.n_samples, seed=seed))
+        if self.advance:
+            self._calls += 1
+        return list(self.base.predict_samples(images, self.n_samples, seed=seed, stress=stress))
 
     def predict(self, images: Sequence[Atoms], *, stress: bool = False) -> Prediction:
+        """Mean and spread over the passes; energy, forces and stress of the mean come from the same masks, so the
+        forces are minus the gradient of the energy and the stress its strain derivative."""
         self.check_species(images)
-        pred = combine_predictions(self.predict_samples(images))
-        if stress:
-            # dropout noise on the stress is not needed anywhere; take the deterministic one
-            pred.stress = self.base.predict(images, stress=True).stress
-        return pred
+        return combine_predictions(self.predict_samples(images, stress=stress))
 
     def descriptors(self, images: Sequence[Atoms]) -> list[np.ndarray]:
         return self.base.descriptors(images)
@@ -76,6 +80,7 @@ class MCDropout(Potential):
                 "cutoff": self.cutoff,
                 "n_samples": self.n_samples,
                 "seed": self.seed,
+                "advance": self.advance,
                 "n_members": 1,
                 "metadata": self.metadata,
             },
@@ -86,4 +91,6 @@ class MCDropout(Potential):
     def load(cls, path: str | os.PathLike) -> MCDropout:
         meta = read_model_json(path)
         base = load_potential(Path(path) / "members" / "00")
-        return cls(base, n_samples=int(meta["n_samples"]), seed=int(meta["seed"]))
+        return cls(
+            base, n_samples=int(meta["n_samples"]), seed=int(meta["seed"]), advance=bool(meta.get("advance", True))
+        )

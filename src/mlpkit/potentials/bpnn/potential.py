@@ -223,7 +223,9 @@ class BPNNPotential(Potential):
         energy = np.concatenate(energies) + self.reference_energy(images)
         return Prediction(energy=energy, forces=forces, stress=np.concatenate(stresses) if stress else None)
 
-    def predict_samples(self, images: Sequence[Atoms], n_samples: int, seed: int = 0) -> list[Prediction]:
+    def predict_samples(
+        self, images: Sequence[Atoms], n_samples: int, seed: int = 0, *, stress: bool = False
+    ) -> list[Prediction]:
         """MC-dropout: ``n_samples`` predictions with dropout active (different masks, seeded).
 
         Needs a model built with ``dropout > 0``.
@@ -238,7 +240,7 @@ class BPNNPotential(Potential):
             self.module.train()
             try:
                 for _ in range(n_samples):
-                    out.append(self._predict(images, stress=False))
+                    out.append(self._predict(images, stress=stress))
             finally:
                 self.module.eval()
         return out
