@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from toy_family import ToyPotential
 
 from mlpkit.potentials import create_potential, load_potential, register_family, unregister_family
 from mlpkit.testing import PotentialContract, labelled_water
+from toy_family import ToyPotential
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -165,6 +165,7 @@ class Potential(ABC):
     def share_neighbors(self, others: Sequence[Potential]) -> None:
         """Let those of ``others`` that can use this potential's neighbour data share it (committee members during MD:
         one list per step instead of one per member). Families without such data do nothing."""
+        return None
 
     def check_species(self, images: Sequence[Atoms]) -> None:
         """Raise :class:`UnsupportedSpeciesError` if any configuration holds an element the model lacks."""
