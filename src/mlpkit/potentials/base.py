@@ -85,6 +85,31 @@ class Prediction:
     def __len__(self) -> int:
         return len(self.energy)
 
+    @classmethod
+    def concatenate(cls, preds: Sequence[Prediction]) -> Prediction:
+        """One prediction of all configurations of ``preds`` in order (fields kept where every part has them)."""
+        preds = list(preds)
+
+        def per_config(name: str) -> np.ndarray | None:
+            parts = [getattr(p, name) for p in preds]
+            if not parts or any(x is None for x in parts):
+                return None
+            return np.concatenate([np.asarray(x) for x in parts])
+
+        def per_atom(name: str) -> list[np.ndarray] | None:
+            parts = [getattr(p, name) for p in preds]
+            return None if not parts or any(x is None for x in parts) else [np.asarray(a) for x in parts for a in x]
+
+        return cls(
+            energy=per_config("energy") if preds else np.zeros(0),
+            forces=per_atom("forces") or [],
+            stress=per_config("stress"),
+            energy_std=per_config("energy_std"),
+            forces_std=per_atom("forces_std"),
+            uncertainty=per_config("uncertainty"),
+            atom_uncertainty=per_atom("atom_uncertainty"),
+        )
+
     def max_force_deviation(self) -> np.ndarray | None:
         """(n,) eV/Å: max over atoms of the norm of the per-atom force std (DP-GEN's model deviation)."""
         if self.forces_std is None:

@@ -75,25 +75,35 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def calibrate_prediction(images: Sequence[Atoms], pred: Prediction) -> Calibration:
-    """Calibration numbers from an existing prediction (with ``forces_std``) and the labels of ``images``."""
-    if pred.forces_std is None:
-        raise InputError("this potential gives no uncertainty (forces_std); use a Committee or MC-dropout")
+    """Calibration numbers from an existing prediction and the labels of ``images``.
+
+    With a force spread (``forces_std``: committees, MC-dropout, a GP's variance) σ is the per-atom norm of the force
+    std (eV/Å); with a score that is not a force spread (``uncertainty``: an extrapolation grade γ) σ is that score,
+    per configuration and (``atom_uncertainty``) per atom, and ``scale`` turns it into eV/Å of expected error.
+    """
+    if pred.forces_std is None and pred.uncertainty is None:
+        raise InputError("this potential gives no uncertainty; use a committee, MC-dropout, or a family that has one")
     _, f_ref = reference_results(images)
     err_atom, sig_atom, err_max, sig_max, z2 = [], [], [], [], []
-    for fr, fp, fs in zip(f_ref, pred.forces, pred.forces_std, strict=True):
+    for k, (fr, fp) in enumerate(zip(f_ref, pred.forces, strict=True)):
         d = np.asarray(fp) - fr  # (n_atoms, 3)
-        s = np.maximum(np.asarray(fs), _TINY)
         e_a = np.linalg.norm(d, axis=1)
-        s_a = np.linalg.norm(s, axis=1)
+        if pred.forces_std is not None:
+            s = np.maximum(np.asarray(pred.forces_std[k]), _TINY)
+            s_a = np.linalg.norm(s, axis=1)
+            z2.append(((d / s) ** 2).ravel())
+            sig_max.append(s_a.max())
+        else:
+            per_atom = pred.atom_uncertainty[k] if pred.atom_uncertainty is not None else None
+            s_a = np.asarray(per_atom, dtype=float) if per_atom is not None else np.full(len(e_a), np.nan)
+            sig_max.append(max(float(pred.uncertainty[k]), _TINY))
         err_atom.append(e_a)
         sig_atom.append(s_a)
         err_max.append(e_a.max())
-        sig_max.append(s_a.max())
-        z2.append(((d / s) ** 2).ravel())
     e_max, s_max = np.array(err_max), np.array(sig_max)
     e_atom, s_atom = np.concatenate(err_atom), np.concatenate(sig_atom)
     scale = float(np.sum(s_max * e_max) / np.sum(s_max**2))
-    scale_g = float(np.sqrt(np.mean(np.concatenate(z2))))
+    scale_g = float(np.sqrt(np.mean(np.concatenate(z2)))) if z2 else float("nan")
     note = "" if len(images) >= 10 else f"only {len(images)} configurations: treat these numbers as rough"
     return Calibration(
         n_configs=len(images),
@@ -115,15 +125,12 @@ def calibrate(potential: Potential, images: Sequence[Atoms], batch_size: int = 6
     if not images:
         raise InputError("calibration needs at least one labelled configuration")
     if not potential.has_uncertainty:
-        raise InputError(f"a {potential.family} potential gives no uncertainty; use a Committee or MC-dropout")
+        raise InputError(
+            f"a {potential.family} potential gives no uncertainty; use a committee, MC-dropout, or a family that has "
+            "one (`mlpkit families` lists each family's uncertainty)"
+        )
     preds = [potential.predict(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
-    merged = Prediction(
-        energy=np.concatenate([p.energy for p in preds]),
-        forces=[f for p in preds for f in p.forces],
-        energy_std=np.concatenate([p.energy_std for p in preds]),
-        forces_std=[f for p in preds for f in p.forces_std],
-    )
-    return calibrate_prediction(images, merged)
+    return calibrate_prediction(images, Prediction.concatenate(preds))
 
 
 def plot_calibration(cal: Calibration, path: str | Path, title: str = "") -> Path:

@@ -78,18 +78,7 @@ def _bare(atoms: Atoms) -> Atoms:
 def predict_all(potential: Potential, images: Sequence[Atoms], batch_size: int = 64) -> Prediction:
     """Predict many configurations in batches and merge the results (uncertainties kept if given)."""
     preds = [potential.predict(list(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
-    energy_std = None
-    forces_std = None
-    if preds and all(p.energy_std is not None for p in preds):
-        energy_std = np.concatenate([p.energy_std for p in preds])
-    if preds and all(p.forces_std is not None for p in preds):
-        forces_std = [np.asarray(f) for p in preds for f in p.forces_std]
-    return Prediction(
-        energy=np.concatenate([np.asarray(p.energy, dtype=float) for p in preds]),
-        forces=[np.asarray(f, dtype=float) for p in preds for f in p.forces],
-        energy_std=energy_std,
-        forces_std=forces_std,
-    )
+    return Prediction.concatenate(preds)
 
 
 def _spread_indices(n_total: int, n: int) -> np.ndarray:

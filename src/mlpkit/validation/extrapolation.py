@@ -151,13 +151,15 @@ def check_extrapolation(
         plot_data["descriptors"] = dd
 
     # uncertainty
-    if getattr(potential, "has_uncertainty", False):
+    if potential.has_uncertainty:
         pred = predict_all(potential, list(test), s.batch_size)
-        dev = pred.max_force_deviation()
+        dev = pred.score()  # eV/Å for a force spread, γ for an extrapolation grade
         if dev is not None:
-            flags["uncertainty"] = dev > s.uncertainty_force_warn
-            details["max_force_std"] = float(dev.max())
-            details["mean_max_force_std"] = float(dev.mean())
+            grade = potential.uncertainty_kind == "grade"
+            flags["uncertainty"] = dev > (s.uncertainty_grade_warn if grade else s.uncertainty_force_warn)
+            details["uncertainty_kind"] = potential.uncertainty_kind
+            details["max_uncertainty" if grade else "max_force_std"] = float(dev.max())
+            details["mean_uncertainty" if grade else "mean_max_force_std"] = float(dev.mean())
             # does the uncertainty know where the model is wrong? rank correlation with the true error
             true = np.array(
                 [float(np.linalg.norm(np.asarray(p) - r, axis=1).max()) for p, r in zip(pred.forces, f_te, strict=True)]

@@ -127,6 +127,12 @@ class ValidationSettings(BaseModel):
     uncertainty_force_warn: float = Field(
         0.15, gt=0, description="eV/Å, max per-atom force std that counts as uncertain (DP-GEN's typical trust_hi)"
     )
+    uncertainty_grade_warn: float = Field(
+        2.0,
+        gt=0,
+        description="extrapolation grade γ above which a configuration counts as uncertain, for potentials whose "
+        "uncertainty is a grade (MLIP's MTP: select above ~2, stop MD above ~10)",
+    )
 
     @classmethod
     def from_file(cls, path: str | Path) -> ValidationSettings:
