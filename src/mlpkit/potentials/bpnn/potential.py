@@ -364,6 +364,12 @@ class BPNNPotential(Potential):
         std = torch.sqrt(var)
         # constant features (e.g. O-O terms in a single water molecule) carry no information: leave them unscaled
         std = torch.where(std > 1e-6 * (1 + mean.abs()), std, torch.ones_like(std))
+        # a feature that barely varies in narrow data (one NVE run) would turn a modest change outside it into
+        # tens of standard deviations, and the network into forces of thousands of eV/Å: floor the scale at a
+        # fraction of the feature's typical magnitude
+        floor = float(self.hyperparameters.get("feature_std_floor", 0.0))
+        if floor > 0:
+            std = torch.maximum(std, floor * torch.sqrt(mean**2 + std**2))
         m.feature_mean.copy_(mean.to(m.feature_mean))
         m.feature_std.copy_(std.to(m.feature_std))
 

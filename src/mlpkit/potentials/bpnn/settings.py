@@ -42,6 +42,13 @@ class BPNNHyperparameters(Settings):
     )
     device: str = Field("cpu", description="cpu, cuda or auto")
     init_seed: int = Field(0, description="seed of the random initial weights")
+    feature_std_floor: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="lower bound of each feature's scale, as a fraction of its RMS value in the training data: "
+        "keeps standardised features moderate outside narrow data (docs/benchmarks/bpnn-extrapolation.md)",
+    )
     verlet_skin: float = Field(0.5, ge=0, description="skin (Å) of the neighbour list kept between MD steps")
 
     @field_validator("hidden")
