@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from mlpkit.errors import InputError
-from mlpkit.potentials.registry import create_potential
 from mlpkit.potentials.bpnn import BPNNPotential
+from mlpkit.potentials.registry import create_potential
 from mlpkit.testing import PotentialContract, water_cluster
 
 

@@ -12,7 +12,8 @@ from mlpkit.config import ProjectConfig, commented_yaml, init_config
 from mlpkit.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted(p for p in (ROOT / "examples").rglob("*.yaml") if p.is_file())
+#: every committed YAML file: examples and benchmark inputs (they must keep validating as the schema changes)
+EXAMPLES = sorted(p for d in ("examples", "bench") for p in (ROOT / d).rglob("*.yaml") if p.is_file())
 
 
 def _is_project_file(path: Path) -> bool:
@@ -33,7 +34,7 @@ def test_every_example_validates(path):
         assert cfg.run_dir.is_relative_to(path.parent)
         cfg.structure_atoms()  # the structure is readable
     elif "structure" in (yaml.safe_load(path.read_text()) or {}):
-        from mlpkit.active.config import ActiveLearningConfig
+        from mlpkit.config.active_learning import ActiveLearningConfig
 
         ActiveLearningConfig.from_yaml(path)
     else:
@@ -160,7 +161,7 @@ def test_init_cli(tmp_path):
 def test_settings_added_later_leave_finished_stages_valid_at_their_defaults():
     """Upgrading mlpkit must not rerun a finished project: a new setting left at its default is not part of the
     stage fingerprints, and set to something else it invalidates exactly the stages that depend on it."""
-    from mlpkit.pipeline import LATER_DEFAULTS, stage_fingerprints
+    from mlpkit.workflows.project.runner import LATER_DEFAULTS, stage_fingerprints
 
     path = ROOT / "examples" / "tiny" / "mlpkit.yaml"
     base = stage_fingerprints(ProjectConfig.from_yaml(path))

@@ -26,7 +26,7 @@ pytest.importorskip("tblite")
 
 def _state(run_dir: Path) -> dict:
     try:
-        return json.loads((run_dir / "pipeline-state.json").read_text())["stages"]
+        return json.loads((run_dir / "pipeline-state.json").read_text())["steps"]
     except (OSError, json.JSONDecodeError, KeyError):
         return {}
 
@@ -187,7 +187,7 @@ def test_config_changes_rerun_only_what_depends_on_them(finished_run):
     import yaml
 
     from mlpkit.errors import InputError
-    from mlpkit.pipeline import run_project
+    from mlpkit.workflows.project.runner import run_project
 
     run_dir, *_ = finished_run
     cfg_path = run_dir.parent / "mlpkit.yaml"

@@ -8,10 +8,15 @@ from mlpkit.potentials.bpnn.network import AtomicNetworks, energy_forces, kernel
 from mlpkit.potentials.bpnn.potential import BPNNPotential
 from mlpkit.potentials.bpnn.settings import BPNNHyperparameters, default_hyperparameters
 
+#: every hyperparameter name with its default (the cutoff's None: chosen from the data); read by the project
+#: configuration's model section to refuse unknown keys
+DEFAULT_HYPERPARAMETERS = {name: field.default for name, field in BPNNHyperparameters.model_fields.items()}
+
 __all__ = [
     "AtomicNetworks",
     "BPNNHyperparameters",
     "BPNNPotential",
+    "DEFAULT_HYPERPARAMETERS",
     "default_hyperparameters",
     "energy_forces",
     "kernel_energy_forces",

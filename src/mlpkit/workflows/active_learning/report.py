@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mlpkit.active.metrics import CURVE_METRICS
-from mlpkit.active.state import atomic_write_json, atomic_write_text, read_json
 from mlpkit.errors import InputError
+from mlpkit.files import atomic_write_json, atomic_write_text, read_json
+from mlpkit.workflows.active_learning.metrics import CURVE_METRICS
+from mlpkit.workflows.engine import WorkflowState
 
 
 def _pyplot():
@@ -233,7 +234,8 @@ def regenerate(run_dir: str | os.PathLike) -> Path:
     state_path = run_dir / "state.json"
     if not state_path.exists():
         raise InputError(f"{run_dir} is not an active-learning run directory (no state.json)")
-    done = read_json(state_path).get("done", {})
+    state = WorkflowState(state_path)  # any state format version this mlpkit reads
+    done = {k: state.result(k) for k in state.steps}
     curve = []
     for key in sorted(k for k in done if k.endswith(".train")):
         r = done[key]

@@ -25,8 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
-from mlpkit.active.state import atomic_write_images, atomic_write_json, read_images
 from mlpkit.data.dataset import Dataset
+from mlpkit.files import atomic_write_images, atomic_write_json, read_images
+from mlpkit.workflows.active_learning.context import ITER_SEED_STRIDE
+from mlpkit.workflows.active_learning.driver import driver_frames
+from mlpkit.workflows.active_learning.initial import initial_pool
+from mlpkit.workflows.active_learning.labelling import add_and_label, count_labels
+from mlpkit.workflows.active_learning.metrics import CURVE_METRICS, evaluate_committee
+from mlpkit.workflows.active_learning.summary import curve
+from mlpkit.workflows.active_learning.train import train_step
 
 
 def max_random_labels(cfg) -> int:
@@ -50,10 +57,8 @@ def own_initial_set(cfg) -> bool:
 
 def _random_initial(run, db: Dataset) -> list:
     """Label ``initial.n`` configurations drawn at random (seeded) from AL's initial pool into ``db``."""
-    from mlpkit.active.loop import add_and_label
-
     cfg = run.cfg
-    pool = run.initial_pool()
+    pool = initial_pool(run)
     rng = np.random.default_rng(cfg.seed + 2024)
     images = [pool[i] for i in np.sort(rng.choice(len(pool), cfg.initial.n, replace=False))]
     if not run.state.done("baseline.initial"):
@@ -68,7 +73,7 @@ def _random_initial(run, db: Dataset) -> list:
             **cfg.execution.where(),
             progress=run.progress,
         )
-        run.state.mark("baseline.initial", **rep)
+        run.state.mark("baseline.initial", rep)
     return db.to_atoms(method=run.method, source="initial")
 
 
@@ -76,8 +81,6 @@ def _pool(run, n_needed: int, starts: list | None = None) -> list:
     """The driver-MD pool random configurations are drawn from, in drawing order (cached in the run).
 
     starts: where the walkers start (default: AL's initial set)."""
-    from mlpkit.active.loop import driver_frames
-
     cfg = run.cfg
     e = cfg.explore
     path = run.run_dir / "baseline" / "pool.extxyz"
@@ -112,7 +115,7 @@ def _pool(run, n_needed: int, starts: list | None = None) -> list:
     order = rng.permutation(len(frames))
     frames = [frames[i] for i in order]
     atomic_write_images(path, frames)
-    run.state.mark("baseline.pool", n=len(frames), walkers=n_walkers, frames_per_walker=per_walker)
+    run.state.mark("baseline.pool", {"n": len(frames), "walkers": n_walkers, "frames_per_walker": per_walker})
     # hand back what the file holds, so a resumed run (which reads the file) sees bit-identical configurations
     return read_images(path)
 
@@ -150,12 +153,10 @@ def _log_interp_crossing(xs: list[float], ys: list[float], target: float) -> flo
 
 def run_baseline(run, final: int) -> dict:
     """Run (or resume) the random baseline for an AL run object whose last iteration is ``final``."""
-    from mlpkit.active.loop import ITER_SEED_STRIDE, add_and_label, count_labels, train_step
-    from mlpkit.active.metrics import CURVE_METRICS, evaluate_committee
     from mlpkit.potentials.registry import load_potential
 
     cfg = run.cfg
-    al_curve = run.curve(final)
+    al_curve = curve(run, final)
     al_counts = [c["n_labels"] for c in al_curve]
     al_final = al_curve[-1]
     n_al = al_final["n_labels"]
@@ -189,7 +190,7 @@ def run_baseline(run, final: int) -> dict:
         # random sampling all the way: its initial set is drawn at random from the pool AL chose its own from
         initial = _random_initial(run, db)
     n_initial = len(initial)
-    # walkers start from the baseline's initial set, in store order (the order the session-4 runs used)
+    # walkers start from the baseline's initial set, in store order
     pool = _pool(run, max_random_labels(cfg), starts=initial)
     run.log(f"random baseline: up to {n_max} labels ({cfg.baseline.label_factor:g} x AL's {n_al}), points at {counts}")
     points = []
@@ -239,7 +240,7 @@ def run_baseline(run, final: int) -> dict:
             **{k: metrics.get(k) for k in CURVE_METRICS},
         }
         atomic_write_json(pdir / "metrics.json", res)
-        run.state.mark(key, **res)
+        run.state.mark(key, res)
         points.append(res)
         if res["forces_mae"] is not None:
             run.log(

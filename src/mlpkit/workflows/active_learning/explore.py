@@ -15,8 +15,11 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from mlpkit.files import atomic_write_images, atomic_write_json
 from mlpkit.md.dynamics import UncertaintyWatchdog, run_md
 from mlpkit.uncertainty.bias import UncertaintyBiasedCalculator
+from mlpkit.workflows.active_learning.context import ITER_SEED_STRIDE
+from mlpkit.workflows.engine import Step
 
 
 @dataclass
@@ -153,4 +156,80 @@ def explore(
         untrusted_fraction=n_untrusted / max(planned, 1),
         candidate_fraction=n_candidate / max(planned, 1),
         steps_planned=planned,
+    )
+
+
+# -- the step --------------------------------------------------------------------------------------------
+
+
+class Explore(Step):
+    description = "MD walkers on the committee"
+
+    def __init__(self, i: int, trust: dict | None = None):
+        self.i = i
+        self.trust = trust
+        self.name = f"iter{i}.explore"
+
+    def run(self, run) -> dict:
+        i, trust = self.i, self.trust
+        e = run.cfg.explore
+        d = run.iter_dir(i)
+        committee = run.load_committee(i)
+        train, valid = run.labelled()
+        starts = [*train, *valid]
+        for a in starts:
+            a.calc = None
+        run.log(
+            f"iteration {i}: exploring with {e.walkers * len(e.temperatures)} walker(s) x {e.steps} steps "
+            f"at {', '.join(f'{t:g}' for t in e.temperatures)} K"
+        )
+
+        def on_walker(k, n, info):
+            why = f", {info['n_stops']} stop(s): {info['stopped_because']}" if info["n_stops"] else ""
+            mu = info["max_uncertainty"]
+            run.log(
+                f"  walker {k + 1}/{n} ({info['temperature']:g} K): max σ {mu if mu is None else f'{mu:.3f}'} eV/Å{why}"
+            )
+
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(run.cfg.execution.md_threads)
+        try:
+            res = _explore_walkers(run, committee, starts, trust, i, on_walker)
+        finally:
+            torch.set_num_threads(threads)
+        atomic_write_images(d / "explored.extxyz", res.frames)
+        info = res.to_dict()
+        atomic_write_json(d / "explore.json", info)
+        run.log(
+            f"iteration {i}: {res.untrusted_fraction:.1%} of MD steps untrusted "
+            f"({res.candidate_fraction:.1%} candidates)"
+        )
+        return info
+
+
+def _explore_walkers(run, committee, starts, trust, i, on_walker):
+    e = run.cfg.explore
+    d = run.iter_dir(i)
+    return explore(
+        committee,
+        starts,
+        temperatures=e.temperatures,
+        walkers=e.walkers,
+        steps=e.steps,
+        timestep=e.timestep,
+        friction=e.friction,
+        ensemble=e.ensemble,
+        interval=e.interval,
+        lower=trust["lower"],
+        upper=trust["upper"],
+        scale=trust["scale"],
+        seed=run.cfg.seed + ITER_SEED_STRIDE * i + 17,
+        out_dir=d / "explore",
+        allow_bond_breaking=e.allow_bond_breaking,
+        progress=False,
+        on_walker=on_walker,
+        bias=e.bias,
+        bias_width=e.bias_width,
     )

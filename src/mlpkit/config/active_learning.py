@@ -25,7 +25,7 @@ Defaults and where they come from
 * ``initial.selection = "spaced"`` (consecutive driver-MD frames, the source's recipe); ``"farthest_point"``
   with ``pool_factor = 10`` labels the 20 most diverse of 200 frames instead, for no extra DFT. The water
   example uses it: consecutive frames 20 fs apart are strongly correlated, and its first committee was 3.5-12x
-  worse on the test set (docs/benchmarks/active-learning.md, session 4).
+  worse on the test set (docs/benchmarks/active-learning.md, initial-set benchmark).
 * ``explore.bias = 0``: plain MD on the committee mean. A positive depth (eV) biases the walkers toward
   disagreement (``mlpkit.uncertainty.bias``); off by default: not shown to help on water (same benchmark page).
 * ``baseline.initial = "auto"``: random sampling shares AL's initial set when that set is itself random MD
@@ -39,45 +39,13 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from mlpkit.config.base import _Section, _Strict
+from mlpkit.config.model import CommitteeSettings
+from mlpkit.config.sampling import Ensemble, InitialSettings, TestSettings
 from mlpkit.errors import InputError
 from mlpkit.execution.settings import JobqueueSettings, target_problem
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class InitialSettings(_Strict):
-    """How the first labelled configurations are made."""
-
-    n: int = Field(20, ge=2, description="number of initial configurations labelled with the reference")
-    sampling: Literal["md", "rattle", "file"] = Field(
-        "md", description="'md': driver MD at `temperature`; 'rattle': Gaussian displacements; 'file': `file`"
-    )
-    file: str | None = Field(None, description="structures (extxyz, ...) to pick the initial set from")
-    temperature: float = Field(500.0, gt=0, description="K, for sampling='md'")
-    thermostat: Literal["nvt", "nve"] = "nvt"
-    equilibration: int = Field(200, ge=0, description="driver MD steps discarded before the first frame")
-    steps_between: int = Field(20, ge=1, description="driver MD steps between two initial frames")
-    rattle_stdev: float = Field(0.05, gt=0, description="Å, for sampling='rattle'")
-    selection: Literal["spaced", "farthest_point"] = Field(
-        "spaced",
-        description="'spaced': for sampling='md', n frames `steps_between` steps apart (for 'file': a seeded random "
-        "draw); 'farthest_point': make a pool of `pool_factor` x n unlabelled frames (driver MD, or the file) and "
-        "label the n most diverse (farthest-point in descriptor space). No label is spent on the choice. The "
-        "random baseline then draws its own initial n at random from the same pool",
-    )
-    pool_factor: int = Field(10, ge=2, description="pool size / n for selection='farthest_point'")
-
-    @model_validator(mode="after")
-    def _file_needed(self):
-        if self.sampling == "file" and not self.file:
-            raise ValueError("sampling='file' needs `file`")
-        if self.selection == "farthest_point" and self.sampling == "rattle":
-            raise ValueError("selection='farthest_point' needs sampling='md' or 'file' (a pool to choose from)")
-        return self
 
 
 class ExploreSettings(_Strict):
@@ -88,7 +56,7 @@ class ExploreSettings(_Strict):
     steps: int = Field(1000, ge=1, description="MD steps per walker and iteration")
     timestep: float = Field(1.0, gt=0, le=10, description="fs")
     friction: float = Field(0.01, ge=0, description="1/fs (Langevin)")
-    ensemble: Literal["nvt", "nve"] = "nvt"
+    ensemble: Ensemble = "nvt"
     interval: int = Field(10, ge=1, description="record a frame every `interval` steps")
     bias: float = Field(
         0.0,
@@ -144,42 +112,11 @@ class SelectSettings(_Strict):
         return v
 
 
-class CommitteeSettings(_Strict):
-    family: str | list[str] = Field("bpnn", description="one family, or several (query by committee)")
-    n_members: int = Field(4, ge=2)
-    bootstrap: bool = True
-    hyperparameters: dict[str, Any] = Field(default_factory=dict, description="for create_potential")
-    fit: dict[str, Any] = Field(default_factory=dict, description="for Potential.fit (epochs, learning_rate...)")
-    warm_start: bool = Field(True, description="start each iteration's members from the previous ones")
-
-
 class StopSettings(_Strict):
     candidate_fraction: float = Field(0.1, gt=0, le=1)
     patience: int = Field(2, ge=1, description="iterations the fraction must stay below the level")
     force_mae: float | None = Field(0.05, gt=0, description="eV/Å target on the test set (None: no target)")
     energy_mae_per_atom: float | None = Field(None, gt=0, description="eV/atom target (None: no target)")
-
-
-class TestSettings(_Strict):
-    """A fixed held-out test set, labelled once. Either a labelled `file`, or driver MD at `temperatures`."""
-
-    __test__ = False  # not a pytest class
-
-    file: str | None = Field(None, description="labelled extxyz used as the test set as is")
-    method: str | None = Field(
-        None,
-        description="the method string recorded in `file` when it names the run's reference level of theory "
-        "differently (e.g. 'pyscf-2.14:PBE/def2-svp'); frames of any other method are refused",
-    )
-    cache: str | None = Field(
-        None, description="where the generated, labelled test set is kept and reused (default: RUN_DIR/test-set.extxyz)"
-    )
-    temperatures: list[float] = Field([500.0, 1000.0], min_length=1)
-    n_per_temperature: int = Field(25, ge=1)
-    thermostat: Literal["nvt", "nve"] = "nvt"
-    equilibration: int = Field(200, ge=0)
-    steps_between: int = Field(20, ge=1)
-    seed: int = Field(1_000_003, description="independent of the run's seed: an independent MD run")
 
 
 class BaselineSettings(_Strict):
@@ -229,6 +166,24 @@ class ExecutionSettings(_Strict):
             "scheduler": self.scheduler,
             "cluster_config": None if self.jobqueue is None else self.jobqueue.cluster_config(),
         }
+
+
+class ActiveLearningSection(_Section):
+    """Active learning (source 5.4): explore with committee MD, label what the committee is unsure about,
+    retrain, stop by rule; with a random-sampling baseline of the same budget. The sub-sections are the
+    learn configuration's own (explore, trust, select, stop, baseline); the structure, reference method,
+    initial and test data, committee and workers come from the other sections of this file."""
+
+    enabled: bool = Field(True, description="run active learning after the first training and validation")
+    max_iterations: int = Field(6, ge=1, description="exploration/label rounds at most (the source's example: 5)")
+    label_budget: int = Field(
+        200, ge=2, description="reference labels at most, initial ones included (test set excluded)"
+    )
+    explore: ExploreSettings = Field(default_factory=ExploreSettings, description="exploration MD")
+    trust: TrustSettings = Field(default_factory=TrustSettings, description="trust window on the uncertainty")
+    select: SelectSettings = Field(default_factory=SelectSettings, description="which candidates get labelled")
+    stop: StopSettings = Field(default_factory=StopSettings, description="the stopping rule")
+    baseline: BaselineSettings = Field(default_factory=BaselineSettings, description="random-sampling baseline")
 
 
 class ActiveLearningConfig(_Strict):
@@ -291,7 +246,7 @@ class ActiveLearningConfig(_Strict):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise InputError(format_validation_error(exc, where)) from None
+            raise InputError(_format_error(exc, where)) from None
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> ActiveLearningConfig:
@@ -333,7 +288,7 @@ class ActiveLearningConfig(_Strict):
         return upd
 
 
-def format_validation_error(exc: ValidationError, where: str = "config") -> str:
+def _format_error(exc: ValidationError, where: str = "config") -> str:
     lines = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"

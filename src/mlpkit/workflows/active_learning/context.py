@@ -1,10 +1,11 @@
-"""The on-disk state of an active-learning run: one directory, resumable after any crash.
+"""The on-disk state of an active-learning run and the context its steps share: one directory, resumable after
+any crash.
 
 Layout of ``RUN_DIR``::
 
     config.json          the validated configuration (a changed config on resume is refused, see below)
     dataset.db           every configuration and label (SQLite; test rows have split 'test')
-    state.json           finished steps and their small results, rewritten atomically after each step
+    state.json           finished steps and their small results (:class:`mlpkit.workflows.engine.WorkflowState`)
     initial.extxyz       the initial configurations (before labelling)
     test-set.extxyz      the labelled test set (unless test.cache points elsewhere)
     iter-000/            model/ (the committee), calibration.json, metrics.json, explore/ (trajectories),
@@ -23,78 +24,71 @@ result was committed (the only window in which a completed reference calculation
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ase import Atoms
 
+from mlpkit.config.active_learning import ActiveLearningConfig
+from mlpkit.data.dataset import Dataset
 from mlpkit.errors import InputError
-from mlpkit.files import atomic_write_images, atomic_write_json, atomic_write_text, read_json  # noqa: F401 (re-exported)
+from mlpkit.files import atomic_write_json, read_json
+from mlpkit.workflows.engine import Step, WorkflowState, run_step
+
+Log = Callable[[str], None]
 
 STATE_FILE = "state.json"
 CONFIG_FILE = "config.json"
 #: settings that may change between a crash and a resume without invalidating finished work
 RESUMABLE_CHANGES = ("max_iterations", "label_budget", "stop", "baseline", "execution", "name")
+#: member seeds of iteration i are seed + ITER_SEED_STRIDE * i + member
+ITER_SEED_STRIDE = 7919
 
 
-def read_images(path: str | os.PathLike) -> list[Atoms]:
-    from ase.io import read
+class ALRun:
+    """What every step of a run needs: the configuration, the run directory, its state, the labelers, the
+    dataset store and the labelled test set."""
 
-    path = Path(path)
-    if not path.exists() or path.stat().st_size == 0:
-        return []
-    return list(read(path, index=":", format="extxyz"))
+    def __init__(self, cfg: ActiveLearningConfig, run_dir: Path, progress: bool, log: Log):
+        from mlpkit.data.structures import read_structures
+        from mlpkit.labelers import make_labeler
 
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.progress = progress
+        self.log = log
+        run_dir.mkdir(parents=True, exist_ok=True)
+        check_config_unchanged(
+            run_dir,
+            cfg.model_dump(mode="json"),
+            normalise=lambda old: ActiveLearningConfig.model_validate(old).model_dump(mode="json"),
+        )
+        self.state = WorkflowState(run_dir / STATE_FILE)
+        self.labeler = make_labeler(dict(cfg.reference))
+        self.driver = make_labeler(dict(cfg.driver)) if cfg.driver is not None else self.labeler
+        self.method = self.labeler.method
+        self.structure = read_structures(cfg.structure)[0]
+        self.labeler.check(self.structure)
+        self.dataset = Dataset(run_dir / "dataset.db")
+        self.test: list[Atoms] = []
 
-class RunState:
-    """``state.json`` of a run: which steps finished and what they reported."""
-
-    def __init__(self, run_dir: str | os.PathLike):
-        self.run_dir = Path(run_dir)
-        self.path = self.run_dir / STATE_FILE
-        if self.path.exists():
-            try:
-                self.data = read_json(self.path)
-            except json.JSONDecodeError as exc:  # cannot happen with atomic writes, but say so if it does
-                raise InputError(f"{self.path} is corrupt ({exc}); the run cannot be resumed") from exc
-        else:
-            self.data = {"version": 1, "done": {}, "finished": False}
-
-    def done(self, step: str) -> bool:
-        return step in self.data["done"]
-
-    def result(self, step: str) -> dict:
-        return self.data["done"].get(step, {})
-
-    def mark(self, step: str, **result: Any) -> None:
-        """Record ``step`` as finished (with a small JSON-able result) and persist atomically."""
-        self.data["done"][step] = result
-        self.save()
-
-    def set(self, key: str, value: Any) -> None:
-        self.data[key] = value
-        self.save()
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
-
-    def reopen(self, forget_prefix: str) -> None:
-        """Clear the stop decision (``stopped_because``, ``final_iteration``, ``finished``) and every finished step
-        whose name starts with ``forget_prefix``, in one atomic write."""
-        for key in ("stopped_because", "final_iteration"):
-            self.data.pop(key, None)
-        self.data["finished"] = False
-        self.data["done"] = {k: v for k, v in self.data["done"].items() if not k.startswith(forget_prefix)}
-        self.save()
-
-    def save(self) -> None:
-        atomic_write_json(self.path, self.data)
+    def step(self, step: Step) -> dict:
+        """Run ``step`` unless it finished earlier (then its recorded result)."""
+        return run_step(step, self, self.state)
 
     def iter_dir(self, i: int) -> Path:
         return self.run_dir / f"iter-{i:03d}"
+
+    def labelled(self) -> tuple[list[Atoms], list[Atoms]]:
+        train = self.dataset.to_atoms(method=self.method, split="train")
+        valid = self.dataset.to_atoms(method=self.method, split="valid")
+        return train, valid
+
+    def load_committee(self, i: int):
+        from mlpkit.potentials.registry import load_potential
+
+        return load_potential(self.iter_dir(i) / "model")
 
 
 def check_config_unchanged(run_dir: Path, config_dict: dict, normalise: Callable[[dict], dict] | None = None) -> None:

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from mlpkit.pipeline import ProjectRun
+from mlpkit.config.project import commented_yaml
+from mlpkit.workflows.engine import Step
+from mlpkit.workflows.project.context import ProjectRun
+from mlpkit.workflows.project.summary import STAGES, stage_summary
+from mlpkit.workflows.project.validate import validation_reference_frequencies
 
 
 def _load(path: Path) -> Any:
@@ -219,9 +222,7 @@ def _production_section(page, run: ProjectRun) -> None:
 
 
 def _reference_frequencies(run: ProjectRun) -> list[float]:
-    from mlpkit.pipeline import _validation_reference_frequencies
-
-    return _validation_reference_frequencies(run) or []
+    return validation_reference_frequencies(run) or []
 
 
 def _speed_section(page, run: ProjectRun) -> None:
@@ -264,7 +265,6 @@ def _speed_section(page, run: ProjectRun) -> None:
 
 def build_report(run: ProjectRun) -> Path:
     """Write the report to ``run_dir/report.file`` and return its path."""
-    from mlpkit.pipeline import STAGES, stage_summary
     from mlpkit.validation.html import HtmlReport
 
     cfg = run.cfg
@@ -278,7 +278,7 @@ def build_report(run: ProjectRun) -> Path:
     page.add_heading("Summary")
     rows = []
     for stage in STAGES:
-        rec = run.state.data["stages"].get(stage)
+        rec = run.state.steps.get(stage)
         if stage == "report":
             rows.append([stage, "done", "", "this page"])
         elif rec:
@@ -322,7 +322,14 @@ def build_report(run: ProjectRun) -> Path:
     _speed_section(page, run)
 
     page.add_heading("Configuration")
-    from mlpkit.config import commented_yaml
-
     page.add_preformatted(commented_yaml(cfg))
     return page.write(run.path(cfg.report.file))
+
+
+class Report(Step):
+    name = "report"
+    description = "HTML report"
+    sections = ("report", "project.name")
+
+    def run(self, run: ProjectRun) -> dict:
+        return {"path": str(build_report(run))}

@@ -18,6 +18,11 @@ import numpy as np
 from ase import Atoms
 
 from mlpkit.errors import InputError
+from mlpkit.files import atomic_write_images, atomic_write_json, read_images
+from mlpkit.workflows.active_learning.context import ITER_SEED_STRIDE
+from mlpkit.workflows.active_learning.driver import driver_frames
+from mlpkit.workflows.active_learning.labelling import count_labels
+from mlpkit.workflows.engine import Step
 
 
 @dataclass
@@ -202,3 +207,109 @@ def select_diverse(
     else:
         raise InputError(f"unknown selection strategy {strategy!r}")
     return picks
+
+
+# -- the step --------------------------------------------------------------------------------------------
+
+
+class Select(Step):
+    description = "trust window, top-k, diversity"
+
+    def __init__(self, i: int, trust: dict | None = None):
+        self.i = i
+        self.trust = trust
+        self.name = f"iter{i}.select"
+
+    def run(self, run) -> dict:
+        i, trust = self.i, self.trust
+        s = run.cfg.select
+        d = run.iter_dir(i)
+        frames = read_images(d / "explored.extxyz")
+        u = np.array([float(f.info.get("uncertainty", np.nan)) for f in frames])
+        trusted, cand, discarded = trust_masks(u, trust["lower"], trust["upper"])
+        candidates = [f for f, c in zip(frames, cand, strict=True) if c]
+        cu = u[cand]
+        n_used = count_labels(run.dataset, run.method)
+        n_pending = len(run.dataset.pending(run.method))
+        room = max(run.cfg.label_budget - n_used - n_pending, 0)
+        k = min(s.top_k, room)
+        picks: list[int] = []
+        min_distance = 0.0
+        if candidates and k > 0:
+            committee = run.load_committee(i)
+            train, _ = run.labelled()
+            species = list(committee.species)
+            fp = frame_fingerprints(committee, candidates, species)
+            min_distance = (
+                auto_min_distance(frame_fingerprints(committee, train, species))
+                if s.min_distance == "auto"
+                else float(s.min_distance)
+            )
+            picks = select_diverse(cu, fp, top_k=k, min_distance=min_distance, strategy=s.strategy)
+        selected = [candidates[j] for j in picks]
+        fallback = ""
+        if not candidates and k > 0 and discarded.any():
+            # Nothing inside the window, but walkers ran past the upper bound: the committee is too poor for
+            # the window to work. Label where each walker stopped for uncertainty (a real MD configuration,
+            # a few steps from the data, that passed the physical checks) so the next committee can improve.
+            stops = [
+                f
+                for f, dsc in zip(frames, discarded, strict=True)
+                if dsc and str(f.info.get("stopped_because", "")).startswith("uncertainty")
+            ]
+            by_walker: dict[tuple[int, int], Atoms] = {}
+            for f in stops:
+                w = (int(f.info.get("walker", -1)), int(f.info.get("segment", 0)))
+                if w not in by_walker or f.info.get("step", 0) < by_walker[w].info.get("step", 0):
+                    by_walker[w] = f  # the first configuration past the bound
+            selected = sorted(by_walker.values(), key=lambda f: f.info["uncertainty"])[:k]
+        if selected and not candidates:
+            fallback = (
+                f"no candidates inside the trust window: labelled the first configuration past the upper "
+                f"bound of {len(selected)} walker segment(s)"
+            )
+            run.log(f"iteration {i}: {fallback}")
+        if not selected and not candidates and k > 0 and not trusted.any():
+            # Every walker went unphysical at once: no exploration frame is usable. Add configurations the way
+            # the initial set was made (driver MD at the exploration temperature), so the loop can go on.
+            e = run.cfg.explore
+            selected = driver_frames(
+                run.structure,
+                run.driver.calculator,
+                temperature=e.temperatures[0],
+                thermostat=e.ensemble,
+                timestep=e.timestep,
+                friction=e.friction,
+                equilibration=run.cfg.initial.equilibration,
+                every=run.cfg.initial.steps_between,
+                n=k,
+                seed=run.cfg.seed + ITER_SEED_STRIDE * (i + 1) + 5,
+                allow_bond_breaking=e.allow_bond_breaking,
+                label=f"driver-md-iter-{i}",
+            )
+            fallback = (
+                f"every walker went unphysical: labelled {len(selected)} configurations from driver MD at "
+                f"{e.temperatures[0]:g} K instead"
+            )
+            run.log(f"iteration {i}: {fallback}")
+        for f in selected:
+            f.info["selected_in_iteration"] = i
+        atomic_write_images(d / "selected.extxyz", selected)
+        info = {
+            "n_frames": len(frames),
+            "n_trusted": int(trusted.sum()),
+            "n_candidates": int(cand.sum()),
+            "n_discarded": int(discarded.sum()),
+            "n_selected": len(selected),
+            "top_k": s.top_k,
+            "budget_room": room,
+            "min_distance": min_distance,
+            "fallback": fallback,
+            "selected_uncertainty": [float(f.info.get("uncertainty", np.nan)) for f in selected],
+        }
+        atomic_write_json(d / "selection.json", info)
+        run.log(
+            f"iteration {i}: {info['n_candidates']} candidates, {info['n_discarded']} discarded, "
+            f"{len(selected)} selected for labelling"
+        )
+        return info
