@@ -28,8 +28,8 @@ from __future__ import annotations
 import numpy as np
 from ase.calculators.calculator import PropertyNotImplementedError, all_changes
 
-from mlpkit.potentials.calculator import MLPCalculator
 from mlpkit.errors import InputError
+from mlpkit.potentials.calculator import MLPCalculator
 
 
 def bias_weight(energies: np.ndarray, n_atoms: int, depth: float, width: float) -> tuple[float, float, float]:

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from mlpkit.errors import InputError
 from mlpkit.data.records import reference_results
+from mlpkit.errors import InputError
 from mlpkit.potentials.base import Potential, Prediction
 
 #: σ below this (eV/Å) is treated as this, so ratios stay finite

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from mlpkit.errors import InputError, UnsupportedSpeciesError
 from mlpkit.data.records import methods_of, reference_results
+from mlpkit.errors import InputError, UnsupportedSpeciesError
 from mlpkit.potentials.base import Potential
 from mlpkit.validation.checks import (
     FAIL,

@@ -13,10 +13,10 @@ from mlpkit.potentials.bpnn.settings import BPNNHyperparameters, default_hyperpa
 DEFAULT_HYPERPARAMETERS = {name: field.default for name, field in BPNNHyperparameters.model_fields.items()}
 
 __all__ = [
+    "DEFAULT_HYPERPARAMETERS",
     "AtomicNetworks",
     "BPNNHyperparameters",
     "BPNNPotential",
-    "DEFAULT_HYPERPARAMETERS",
     "default_hyperparameters",
     "energy_forces",
     "kernel_energy_forces",

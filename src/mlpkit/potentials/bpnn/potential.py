@@ -42,7 +42,8 @@ from mlpkit.training import FIT_DEFAULTS, Trainer, TrainerSettings, energy_force
 class BPNNPotential(Potential):
     """Behler-Parrinello NNP (see module docstring).
 
-    Parameters (all hyperparameters are saved with the model; defaults and descriptions in :class:`BPNNHyperparameters`):
+    Parameters (all hyperparameters are saved with the model; defaults and descriptions in
+    :class:`BPNNHyperparameters`):
 
     species:          element symbols the model handles
     cutoff:           radial cutoff (Å)
@@ -262,10 +263,10 @@ class BPNNPotential(Potential):
     def fit(self, train: Sequence[Atoms], valid: Sequence[Atoms] | None = None, **settings: Any) -> FitHistory:
         """Fit reference energies and normalisation, then train the networks on energies and forces.
 
-        Settings (:class:`mlpkit.training.TrainerSettings`, with defaults and descriptions): ``epochs``, ``force_weight``,
-        ``learning_rate``, ``lr_final``, ``scheduler``, ``batch_size``, ``patience``, ``keep`` (``"best"``: weights of
-        the best validation epoch; ``"last"``: final weights), ``valid_fraction`` (used when
-        ``valid`` is None), ``seed``, ``checkpoint_dir``, ``checkpoint_every``, ``warm_start`` (keep current
+        Settings (:class:`mlpkit.training.TrainerSettings`, with defaults and descriptions): ``epochs``,
+        ``force_weight``, ``learning_rate``, ``lr_final``, ``scheduler``, ``batch_size``, ``patience``, ``keep``
+        (``"best"``: weights of the best validation epoch; ``"last"``: final weights), ``valid_fraction`` (used
+        when ``valid`` is None), ``seed``, ``checkpoint_dir``, ``checkpoint_every``, ``warm_start`` (keep current
         weights and normalisation: continue training), ``progress``.
         """
         typed, runtime = self.fit_settings(settings)
