@@ -211,7 +211,7 @@ def test_loop_survives_sigkill_at_several_stages_without_repeating_a_calculation
     kills = []
     # Kills land while a calculation runs (each starts with a 0.3 s pause): after a label is stored and before
     # the next one finishes. (A kill in the few milliseconds between a calculation's end and its commit would
-    # repeat that one calculation; see mlpkit.active.state.)
+    # repeat that one calculation; see mlpkit.workflows.active_learning.context.)
     # 1: in the middle of labelling the initial set (after 3 of 8 labels are stored)
     p = _start(cfg_path, run_dir, env)
     kills.append(_kill_when(p, lambda: _n_labelled(run_dir) >= 3))

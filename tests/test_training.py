@@ -156,7 +156,7 @@ def test_warm_start_continues_from_current_weights(water_frames):
 
 def test_bad_settings_are_clear_errors(water_frames):
     pot = create_potential("bpnn", water_frames[:5], **SMALL)
-    with pytest.raises(InputError, match="unknown bpnn fit setting .epoch. .did you mean epochs"):
+    with pytest.raises(InputError, match=r"unknown bpnn fit setting .epoch. .did you mean epochs"):
         pot.fit(water_frames[:5], epoch=3)
     with pytest.raises(InputError, match="learning_rate"):
         pot.fit(water_frames[:5], learning_rate=-1.0, progress=False)

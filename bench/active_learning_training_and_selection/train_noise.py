@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 
 torch.set_num_threads(1)
-from mlpkit.active.state import read_images
 from mlpkit.data.dataset import Dataset
+from mlpkit.files import read_images
 from mlpkit.uncertainty.committee import train_committee
 from mlpkit.validation.metrics import evaluate
 

@@ -1,30 +1,27 @@
 #!/bin/bash
 # The AL rounds alone: copy a finished fps run, switch its baseline to AL's own (farthest-point) initial set
 # (baseline.initial: shared, a resumable setting), drop the old baseline and resume; only the baseline runs.
-#   bench/al-session4/shared_baseline.sh 0 1 2
+#   bench/active_learning_initial_set/shared_baseline.sh 0 1 2
 cd "$(dirname "$0")/../.."
 for s in "$@"; do
   src=runs/water-fps-s$s; dst=runs/water-fpsshared-s$s
   python - "$s" <<'PY'
 import sys, yaml
 s = sys.argv[1]
-cfg = yaml.safe_load(open(f"bench/al-session4/fps-s{s}.yaml"))
+cfg = yaml.safe_load(open(f"bench/active_learning_initial_set/fps-s{s}.yaml"))
 cfg["name"] = f"water-fpsshared-s{s}"
 cfg["baseline"]["initial"] = "shared"
-open(f"bench/al-session4/fpsshared-s{s}.yaml", "w").write(
+open(f"bench/active_learning_initial_set/fpsshared-s{s}.yaml", "w").write(
     f"# fps-s{s}.yaml with the random baseline starting from AL's own initial set\n" + yaml.safe_dump(cfg, sort_keys=False))
 PY
   rm -rf $dst && cp -r $src $dst && rm -rf $dst/baseline $dst/report
   python - "$dst" <<'PY'
-import json, sys
+import sys
 from pathlib import Path
-from mlpkit.files import atomic_write_json
-p = Path(sys.argv[1]) / "state.json"
-st = json.loads(p.read_text())
-st["done"] = {k: v for k, v in st["done"].items() if not k.startswith("baseline.")}
-atomic_write_json(p, st)
+from mlpkit.workflows.engine import WorkflowState
+WorkflowState(Path(sys.argv[1]) / "state.json").forget(prefix="baseline.")
 PY
-  echo "$(date +%T) start fpsshared-s$s" >> runs/session4-chain.log
-  OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 mlpkit learn bench/al-session4/fpsshared-s$s.yaml --run-dir $dst > $dst.log 2>&1
-  echo "$(date +%T) end fpsshared-s$s rc=$?" >> runs/session4-chain.log
+  echo "$(date +%T) start fpsshared-s$s" >> runs/initial-set-chain.log
+  OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 mlpkit learn bench/active_learning_initial_set/fpsshared-s$s.yaml --run-dir $dst > $dst.log 2>&1
+  echo "$(date +%T) end fpsshared-s$s rc=$?" >> runs/initial-set-chain.log
 done

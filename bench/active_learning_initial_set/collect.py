@@ -1,6 +1,6 @@
-"""Rows of the session-4 tables in docs/benchmarks/active-learning.md from finished runs.
+"""Rows of the chosen-initial-set tables in docs/benchmarks/active-learning.md from finished runs.
 
-python bench/al-session4/collect.py runs/water-fps-s0 runs/water-fps-s1 ...
+python bench/active_learning_initial_set/collect.py runs/water-fps-s0 runs/water-fps-s1 ...
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 torch.set_num_threads(1)
-from mlpkit.active.state import read_images
+from mlpkit.files import read_images
 from mlpkit.potentials.registry import load_potential
 
 run = Path(sys.argv[1])

@@ -1,6 +1,6 @@
 """Exploration with and without the uncertainty-driven bias, offline, on one finished AL iteration's committee.
 
-    python bench/al-session4/try_bias.py runs/water-fps-s0 1 0,1 0.1,0.005 0.3,0.005 0.3,0.02
+    python bench/active_learning_initial_set/try_bias.py runs/water-fps-s0 1 0,1 0.1,0.005 0.3,0.005 0.3,0.02
 
 Arguments: run directory, iteration, then one "depth,width" (eV, eV/√atom) per setting (depth 0: plain MD on the
 committee mean). For each: 4 walkers x 1000 Langevin steps at 500 K from the first 4 initial frames, the
@@ -8,9 +8,9 @@ iteration's trust window as watchdog; prints the untrusted fraction, calibrated 
 HOH angle percentiles (1/50/99) of the recorded frames, next to those of the test set's 1000 K half.
 """
 
-import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from ase.io import read
@@ -18,10 +18,10 @@ from ase.io import read
 from mlpkit.md.dynamics import UncertaintyWatchdog, run_md
 from mlpkit.potentials.registry import load_potential
 from mlpkit.uncertainty.bias import UncertaintyBiasedCalculator
+from mlpkit.workflows.engine import WorkflowState
 
 run, it = sys.argv[1], int(sys.argv[2])
-d = json.load(open(f"{run}/state.json"))["done"]
-tr = d[f"iter{it}.train"]["trust"]
+tr = WorkflowState(Path(run) / "state.json").result(f"iter{it}.train")["trust"]
 com = load_potential(f"{run}/iter-{it:03d}/model")
 starts = read(f"{run}/initial.extxyz", ":")
 test = read(f"{run}/test-set.extxyz", ":")

@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 torch.set_num_threads(1)
-from mlpkit.active.state import read_images
+from mlpkit.files import read_images
 from mlpkit.potentials.registry import load_potential
 from mlpkit.validation.metrics import evaluate
 
