@@ -8,11 +8,8 @@ from mlpkit.workflows.project.context import ProjectRun, load_json
 
 
 def validate_potential(run: ProjectRun, which: str) -> dict:
-    try:
-        from mlpkit.validation import validate
-    except ImportError:  # the package may not re-export it
-        from mlpkit.validation.report import validate
-    from mlpkit.validation.settings import ValidationSettings
+    """The checklist of ``models/<which>`` (report in ``validation/<which>/``) and its headline numbers."""
+    from mlpkit.validation import ValidationSettings, validate
 
     settings = ValidationSettings(**run.cfg.validation.model_dump(exclude={"enabled"}))
     pot = run.potential(which)
