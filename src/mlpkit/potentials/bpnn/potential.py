@@ -27,8 +27,8 @@ from ase.data import atomic_numbers, chemical_symbols
 
 from mlpkit.data.records import methods_of, reference_results, species_of, training_set_hash
 from mlpkit.descriptors.graph import GraphArrays, GraphBatch, collate, concatenate, graph_arrays, species_index
-from mlpkit.descriptors.kernels import KernelParameters, Workspace
 from mlpkit.descriptors.symmetry import SymmetryFunctionSettings
+from mlpkit.descriptors.tables import KernelParameters, Workspace
 from mlpkit.errors import InputError, UnsupportedSpeciesError
 from mlpkit.potentials.base import Capabilities, FitHistory, Potential, Prediction
 from mlpkit.potentials.bpnn.md_graph import MDGraph
