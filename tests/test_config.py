@@ -182,3 +182,21 @@ def test_settings_added_later_leave_finished_stages_valid_at_their_defaults():
     assert changed["train"] != base["train"]
     changed = with_setting("active_learning.explore.bias", 0.1)
     assert changed["validate"] == base["validate"] and changed["learn"] != base["learn"]
+
+
+def test_project_and_learn_files_share_their_section_classes_and_thermostat_names():
+    """One definition of each shared section: the learn file's explore/trust/select/stop/baseline settings are the
+    project file's active_learning sub-sections, and both files accept the same thermostat names."""
+    from mlpkit.config.active_learning import ActiveLearningConfig, ActiveLearningSection
+    from mlpkit.config.sampling import md_ensemble, sampling_thermostat
+
+    for key in ("explore", "trust", "select", "stop", "baseline"):
+        assert ActiveLearningSection.model_fields[key].annotation is ActiveLearningConfig.model_fields[key].annotation
+    sampling = ProjectConfig.model_fields["sampling"].annotation
+    initial = ActiveLearningConfig.model_fields["initial"].annotation
+    assert sampling.model_fields["thermostat"].annotation == initial.model_fields["thermostat"].annotation
+    for name in ("nvt", "langevin", "nve"):
+        assert ProjectConfig.from_dict({"sampling": {"thermostat": name}}).sampling.thermostat == name
+        assert ActiveLearningConfig.from_dict({"structure": "H2O", "initial": {"thermostat": name}})
+    assert [md_ensemble(t) for t in ("nvt", "langevin", "nve")] == ["nvt", "nvt", "nve"]
+    assert [sampling_thermostat(t) for t in ("nvt", "langevin", "nve")] == ["langevin", "langevin", "nve"]

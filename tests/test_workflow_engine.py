@@ -46,6 +46,14 @@ def test_steps_run_once_per_fingerprint_and_state_is_atomic(tmp_path):
     assert set(final.steps) == {"iter0.train"} and final.get("stopped_because") is None
 
 
+def test_the_project_steps_are_the_stages_in_order():
+    from mlpkit.workflows.project.runner import STEPS
+    from mlpkit.workflows.project.summary import STAGES
+
+    assert tuple(step.name for step in STEPS) == STAGES
+    assert all(step.description and step.sections for step in STEPS)
+
+
 def test_cumulative_fingerprints_match_the_pipeline_of_earlier_versions():
     """Stage fingerprints are computed as they were (so project directories of earlier versions resume)."""
     from mlpkit.config import ProjectConfig

@@ -49,7 +49,6 @@ from mlpkit.workflows.project.validate import Validate
 #: the stages, in order; each step's ``sections`` are the configuration its results depend on (cumulatively:
 #: a stage also depends on the sections of every earlier one)
 STEPS: tuple[Step, ...] = (Sample(), Label(), Train(), Validate(), Learn(), Production(), Speed(), Report())
-assert tuple(s.name for s in STEPS) == STAGES
 
 #: settings added after runs already existed: left out of the fingerprints while at their default, so that
 #: upgrading mlpkit does not invalidate finished stages that ran with the behaviour the default keeps
