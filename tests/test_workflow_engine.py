@@ -127,3 +127,17 @@ def test_state_files_this_version_cannot_read_are_refused_with_what_to_do(tmp_pa
     message = str(exc.value)
     assert str(run_dir) in message
     assert "new run directory" in message or "delete" in message
+
+
+def test_learn_refuses_a_run_directory_it_cannot_read_before_any_work(tmp_path):
+    from mlpkit.config.active_learning import ActiveLearningConfig
+    from mlpkit.workflows.active_learning.loop import run_active_learning
+
+    run_dir = tmp_path / "learn-run"
+    run_dir.mkdir()
+    (run_dir / "state.json").write_text(json.dumps({"version": STATE_VERSION + 1, "steps": {}}))
+    cfg = ActiveLearningConfig.from_dict({"structure": "H2O", "reference": {"method": "emt"}, "driver": None})
+    with pytest.raises(InputError, match="newer mlpkit") as exc:
+        run_active_learning(cfg, run_dir, progress=False)
+    assert str(run_dir) in str(exc.value)
+    assert not (run_dir / "dataset.db").exists() and not (run_dir / "initial.extxyz").exists()
