@@ -39,13 +39,13 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlpkit.config.base import _Section, _Strict
 from mlpkit.config.model import CommitteeSettings
 from mlpkit.config.sampling import Ensemble, InitialSettings, TestSettings
+from mlpkit.config.system import ExecutionSection
 from mlpkit.errors import InputError
-from mlpkit.execution.settings import JobqueueSettings, target_problem
 
 
 class ExploreSettings(_Strict):
@@ -136,14 +136,11 @@ class BaselineSettings(_Strict):
     )
 
 
-class ExecutionSettings(_Strict):
-    workers: int = Field(2, ge=0, description="Dask worker processes for reference calculations (0: in-process)")
-    scheduler: str | None = Field(
-        None, description="address of a running Dask scheduler (tcp://host:8786) for the labels; overrides workers"
-    )
-    jobqueue: JobqueueSettings | None = Field(
-        None, description="label on workers started as batch jobs (Slurm/PBS/...) via dask-jobqueue; overrides workers"
-    )
+class ExecutionSettings(ExecutionSection):
+    """Where the labels of ``mlpkit learn`` run (the project file's execution section), and its torch threads."""
+
+    model_config = ConfigDict(validate_assignment=True)
+
     threads: int | None = Field(None, ge=1, description="torch threads for training (None: leave as is)")
     md_threads: int = Field(
         1,
@@ -151,21 +148,6 @@ class ExecutionSettings(_Strict):
         description="torch threads during exploration MD: one step of a small molecule is too little work to "
         "share, and a second thread on a busy machine made steps 30x slower in our measurements",
     )
-
-    @model_validator(mode="after")
-    def _one_target(self):
-        problem = target_problem(self.scheduler, self.jobqueue)
-        if problem:
-            raise ValueError(f"{problem[0]}: {problem[1]}")
-        return self
-
-    def where(self) -> dict:
-        """Keyword arguments of :func:`mlpkit.execution.label_pending` for where the labels run."""
-        return {
-            "workers": self.workers,
-            "scheduler": self.scheduler,
-            "cluster_config": None if self.jobqueue is None else self.jobqueue.cluster_config(),
-        }
 
 
 class ActiveLearningSection(_Section):
@@ -293,6 +275,9 @@ def _format_error(exc: ValidationError, where: str = "config") -> str:
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"]
+        if msg.startswith("Value error, @"):  # "@key message": a section-level check pointing at one of its keys
+            sub, _, msg = msg[len("Value error, @") :].partition(" ")
+            loc = f"{loc}.{sub}" if err["loc"] else sub
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         lines.append(f"{loc}: {msg}")

@@ -127,3 +127,11 @@ class ExecutionSection(_Section):
         if problem:
             raise ValueError(f"@{problem[0]} {problem[1]}")
         return self
+
+    def where(self) -> dict:
+        """Keyword arguments of :func:`mlpkit.execution.label_pending` for where the labels run."""
+        return {
+            "workers": self.workers,
+            "scheduler": self.scheduler,
+            "cluster_config": None if self.jobqueue is None else self.jobqueue.cluster_config(),
+        }
