@@ -27,7 +27,7 @@ from mlpkit.workflows.active_learning.report import write_report
 from mlpkit.workflows.active_learning.select import Select
 from mlpkit.workflows.active_learning.stop import reconsider_stop, should_stop
 from mlpkit.workflows.active_learning.summary import ALSummary, summary
-from mlpkit.workflows.active_learning.test_set import TestSet
+from mlpkit.workflows.active_learning.testset import TestSet
 from mlpkit.workflows.active_learning.train import Train
 
 
