@@ -27,7 +27,7 @@ from pathlib import Path
 
 
 def table(summary: dict) -> str:
-    from mlpkit.active.report import _spread
+    from mlpkit.workflows.active_learning.report import _spread
 
     rows = [
         "| curve | labels | test force MAE (meV/Å) | test energy MAE (meV/atom) "
@@ -63,7 +63,7 @@ AL_ONLY_EXPLORE_KEYS = {"bias", "bias_width"}
 def baseline_settings(config: dict) -> dict:
     """The part of a run's config.json that its random baseline depends on (settings added since the run was
     made take their defaults, as they do when the run is resumed)."""
-    from mlpkit.active.config import ActiveLearningConfig
+    from mlpkit.config.active_learning import ActiveLearningConfig
 
     config = ActiveLearningConfig.model_validate(config).model_dump(mode="json")
     out = {k: v for k, v in config.items() if k not in AL_ONLY_KEYS}
@@ -74,12 +74,20 @@ def baseline_settings(config: dict) -> dict:
     return out
 
 
+def step_results(run_dir: Path) -> dict:
+    """Each finished step's result from a run's state.json (any state format version mlpkit reads)."""
+    from mlpkit.workflows.engine import WorkflowState
+
+    state = WorkflowState(run_dir / "state.json")
+    return {k: state.result(k) for k in state.steps}
+
+
 def al_curve(run_dir: Path) -> list[dict]:
     """AL test errors per finished training (from the report, or from state.json of an unfinished run)."""
     rep = run_dir / "report" / "summary.json"
     if rep.exists():
         return json.loads(rep.read_text())["curve"]
-    done = json.loads((run_dir / "state.json").read_text())["done"]
+    done = step_results(run_dir)
     out = []
     for i in range(1000):
         r = done.get(f"iter{i}.train")
@@ -91,14 +99,14 @@ def al_curve(run_dir: Path) -> list[dict]:
 
 def compare_baseline(run_dir: Path, other: Path) -> str:
     """Saving of ``run_dir``'s final AL error against ``other``'s random curve (settings checked first)."""
-    from mlpkit.active.baseline import _log_interp_crossing
+    from mlpkit.workflows.active_learning.baseline import _log_interp_crossing
 
     mine = baseline_settings(json.loads((run_dir / "config.json").read_text()))
     theirs = baseline_settings(json.loads((other / "config.json").read_text()))
     diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
     if diff:
         raise SystemExit(f"the random baselines of {run_dir} and {other} are not comparable: {diff} differ")
-    done = json.loads((other / "state.json").read_text())["done"]
+    done = step_results(other)
     points = [done[k] for k in sorted((k for k in done if k.startswith("baseline.point")), key=lambda k: int(k[14:]))]
     curve = al_curve(run_dir)
     final = curve[-1]
@@ -146,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if not args.config:
             ap.error("give a config, or --report-only RUN_DIR")
-        from mlpkit.active.config import ActiveLearningConfig
-        from mlpkit.active.loop import run_active_learning
+        from mlpkit.config.active_learning import ActiveLearningConfig
+        from mlpkit.workflows.active_learning.loop import run_active_learning
 
         cfg = ActiveLearningConfig.from_yaml(args.config)
         run_dir = Path(args.run_dir or Path("runs") / cfg.name)

@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(HERE))
     from mlpkit.descriptors.graph import collate, graph_arrays
     from mlpkit.descriptors.neighbors import neighbor_list
-    from mlpkit.potentials.registry import create_potential
     from mlpkit.potentials.bpnn import energy_forces
+    from mlpkit.potentials.registry import create_potential
     from water_boxes import n_side_for, water_box
 
     torch.set_num_threads(opts.threads)

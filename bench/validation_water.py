@@ -31,8 +31,7 @@ def main() -> None:
     from ase.io import read
 
     from mlpkit.labelers import make_labeler
-    from mlpkit.potentials.registry import create_potential
-    from mlpkit.potentials.registry import load_potential
+    from mlpkit.potentials.registry import create_potential, load_potential
     from mlpkit.validation import ValidationSettings, validate
 
     torch.set_num_threads(2)

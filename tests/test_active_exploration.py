@@ -13,15 +13,22 @@ from ase import Atoms
 from ase.build import molecule
 from ase.calculators.fd import calculate_numerical_forces, calculate_numerical_stress
 
-from mlpkit.active.config import ActiveLearningConfig
-from mlpkit.active.select import diverse_subset, frame_fingerprints
+from mlpkit.config.active_learning import ActiveLearningConfig
 from mlpkit.errors import InputError
 from mlpkit.uncertainty import Committee
 from mlpkit.uncertainty.bias import UncertaintyBiasedCalculator, biased_energy_forces
+from mlpkit.workflows.active_learning.select import diverse_subset, frame_fingerprints
+from mlpkit.workflows.engine import WorkflowState
 
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
 from al_helpers import tiny_config  # noqa: E402
+
+
+def _results(run_dir: Path) -> dict:
+    """Each finished step's result, from the run's state file."""
+    state = WorkflowState(run_dir / "state.json")
+    return {k: state.result(k) for k in state.steps}
 
 
 def _committee(images, n=3) -> Committee:
@@ -137,10 +144,10 @@ def test_farthest_point_initial_set_needs_a_pool():
 
 
 def test_farthest_point_initial_set_and_the_baselines_own_random_initial_set(tmp_path):
-    from mlpkit.active.loop import run_active_learning
-    from mlpkit.active.state import read_images
     from mlpkit.data import Dataset
     from mlpkit.data.hashing import configuration_hash
+    from mlpkit.files import read_images
+    from mlpkit.workflows.active_learning.loop import run_active_learning
 
     raw = tiny_config(
         str(tmp_path / "calls.log"),
@@ -161,7 +168,7 @@ def test_farthest_point_initial_set_and_the_baselines_own_random_initial_set(tmp
     assert {configuration_hash(a) for a in chosen} <= set(pool_hashes)
     assert sorted(int(a.info["pool_index"]) for a in chosen) == sorted(diverse_subset(pool, 8, cfg.committee))
 
-    state = json.loads((run_dir / "state.json").read_text())["done"]
+    state = _results(run_dir)
     assert state["baseline.initial"]["labelled_in_source"] == 8
     base_initial = Dataset(run_dir / "baseline" / "baseline.db").to_atoms(source="initial")
     assert len(base_initial) == 8
@@ -176,7 +183,7 @@ def test_farthest_point_initial_set_and_the_baselines_own_random_initial_set(tmp
 
 
 def test_the_baselines_initial_set_follows_the_setting():
-    from mlpkit.active.baseline import own_initial_set
+    from mlpkit.workflows.active_learning.baseline import own_initial_set
 
     base = {"structure": "H2O", "reference": {"method": "emt"}}
 
@@ -195,7 +202,7 @@ def test_active_learning_labels_on_a_dask_scheduler_and_refuses_two_targets(tmp_
     """The loop's labels go where `execution` says: here a running Dask scheduler (as on a cluster)."""
     from distributed import LocalCluster
 
-    from mlpkit.active.loop import run_active_learning
+    from mlpkit.workflows.active_learning.loop import run_active_learning
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         raw = tiny_config(
@@ -206,7 +213,7 @@ def test_active_learning_labels_on_a_dask_scheduler_and_refuses_two_targets(tmp_
             execution={"workers": 2, "scheduler": cluster.scheduler_address},
         )
         run_active_learning(ActiveLearningConfig.from_dict(raw), tmp_path / "run", progress=False)
-    state = json.loads((tmp_path / "run" / "state.json").read_text())["done"]
+    state = _results(tmp_path / "run")
     for step in ("initial", "iter0.label"):
         assert state[step]["labelled"] > 0
         assert state[step]["where"] == f"scheduler {cluster.scheduler_address}", state[step]
@@ -222,7 +229,7 @@ def test_a_stopped_run_goes_on_when_its_stop_settings_are_tightened(tmp_path):
     """Raising max_iterations (or tightening the target) on resume re-opens a finished run at its last iteration:
     no label is computed twice, the random curve is recomputed for the new end point, looser settings change
     nothing."""
-    from mlpkit.active.loop import run_active_learning
+    from mlpkit.workflows.active_learning.loop import run_active_learning
 
     log = tmp_path / "calls.log"
     run_dir = tmp_path / "run"
@@ -268,8 +275,8 @@ def test_a_random_curve_point_trains_on_its_own_prefix_of_the_draws(tmp_path):
     the first n draws in drawing order (a failed draw counts as drawn), whatever else the store holds."""
     from ase.calculators.singlepoint import SinglePointCalculator
 
-    from mlpkit.active.baseline import _point_data
     from mlpkit.data import Dataset
+    from mlpkit.workflows.active_learning.baseline import _point_data
 
     def labelled(k: int) -> Atoms:
         a = _distorted_water(100 + k)

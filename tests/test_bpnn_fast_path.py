@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from mlpkit.descriptors import symmetry
+from mlpkit.descriptors import symmetry_fast
 from mlpkit.descriptors.graph import collate, graph_arrays
 from mlpkit.descriptors.neighbors import neighbor_list
 from mlpkit.potentials.bpnn import BPNNPotential, energy_forces
@@ -35,7 +35,7 @@ def box():
 @pytest.mark.parametrize("full", [False, True])
 @pytest.mark.parametrize("chunk", [7, 4096])
 def test_fast_features_and_gradients_equal_autograd(box, variant, full, chunk, monkeypatch):
-    monkeypatch.setattr(symmetry, "PAIR_CHUNK", chunk)
+    monkeypatch.setattr(symmetry_fast, "PAIR_CHUNK", chunk)
     pot = BPNNPotential(["H", "O"], cutoff=4.5, **variant)
     sf = pot.module.descriptor
     # a list with a skin (pairs beyond the cutoff included), half or full

@@ -12,7 +12,8 @@ from mlpkit.config import ProjectConfig, commented_yaml, init_config
 from mlpkit.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = sorted(p for p in (ROOT / "examples").rglob("*.yaml") if p.is_file())
+#: every committed YAML file: examples and benchmark inputs (they must keep validating as the schema changes)
+EXAMPLES = sorted(p for d in ("examples", "bench") for p in (ROOT / d).rglob("*.yaml") if p.is_file())
 
 
 def _is_project_file(path: Path) -> bool:
@@ -33,7 +34,7 @@ def test_every_example_validates(path):
         assert cfg.run_dir.is_relative_to(path.parent)
         cfg.structure_atoms()  # the structure is readable
     elif "structure" in (yaml.safe_load(path.read_text()) or {}):
-        from mlpkit.active.config import ActiveLearningConfig
+        from mlpkit.config.active_learning import ActiveLearningConfig
 
         ActiveLearningConfig.from_yaml(path)
     else:
@@ -160,7 +161,7 @@ def test_init_cli(tmp_path):
 def test_settings_added_later_leave_finished_stages_valid_at_their_defaults():
     """Upgrading mlpkit must not rerun a finished project: a new setting left at its default is not part of the
     stage fingerprints, and set to something else it invalidates exactly the stages that depend on it."""
-    from mlpkit.pipeline import LATER_DEFAULTS, stage_fingerprints
+    from mlpkit.workflows.project.runner import LATER_DEFAULTS, stage_fingerprints
 
     path = ROOT / "examples" / "tiny" / "mlpkit.yaml"
     base = stage_fingerprints(ProjectConfig.from_yaml(path))
@@ -181,3 +182,21 @@ def test_settings_added_later_leave_finished_stages_valid_at_their_defaults():
     assert changed["train"] != base["train"]
     changed = with_setting("active_learning.explore.bias", 0.1)
     assert changed["validate"] == base["validate"] and changed["learn"] != base["learn"]
+
+
+def test_project_and_learn_files_share_their_section_classes_and_thermostat_names():
+    """One definition of each shared section: the learn file's explore/trust/select/stop/baseline settings are the
+    project file's active_learning sub-sections, and both files accept the same thermostat names."""
+    from mlpkit.config.active_learning import ActiveLearningConfig, ActiveLearningSection
+    from mlpkit.config.sampling import md_ensemble, sampling_thermostat
+
+    for key in ("explore", "trust", "select", "stop", "baseline"):
+        assert ActiveLearningSection.model_fields[key].annotation is ActiveLearningConfig.model_fields[key].annotation
+    sampling = ProjectConfig.model_fields["sampling"].annotation
+    initial = ActiveLearningConfig.model_fields["initial"].annotation
+    assert sampling.model_fields["thermostat"].annotation == initial.model_fields["thermostat"].annotation
+    for name in ("nvt", "langevin", "nve"):
+        assert ProjectConfig.from_dict({"sampling": {"thermostat": name}}).sampling.thermostat == name
+        assert ActiveLearningConfig.from_dict({"structure": "H2O", "initial": {"thermostat": name}})
+    assert [md_ensemble(t) for t in ("nvt", "langevin", "nve")] == ["nvt", "nvt", "nve"]
+    assert [sampling_thermostat(t) for t in ("nvt", "langevin", "nve")] == ["langevin", "langevin", "nve"]

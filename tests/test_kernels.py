@@ -17,17 +17,10 @@ from ase import Atoms
 from ase.build import molecule
 
 from mlpkit.descriptors.graph import concatenate, graph_arrays
-from mlpkit.descriptors.kernels import (
-    TABLE_TOLERANCE,
-    Workspace,
-    analytic_basis,
-    basis_table,
-    pair_vectors,
-    symmetry_features,
-    symmetry_forces,
-)
+from mlpkit.descriptors.kernels import pair_vectors, symmetry_features, symmetry_forces
 from mlpkit.descriptors.neighbors import neighbor_list, spatial_order
 from mlpkit.descriptors.symmetry import SymmetryFunctions, SymmetryFunctionSettings
+from mlpkit.descriptors.tables import TABLE_TOLERANCE, Workspace, analytic_basis, basis_table
 from mlpkit.potentials.bpnn import BPNNPotential
 
 

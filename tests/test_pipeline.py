@@ -26,7 +26,7 @@ pytest.importorskip("tblite")
 
 def _state(run_dir: Path) -> dict:
     try:
-        return json.loads((run_dir / "pipeline-state.json").read_text())["stages"]
+        return json.loads((run_dir / "pipeline-state.json").read_text())["steps"]
     except (OSError, json.JSONDecodeError, KeyError):
         return {}
 
@@ -187,7 +187,7 @@ def test_config_changes_rerun_only_what_depends_on_them(finished_run):
     import yaml
 
     from mlpkit.errors import InputError
-    from mlpkit.pipeline import run_project
+    from mlpkit.workflows.project.runner import run_project
 
     run_dir, *_ = finished_run
     cfg_path = run_dir.parent / "mlpkit.yaml"
@@ -210,3 +210,52 @@ def test_config_changes_rerun_only_what_depends_on_them(finished_run):
         assert _state(run_dir)["learn"]["finished"] == before["learn"]["finished"]
     finally:
         cfg_path.write_text(original)
+
+
+def _as_version_1(run_dir: Path) -> None:
+    """Rewrite both state files of a run directory in the format of earlier mlpkit versions."""
+    project = json.loads((run_dir / "pipeline-state.json").read_text())
+    (run_dir / "pipeline-state.json").write_text(json.dumps({"version": 1, "stages": project["steps"]}))
+    learn = json.loads((run_dir / "state.json").read_text())
+    done = {k: rec["result"] for k, rec in learn["steps"].items()}
+    (run_dir / "state.json").write_text(json.dumps({"version": 1, "done": done, **learn["values"]}))
+
+
+def test_run_directory_of_an_earlier_version_resumes(finished_run, tmp_path):
+    """A finished run directory whose state files are in the version-1 formats resumes: every stage of `mlpkit
+    run` and every step of the active-learning run is recognised as done, and nothing is labelled again."""
+    from mlpkit.config.active_learning import ActiveLearningConfig
+    from mlpkit.workflows.active_learning.loop import run_active_learning
+    from mlpkit.workflows.project.runner import run_project
+
+    run_dir, *_ = finished_run
+    work = tmp_path / "copy"
+    shutil.copytree(run_dir.parent, work)
+    old = work / run_dir.name
+    before = _state(old)
+    labels = _labelled_rows(old)
+    _as_version_1(old)
+    summary = run_project(work / "mlpkit.yaml", progress=False)
+    assert summary["complete"]
+    after = _state(old)
+    for stage in before:
+        assert after[stage]["finished"] == before[stage]["finished"], stage
+    cfg = ActiveLearningConfig.from_dict(json.loads((old / "config.json").read_text()))
+    al = run_active_learning(cfg, old, progress=False)
+    assert al.iterations == before["learn"]["result"]["iterations"]
+    assert _labelled_rows(old) == labels
+
+
+def test_run_directory_this_version_cannot_read_is_refused(finished_run, tmp_path):
+    from mlpkit.errors import InputError
+    from mlpkit.workflows.project.runner import run_project
+
+    run_dir, *_ = finished_run
+    work = tmp_path / "copy"
+    work.mkdir()
+    shutil.copy(run_dir.parent / "mlpkit.yaml", work / "mlpkit.yaml")
+    (work / run_dir.name).mkdir()
+    (work / run_dir.name / "pipeline-state.json").write_text(json.dumps({"version": 99, "steps": {}}))
+    with pytest.raises(InputError, match="newer mlpkit") as exc:
+        run_project(work / "mlpkit.yaml", progress=False)
+    assert str(work / run_dir.name) in str(exc.value) and "new run directory" in str(exc.value)

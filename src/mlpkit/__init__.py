@@ -1,16 +1,17 @@
 """mlpkit: from DFT calculations to validated machine-learning interatomic potentials.
 
-The pipeline, one module per stage: ``data`` (the dataset store), ``labelers`` (reference methods),
-``sampling`` (candidate configurations), ``execution`` (parallel labelling on Dask), ``descriptors``,
-``models`` (potential families behind one protocol), ``training``, ``uncertainty``, ``active``
-(the active-learning loop), ``md``, ``validation`` and ``cli``.
+Packages, from the bottom layer up (tests/test_layering.py checks that no package imports a higher one):
+``data`` (the dataset store), ``descriptors``, ``training``, ``potentials`` (families behind one protocol),
+``labelers`` (reference methods), ``sampling`` (candidate configurations), ``execution`` (parallel labelling on
+Dask), ``uncertainty``, ``md``, ``validation``, ``config`` (the configuration files), ``workflows`` (``mlpkit run``
+and ``mlpkit learn`` as steps on one resume engine), ``cli`` and ``testing`` (the potential contract).
 
 Units are ASE's throughout: eV, Å, fs via :mod:`ase.units`, K.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from mlpkit.version import __version__
 
 
 def load(path):

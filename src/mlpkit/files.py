@@ -75,3 +75,13 @@ def atomic_write_images(path: str | os.PathLike, images: Sequence[Atoms]) -> Non
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def read_images(path: str | os.PathLike) -> list[Atoms]:
+    """The configurations of an extxyz file (an empty or missing file: none)."""
+    from ase.io import read
+
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return []
+    return list(read(path, index=":", format="extxyz"))

@@ -27,8 +27,8 @@ def learn(
     Running the same command again after a crash or Ctrl-C continues from the last finished step; nothing
     already labelled is labelled again.
     """
-    from mlpkit.active.config import ActiveLearningConfig
-    from mlpkit.active.loop import run_active_learning
+    from mlpkit.config.active_learning import ActiveLearningConfig
+    from mlpkit.workflows.active_learning.loop import run_active_learning
 
     cfg = ActiveLearningConfig.from_yaml(config)
     run_dir = run_dir if run_dir is not None else Path("runs") / cfg.name
@@ -58,7 +58,7 @@ def learn(
 @app.command("learn-report")
 def learn_report(run_dir: Path = typer.Argument(..., help="run directory of `mlpkit learn`")) -> None:
     """Write the learning curves (AL vs random), σ-vs-error plots and the summary of a run."""
-    from mlpkit.active.report import regenerate
+    from mlpkit.workflows.active_learning.report import regenerate
 
     report_dir = regenerate(run_dir)
     out.print((report_dir / "summary.md").read_text(), highlight=False, markup=False)

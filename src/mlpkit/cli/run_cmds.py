@@ -86,7 +86,7 @@ def run_cmd(
     Resumable: run the same command again after a crash or Ctrl-C and finished stages are skipped; no label is
     computed twice. Changing a section of the configuration reruns the stages that depend on it.
     """
-    from mlpkit.pipeline import run_project
+    from mlpkit.workflows.project.runner import run_project
 
     summary = run_project(
         config, stages=tuple(stage) if stage else None, restart_from=restart_from, progress=not quiet, console=err

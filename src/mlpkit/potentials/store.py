@@ -53,7 +53,7 @@ def write_model_dir(
     """
     import torch
 
-    from mlpkit import __version__
+    from mlpkit.version import __version__
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -65,7 +65,7 @@ class HtmlReport:
         self.title = title
         self._blocks: list[str] = [f"<h1>{html.escape(title)}</h1>"]
         stamp = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-        from mlpkit import __version__
+        from mlpkit.version import __version__
 
         meta = f"mlpkit {__version__} · {stamp}"
         if subtitle:

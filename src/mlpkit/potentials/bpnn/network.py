@@ -13,8 +13,9 @@ import numpy as np
 import torch
 
 from mlpkit.descriptors.graph import GraphBatch, GraphConcat
-from mlpkit.descriptors.kernels import KernelParameters, Workspace, symmetry_features, symmetry_forces
+from mlpkit.descriptors.kernels import symmetry_features, symmetry_forces
 from mlpkit.descriptors.symmetry import SymmetryFunctions, SymmetryFunctionSettings
+from mlpkit.descriptors.tables import KernelParameters, Workspace
 from mlpkit.errors import InputError
 
 _ACTIVATIONS = {

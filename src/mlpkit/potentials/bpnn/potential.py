@@ -27,8 +27,8 @@ from ase.data import atomic_numbers, chemical_symbols
 
 from mlpkit.data.records import methods_of, reference_results, species_of, training_set_hash
 from mlpkit.descriptors.graph import GraphArrays, GraphBatch, collate, concatenate, graph_arrays, species_index
-from mlpkit.descriptors.kernels import KernelParameters, Workspace
 from mlpkit.descriptors.symmetry import SymmetryFunctionSettings
+from mlpkit.descriptors.tables import KernelParameters, Workspace
 from mlpkit.errors import InputError, UnsupportedSpeciesError
 from mlpkit.potentials.base import Capabilities, FitHistory, Potential, Prediction
 from mlpkit.potentials.bpnn.md_graph import MDGraph
@@ -264,11 +264,10 @@ class BPNNPotential(Potential):
     def fit(self, train: Sequence[Atoms], valid: Sequence[Atoms] | None = None, **settings: Any) -> FitHistory:
         """Fit reference energies and normalisation, then train the networks on energies and forces.
 
-        Settings (:class:`mlpkit.training.TrainerSettings` has defaults and descriptions): ``epochs``,
-        ``force_weight``,
-        ``learning_rate``, ``lr_final``, ``scheduler``, ``batch_size``, ``patience``, ``keep`` (``"best"``: weights of
-        the best validation epoch; ``"last"``: final weights), ``valid_fraction`` (used when
-        ``valid`` is None), ``seed``, ``checkpoint_dir``, ``checkpoint_every``, ``warm_start`` (keep current
+        Settings (:class:`mlpkit.training.TrainerSettings`, with defaults and descriptions): ``epochs``,
+        ``force_weight``, ``learning_rate``, ``lr_final``, ``scheduler``, ``batch_size``, ``patience``, ``keep``
+        (``"best"``: weights of the best validation epoch; ``"last"``: final weights), ``valid_fraction`` (used
+        when ``valid`` is None), ``seed``, ``checkpoint_dir``, ``checkpoint_every``, ``warm_start`` (keep current
         weights and normalisation: continue training), ``progress``.
         """
         typed, runtime = self.fit_settings(settings)

@@ -1,1 +1,0 @@
-"""mlpkit.active"""

@@ -1,0 +1,87 @@
+"""The sections after training: production MD (with its uncertainty watchdog), the speed table and the
+report."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from mlpkit.config.base import _check_method, _Section
+from mlpkit.config.sampling import Ensemble
+
+
+class WatchdogSection(_Section):
+    """Watches the committee's uncertainty (calibrated max atomic force std, eV/Å) during production MD."""
+
+    warn: float | Literal["auto"] = Field(
+        "auto",
+        description="eV/Å: steps above it are saved as uncertain frames (worth labelling) and counted; auto = the "
+        "lower bound of the final active-learning trust window (0.15 without active learning)",
+    )
+    stop: float | Literal["auto"] = Field(
+        "auto",
+        description="eV/Å: above it the run stops (it left the training data); auto = the upper bound of the final "
+        "trust window (0.5 without active learning)",
+    )
+
+    @field_validator("warn", "stop")
+    @classmethod
+    def _positive(cls, v):
+        if v != "auto" and v <= 0:
+            raise ValueError("must be > 0 eV/Å or 'auto'")
+        return v
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WatchdogSection:
+        if self.warn != "auto" and self.stop != "auto" and self.warn >= self.stop:
+            raise ValueError(f"@warn warn ({self.warn} eV/Å) must be below stop ({self.stop} eV/Å)")
+        return self
+
+
+class ProductionSection(_Section):
+    """Production MD with the final potential, then properties from the trajectory."""
+
+    enabled: bool = Field(True, description="run production MD")
+    ensemble: Ensemble = Field("nvt", description="nvt: Langevin; nve: velocity Verlet")
+    temperature: float = Field(300.0, gt=0, description="K (thermostat target, and the initial velocities)")
+    timestep: float = Field(0.5, gt=0, le=10, description="fs")
+    steps: int = Field(4000, ge=10, description="MD steps")
+    friction: float = Field(0.002, gt=0, description="1/fs, Langevin friction (weak, so vibrational peaks stay sharp)")
+    interval: int = Field(
+        2, ge=1, description="steps between saved frames (the spectrum needs frames < 4 fs apart to see X-H stretches)"
+    )
+    watchdog: WatchdogSection = Field(default_factory=WatchdogSection, description="uncertainty watchdog")
+    trajectory: str = Field(
+        "production.traj",
+        description="trajectory file in the run directory (.traj: ASE trajectory with momenta; .extxyz also works)",
+    )
+
+
+class SpeedSection(_Section):
+    """The source's 5.1 table, measured for this system: ns/day of DFT-MD, MLP-MD and a cheap baseline."""
+
+    enabled: bool = Field(True, description="measure the speed table")
+    reference_steps: int = Field(3, ge=1, description="MD steps driven by the reference method (DFT is slow)")
+    mlp_steps: int = Field(200, ge=1, description="MD steps with the trained potential")
+    baseline: str = Field(
+        "auto",
+        description="baseline method: auto (GFN2-xTB if installed, and EMT where it "
+        "knows every element), gfn2, emt, or none",
+    )
+    baseline_steps: int = Field(200, ge=1, description="MD steps with the baseline")
+    timestep: float = Field(0.5, gt=0, description="fs, converts s/step into ns/day")
+
+    @field_validator("baseline")
+    @classmethod
+    def _baseline(cls, v: str) -> str:
+        if v not in ("auto", "none"):
+            _check_method(v, None, what="speed baseline")
+        return v
+
+
+class ReportSection(_Section):
+    """The HTML report."""
+
+    title: str | None = Field(None, description="report title; null = the project name")
+    file: str = Field("report.html", description="file name in the run directory")

@@ -1,0 +1,169 @@
+"""One configuration for a whole mlpkit project: ``ProjectConfig`` (pydantic v2), read from YAML.
+
+A project file has one section per stage of ``mlpkit run``::
+
+    project     name, run directory, seed
+    system      the structure (ASE molecule name or any file ASE reads)
+    reference   the reference method (labeler) and its options
+    sampling    the initial configurations (MD at temperature, rattling or normal modes) and the test set
+    execution   where labels are computed: local Dask workers, a scheduler address, or a dask-jobqueue cluster
+    model       potential family, hyperparameters, committee size and fit settings
+    validation  the quality checklist's thresholds (mlpkit.validation.settings.ValidationSettings)
+    active_learning   exploration, selection, stopping rule, random-sampling baseline
+    production  MD with the final potential, uncertainty watchdog, trajectory
+    speed       the ns/day table: reference-method MD vs MLP-MD vs a cheap baseline
+    report      the HTML report
+
+Everything is checked before any work starts: unknown keys, wrong types and impossible values are reported
+together, each with its key path (``production.temperature``) and a hint, as one :class:`InputError`.
+``commented_yaml()`` writes a file with every default spelled out and each key's description as a comment,
+generated from this schema (so the documentation and the defaults cannot drift apart).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, PrivateAttr, ValidationError, model_validator
+
+from mlpkit.config.active_learning import ActiveLearningSection
+from mlpkit.config.base import _Section
+from mlpkit.config.commented import commented_text
+from mlpkit.config.errors import format_validation_error
+from mlpkit.config.model import ModelSection
+from mlpkit.config.production import ProductionSection, ReportSection, SpeedSection
+from mlpkit.config.sampling import SamplingSection
+from mlpkit.config.system import ExecutionSection, ProjectSection, ReferenceSection, SystemSection
+from mlpkit.config.validation import ValidationSection
+from mlpkit.errors import InputError
+
+CONFIG_FILE = "mlpkit.yaml"
+
+
+class ProjectConfig(_Section):
+    """A whole mlpkit project: structure → samples → labels → potential → validation → active learning →
+    production MD → report."""
+
+    project: ProjectSection = Field(default_factory=ProjectSection, description="name, run directory, seed")
+    system: SystemSection = Field(default_factory=SystemSection, description="the structure")
+    reference: ReferenceSection = Field(default_factory=ReferenceSection, description="the reference method")
+    sampling: SamplingSection = Field(default_factory=SamplingSection, description="initial data and test set")
+    execution: ExecutionSection = Field(default_factory=ExecutionSection, description="where labels are computed")
+    model: ModelSection = Field(default_factory=ModelSection, description="the potential and its training")
+    validation: ValidationSection = Field(default_factory=ValidationSection, description="quality checklist")
+    active_learning: ActiveLearningSection = Field(
+        default_factory=ActiveLearningSection, description="the active-learning loop"
+    )
+    production: ProductionSection = Field(default_factory=ProductionSection, description="production MD")
+    speed: SpeedSection = Field(default_factory=SpeedSection, description="ns/day table")
+    report: ReportSection = Field(default_factory=ReportSection, description="the HTML report")
+
+    @model_validator(mode="after")
+    def _budget(self) -> ProjectConfig:
+        if self.active_learning.enabled and self.active_learning.label_budget < self.sampling.n_configs:
+            raise ValueError(
+                f"@active_learning.label_budget ({self.active_learning.label_budget}) is smaller than the initial "
+                f"labels (sampling.n_configs = {self.sampling.n_configs})"
+            )
+        return self
+
+    def jobqueue_config(self) -> dict | None:
+        """The execution.jobqueue section as mlpkit.execution's cluster configuration (type, jobs, options)."""
+        jq = self.execution.jobqueue
+        return None if jq is None else jq.cluster_config()
+
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _source: Path | None = PrivateAttr(default=None)
+
+    # -- paths ---------------------------------------------------------------------------------------------
+
+    @property
+    def base_dir(self) -> Path:
+        """Directory relative paths are resolved against (the config file's directory)."""
+        return self._base_dir
+
+    @property
+    def source(self) -> Path | None:
+        """The YAML file this configuration was read from, if any."""
+        return self._source
+
+    def resolve(self, path: str | Path) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else (self._base_dir / p)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.resolve(self.project.run_dir)
+
+    @property
+    def database_url(self) -> str:
+        """The dataset store: ``<run_dir>/dataset.db`` (shared with the active-learning loop, so no label is
+        computed twice)."""
+        return str(self.run_dir / "dataset.db")
+
+    def structure_atoms(self):
+        """The start structure as an ase.Atoms (molecule names get ``system.vacuum`` Å of vacuum)."""
+        from mlpkit.data.structures import molecule_from_name, read_structures
+
+        s = self.system.structure
+        path = self.resolve(s)
+        if path.exists():
+            images = read_structures(path)
+            if not -len(images) <= self.system.index < len(images):
+                raise InputError(f"system.index {self.system.index} is out of range: {path} holds {len(images)} frames")
+            return images[self.system.index]
+        if any(sep in s for sep in ("/", "\\")) or Path(s).suffix:
+            raise InputError(f"system.structure: file {path} does not exist")
+        return molecule_from_name(s, vacuum=self.system.vacuum)
+
+    # -- I/O -------------------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> ProjectConfig:
+        """Read and validate a project file; every problem is reported at once, with its key path and a hint."""
+        path = Path(path)
+        if not path.exists():
+            raise InputError(f"configuration file {path} does not exist (create one with: mlpkit init DIR)")
+        if path.is_dir():
+            if (path / CONFIG_FILE).exists():
+                path = path / CONFIG_FILE
+            else:
+                raise InputError(f"{path} is a directory without {CONFIG_FILE}")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise InputError(f"{path} is not valid YAML:\n{exc}") from exc
+        cfg = cls.from_dict(data if data is not None else {}, base_dir=path.resolve().parent, where=str(path))
+        cfg._source = path.resolve()
+        return cfg
+
+    @classmethod
+    def from_dict(cls, data: Any, *, base_dir: str | Path | None = None, where: str = "configuration") -> ProjectConfig:
+        if not isinstance(data, dict):
+            raise InputError(
+                f"{where} must be a mapping of sections (project:, system:, ...), got {type(data).__name__}"
+            )
+        base = Path(base_dir) if base_dir is not None else Path.cwd()
+        try:
+            cfg = cls.model_validate(data, context={"base_dir": base})
+        except ValidationError as exc:
+            raise InputError(format_validation_error(exc, where, cls)) from None
+        cfg._base_dir = base
+        return cfg
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+    def write_yaml(self, path: str | Path, header: str | None = None) -> Path:
+        """Write the configuration with every key's description as a comment (see :func:`commented_yaml`)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(commented_yaml(self, header=header))
+        return path
+
+
+def commented_yaml(config: ProjectConfig | None = None, header: str | None = None) -> str:
+    """The configuration as YAML, every key present and preceded by its description as a comment."""
+    return commented_text(config or ProjectConfig(), header=header)

@@ -1,0 +1,138 @@
+"""How configurations are sampled before any model exists: the project's sampling section (initial set and
+test set of ``mlpkit run``), and the initial set and test set of ``mlpkit learn``; with the thermostat and
+ensemble names every MD setting of both files shares."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from mlpkit.config.base import _check_method, _Section, _Strict
+
+#: MD ensemble of exploration and production: 'nvt' (Langevin) or 'nve' (velocity Verlet)
+Ensemble = Literal["nvt", "nve"]
+#: thermostat of sampling MD: an :data:`Ensemble`, or 'langevin' (the same as 'nvt'; the project file's spelling)
+Thermostat = Literal["nvt", "langevin", "nve"]
+
+
+def md_ensemble(thermostat: str) -> str:
+    """The :func:`mlpkit.md.dynamics.run_md` ensemble of a :data:`Thermostat` ('langevin' → 'nvt')."""
+    return "nvt" if thermostat == "langevin" else thermostat
+
+
+def sampling_thermostat(thermostat: str) -> str:
+    """The :func:`mlpkit.sampling.md_snapshots` thermostat of a :data:`Thermostat` ('nvt' → 'langevin')."""
+    return "langevin" if thermostat == "nvt" else thermostat
+
+
+class SamplingSection(_Section):
+    """Initial training configurations and an independent test set (the source: 20-100 initial samples)."""
+
+    method: Literal["md", "rattle", "normal_modes"] = Field(
+        "md",
+        description="md: snapshots of MD at "
+        "temperature; rattle: random displacements; "
+        "normal_modes: normal-mode sampling at temperature",
+    )
+    driver: str = Field(
+        "gfn2",
+        description="method driving the sampling MD / normal modes: 'reference' (the "
+        "reference method itself, costly), or a cheap one (gfn2, emt); only the picked frames are "
+        "labelled with the reference method",
+    )
+    n_configs: int = Field(20, ge=2, description="initial configurations labelled for training (+validation)")
+    temperature: float = Field(500.0, gt=0, description="K, temperature of the sampling MD / normal modes")
+    thermostat: Thermostat = Field(
+        "nve", description="nve: velocity Verlet from a Maxwell-Boltzmann start (the source's protocol); langevin: NVT"
+    )
+    timestep: float = Field(1.0, gt=0, le=10, description="fs")
+    friction: float = Field(0.01, gt=0, description="1/fs, Langevin friction")
+    every: int = Field(10, ge=1, description="MD steps between kept snapshots")
+    rattle_stdev: float = Field(0.05, gt=0, description="Å, displacement spread for method = rattle")
+    n_normal_modes: int = Field(
+        0,
+        ge=0,
+        description="extra initial configurations from normal-mode sampling around the driver's minimum at "
+        "temperature: hot MD holds few near-equilibrium geometries, and without them the curvature at the "
+        "minimum (vibrational frequencies) is poorly learned",
+    )
+    n_test: int = Field(
+        20,
+        ge=0,
+        description="test configurations from independent MD runs (other seeds), "
+        "labelled and never trained on; 0 = no test set (not recommended)",
+    )
+    test_temperatures: list[float] = Field(
+        default_factory=lambda: [500.0, 1000.0],
+        min_length=1,
+        description="K, the test frames are split evenly over these temperatures "
+        "(Langevin), so the test covers hotter geometries than training",
+    )
+
+    @field_validator("test_temperatures")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if any(t <= 0 for t in v):
+            raise ValueError("temperatures must be > 0 K")
+        return v
+
+    @field_validator("driver")
+    @classmethod
+    def _driver_installed(cls, v: str) -> str:
+        if v != "reference":
+            _check_method(v, None, what="sampling driver")
+        return v
+
+
+class InitialSettings(_Strict):
+    """How the first labelled configurations are made."""
+
+    n: int = Field(20, ge=2, description="number of initial configurations labelled with the reference")
+    sampling: Literal["md", "rattle", "file"] = Field(
+        "md", description="'md': driver MD at `temperature`; 'rattle': Gaussian displacements; 'file': `file`"
+    )
+    file: str | None = Field(None, description="structures (extxyz, ...) to pick the initial set from")
+    temperature: float = Field(500.0, gt=0, description="K, for sampling='md'")
+    thermostat: Thermostat = "nvt"
+    equilibration: int = Field(200, ge=0, description="driver MD steps discarded before the first frame")
+    steps_between: int = Field(20, ge=1, description="driver MD steps between two initial frames")
+    rattle_stdev: float = Field(0.05, gt=0, description="Å, for sampling='rattle'")
+    selection: Literal["spaced", "farthest_point"] = Field(
+        "spaced",
+        description="'spaced': for sampling='md', n frames `steps_between` steps apart (for 'file': a seeded random "
+        "draw); 'farthest_point': make a pool of `pool_factor` x n unlabelled frames (driver MD, or the file) and "
+        "label the n most diverse (farthest-point in descriptor space). No label is spent on the choice. The "
+        "random baseline then draws its own initial n at random from the same pool",
+    )
+    pool_factor: int = Field(10, ge=2, description="pool size / n for selection='farthest_point'")
+
+    @model_validator(mode="after")
+    def _file_needed(self):
+        if self.sampling == "file" and not self.file:
+            raise ValueError("sampling='file' needs `file`")
+        if self.selection == "farthest_point" and self.sampling == "rattle":
+            raise ValueError("selection='farthest_point' needs sampling='md' or 'file' (a pool to choose from)")
+        return self
+
+
+class TestSettings(_Strict):
+    """A fixed held-out test set, labelled once. Either a labelled `file`, or driver MD at `temperatures`."""
+
+    __test__ = False  # not a pytest class
+
+    file: str | None = Field(None, description="labelled extxyz used as the test set as is")
+    method: str | None = Field(
+        None,
+        description="the method string recorded in `file` when it names the run's reference level of theory "
+        "differently (e.g. 'pyscf-2.14:PBE/def2-svp'); frames of any other method are refused",
+    )
+    cache: str | None = Field(
+        None, description="where the generated, labelled test set is kept and reused (default: RUN_DIR/test-set.extxyz)"
+    )
+    temperatures: list[float] = Field([500.0, 1000.0], min_length=1)
+    n_per_temperature: int = Field(25, ge=1)
+    thermostat: Thermostat = "nvt"
+    equilibration: int = Field(200, ge=0)
+    steps_between: int = Field(20, ge=1)
+    seed: int = Field(1_000_003, description="independent of the run's seed: an independent MD run")

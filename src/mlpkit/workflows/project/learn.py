@@ -1,0 +1,117 @@
+"""Stage 5 of ``mlpkit run``: the active-learning loop on the project's data, in the same run directory; its
+final committee becomes ``models/final`` and is validated."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from mlpkit.config.active_learning import ActiveLearningConfig
+from mlpkit.errors import MlpkitError
+from mlpkit.files import atomic_write_images, jsonable
+from mlpkit.workflows.active_learning.loop import run_active_learning
+from mlpkit.workflows.engine import Step
+from mlpkit.workflows.project.context import ProjectRun, fit_settings, load_json
+from mlpkit.workflows.project.validate import validate_potential
+
+
+def active_learning_config(run: ProjectRun):
+    """The :class:`mlpkit.config.active_learning.ActiveLearningConfig` this project's sections describe.
+
+    Its initial set is the pipeline's labelled initial set (``configs/initial-labelled.extxyz``, every frame) and
+    its test set the pipeline's labelled test set, and it runs in the same directory (same dataset store): the
+    loop starts where the pipeline is and labels nothing twice.
+    """
+    cfg = run.cfg
+    al = cfg.active_learning
+    structure = cfg.system.structure
+    spath = cfg.resolve(structure)
+    n_initial = run.state.result("label").get("train", 0) + run.state.result("label").get("valid", 0)
+    data = {
+        "name": cfg.project.name,
+        "structure": str(spath) if spath.exists() else structure,
+        "reference": {"method": cfg.reference.method, **cfg.reference.options},
+        "driver": None if cfg.sampling.driver == "reference" else {"method": cfg.sampling.driver},
+        "seed": cfg.project.seed,
+        "max_iterations": al.max_iterations,
+        "label_budget": max(al.label_budget, n_initial),
+        "initial": {"n": n_initial, "sampling": "file", "file": str(run.path("configs", "initial-labelled.extxyz"))},
+        "explore": al.explore.model_dump(),
+        "trust": al.trust.model_dump(),
+        "select": al.select.model_dump(),
+        "committee": {
+            "family": cfg.model.family,
+            "n_members": cfg.model.committee.n_members,
+            "bootstrap": cfg.model.committee.bootstrap,
+            "warm_start": cfg.model.committee.warm_start,
+            "hyperparameters": cfg.model.hyperparameters,
+            "fit": fit_settings(run),
+        },
+        "stop": al.stop.model_dump(),
+        "test": {"file": str(run.path("configs", "test-labelled.extxyz"))},
+        "baseline": al.baseline.model_dump(),
+        "execution": {
+            "workers": max(cfg.execution.workers, 1),
+            "scheduler": cfg.execution.scheduler,
+            "jobqueue": None if cfg.execution.jobqueue is None else cfg.execution.jobqueue.model_dump(),
+        },
+    }
+    return ActiveLearningConfig.from_dict(data, where="active_learning (from the project configuration)")
+
+
+class Learn(Step):
+    name = "learn"
+    description = "active learning, then the checklist of the final committee"
+    sections = ("active_learning",)
+
+    def run(self, run: ProjectRun) -> dict:
+        """Active learning from the pipeline's data; its final committee becomes models/final and is validated."""
+        import shutil
+
+        out: dict = {}
+        if run.cfg.active_learning.enabled:
+            method = run.labeler.method
+            initial = [a for a in run.dataset.to_atoms(method=method, source="initial")]
+            atomic_write_images(run.path("configs", "initial-labelled.extxyz"), initial)
+            atomic_write_images(run.path("configs", "test-labelled.extxyz"), run.labelled("test"))
+            al_cfg = active_learning_config(run)
+            log = (lambda msg: run.say(msg)) if run.progress else None
+            summary = run_active_learning(al_cfg, run.run_dir, progress=run.progress, log=log)
+            out = _summary_dict(summary)
+            out.pop("run_dir", None)
+            final_dir = run.path(f"iter-{int(summary.iterations):03d}", "model")
+            if not (final_dir / "model.json").exists():
+                raise MlpkitError(f"the active-learning run left no model in {final_dir}")
+            metrics = load_json(final_dir.parent / "metrics.json") or {}
+            out["trust"] = metrics.get("trust", {})
+            out["final_model"] = str(final_dir)
+            out["method"] = method
+            src = final_dir
+        else:
+            src = run.path("models", "initial")
+            out["skipped"] = "active_learning.enabled is false: the first committee is the final one"
+        dst = run.path("models", "final")
+        tmp = run.path("models", ".final.tmp")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        shutil.copytree(src, tmp)
+        if dst.exists():
+            shutil.rmtree(dst)
+        os.replace(tmp, dst)
+        run._cache.pop("model-final", None)
+        if run.cfg.validation.enabled and run.cfg.active_learning.enabled:
+            run.say("checklist of the final committee")
+            out["validation"] = validate_potential(run, "final")
+        elif run.cfg.validation.enabled:
+            out["validation"] = run.state.result("validate")
+        return out
+
+
+def _summary_dict(summary: Any) -> dict:
+    if hasattr(summary, "to_dict"):
+        return jsonable(summary.to_dict())
+    import dataclasses
+
+    if dataclasses.is_dataclass(summary):
+        return jsonable(dataclasses.asdict(summary))
+    return jsonable(dict(summary))

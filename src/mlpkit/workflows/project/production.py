@@ -1,0 +1,146 @@
+"""Stage 6 of ``mlpkit run``: production MD with the final committee, watched for uncertainty, and the
+trajectory's properties."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlpkit.files import atomic_write_images, atomic_write_json
+from mlpkit.workflows.engine import Step
+from mlpkit.workflows.project.context import ProjectRun, relaxed
+from mlpkit.workflows.project.validate import validation_reference_frequencies
+
+
+def watchdog_bounds(run: ProjectRun) -> tuple[float, float, float, str]:
+    """(warn, stop, scale, where from) for production MD: the configured numbers, or for 'auto' the final
+    active-learning trust window (lower, upper) and its calibration scale; 0.15 / 0.5 eV/Å and the raw committee
+    spread without active learning."""
+    w = run.cfg.production.watchdog
+    trust = run.state.result("learn").get("trust") or {}
+    scale = float(trust.get("scale", 1.0) or 1.0)
+    warn = float(trust.get("lower", 0.15)) if w.warn == "auto" else float(w.warn)
+    stop = float(trust.get("upper", 0.5)) if w.stop == "auto" else float(w.stop)
+    origin = "final active-learning trust window" if trust and "auto" in (w.warn, w.stop) else "configuration"
+    if stop <= warn:
+        stop = 3 * warn
+        origin += " (stop raised to 3x warn)"
+    return warn, stop, scale, origin
+
+
+class Production(Step):
+    name = "production"
+    description = "production MD with the watchdog, and properties"
+    sections = ("production",)
+
+    def run(self, run: ProjectRun) -> dict:
+        """Production MD with the final committee, watched for uncertainty; properties of the trajectory."""
+        from mlpkit.md.dynamics import UncertaintyWatchdog, run_md
+        from mlpkit.md.properties import is_molecule, trajectory_properties
+
+        p = run.cfg.production
+        if not p.enabled:
+            return {"skipped": "production.enabled is false"}
+        pot = run.potential("final")
+        out_dir = run.path("production")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        warn, stop, scale, origin = watchdog_bounds(run)
+        dog = UncertaintyWatchdog(warn, stop, scale=scale)
+        start = run.start
+        run.say(
+            f"{p.ensemble.upper()} {p.temperature:g} K, {p.steps} x {p.timestep:g} fs; watchdog warn {warn:.3g} / "
+            f"stop {stop:.3g} eV/Å ({origin}; σ scale {scale:.3g})"
+        )
+        res = run_md(
+            start,
+            pot.calculator(),
+            ensemble=p.ensemble,
+            temperature=p.temperature,
+            timestep=p.timestep,
+            steps=p.steps,
+            friction=p.friction,
+            interval=p.interval,
+            seed=run.cfg.project.seed,
+            trajectory=out_dir / p.trajectory,
+            watchdog=dog,
+            progress=run.progress,
+        )
+        atomic_write_images(out_dir / "uncertain.extxyz", res.uncertain_frames)
+        md_png = _plot_md(res, p.timestep, warn, stop, out_dir / "md.png")
+        if res.stopped_because:
+            run.say(f"[yellow]stopped after {res.steps_done} steps: {res.stopped_because}[/]")
+        if res.uncertain_frames:
+            run.say(
+                f"{len(res.uncertain_frames)} uncertain frames saved to {out_dir / 'uncertain.extxyz'}; label them "
+                "with "
+                f"`mlpkit label --input {out_dir / 'uncertain.extxyz'} --db {run.cfg.database_url} --method "
+                f"{run.cfg.reference.method}` and rerun active learning"
+            )
+        props: dict = {}
+        frames = res.frames
+        dt = p.timestep * p.interval
+        if len(frames) >= 10:
+            equilibrium = relaxed(start, pot.calculator()) if is_molecule(start) else None
+            props = trajectory_properties(
+                frames,
+                dt,
+                out_dir / "properties",
+                potential=pot,
+                equilibrium=equilibrium,
+                reference_frequencies=validation_reference_frequencies(run),
+            )
+            if "spectrum" in props:
+                run.say(f"spectrum peaks (cm⁻¹): {', '.join(f'{x:.0f}' for x in props['spectrum']['peaks_cm-1'])}")
+            if "harmonic_cm-1" in props:
+                run.say(f"harmonic frequencies (cm⁻¹): {', '.join(f'{x:.0f}' for x in props['harmonic_cm-1'])}")
+            if "diffusion" in props:
+                run.say(f"diffusion coefficient: {props['diffusion']['D_cm2_per_s']:.3g} cm²/s")
+        else:
+            props = {"skipped": f"only {len(frames)} frames recorded: too few for properties"}
+        temps = res.temperatures
+        result = {
+            "steps_done": res.steps_done,
+            "steps": p.steps,
+            "stopped_because": res.stopped_because,
+            "n_frames": len(frames),
+            "n_uncertain": len(res.uncertain_frames),
+            "max_uncertainty": float(dog.max_seen),
+            "mean_temperature": float(temps.mean()) if len(temps) else None,
+            "seconds": res.seconds,
+            "trajectory": str(out_dir / p.trajectory),
+            "uncertain_file": str(out_dir / "uncertain.extxyz"),
+            "md_plot": str(md_png),
+            "properties": props,
+            "calibration_scale": scale,
+            "watchdog": {"warn": warn, "stop": stop, "from": origin},
+        }
+        atomic_write_json(out_dir / "production.json", result)
+        return result
+
+
+def _plot_md(res, timestep: float, warn: float, stop: float, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.4), dpi=110)
+    t = (np.arange(len(res.temperatures)) + 1) * timestep / 1000
+    ax1.plot(t, res.temperatures, lw=0.6)
+    ax1.set_xlabel("time (ps)")
+    ax1.set_ylabel("temperature (K)")
+    ax1.set_title("production MD: temperature")
+    if len(res.uncertainties):
+        tu = (np.arange(len(res.uncertainties)) + 1) * timestep / 1000
+        ax2.plot(tu, res.uncertainties, lw=0.6)
+        ax2.axhline(warn, color="orange", ls="--", lw=1, label=f"warn {warn:.3g} eV/Å")
+        ax2.axhline(stop, color="red", ls="--", lw=1, label=f"stop {stop:.3g} eV/Å")
+        ax2.legend(fontsize=8)
+    ax2.set_xlabel("time (ps)")
+    ax2.set_ylabel("uncertainty (eV/Å)")
+    ax2.set_title("committee force uncertainty")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,162 @@
+"""The whole loop from one configuration file: sample → label → train → validate → learn → production MD →
+speed table → report. ``mlpkit run CONFIG`` calls :func:`run_project`.
+
+Every stage is a step (:class:`mlpkit.workflows.engine.Step`, one module each in this package) whose
+results depend on the configuration and on what earlier stages left in the run directory::
+
+    RUN_DIR/
+      pipeline-state.json   finished stages, their fingerprints and small results (rewritten atomically)
+      mlpkit.yaml           the configuration as run (every default written out)
+      dataset.db            every configuration and label (shared with the active-learning loop)
+      configs/              initial.extxyz (training pool), test.extxyz (independent test set), as sampled
+      models/initial/       the first committee;  models/final/ the committee production MD used
+      validation/initial/   checklist of the first committee; validation/final/ of the final one
+      state.json, config.json, initial.extxyz, iter-NNN/, baseline/, report/
+                            the active-learning loop's own files (mlpkit.workflows.active_learning), in the
+                            same directory so that it works on the same dataset store
+      production/           production.traj, uncertain.extxyz, md.png, properties/ (spectrum or RDF, MSD)
+      speed.json            the ns/day table
+      report.html           the project report; summary.json the numbers of the summary table
+
+Resuming (the engine of every workflow, :mod:`mlpkit.workflows.engine`): a stage is recorded in
+``pipeline-state.json`` only after all its outputs are written, with a
+fingerprint of the configuration sections it (and every stage before it) depends on. Rerunning skips the
+finished stages whose fingerprint still matches; changing, say, ``production.temperature`` reruns production,
+speed and report only. Labels are never computed twice: they live in the dataset store, which skips known
+(configuration, method) pairs and is written one finished calculation at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from mlpkit.config.project import ProjectConfig
+from mlpkit.errors import InputError
+from mlpkit.files import atomic_write_json
+from mlpkit.workflows.engine import Step, WorkflowState, config_section, cumulative_fingerprints, run_step
+from mlpkit.workflows.project.context import STATE_FILE, ProjectRun
+from mlpkit.workflows.project.label import Label
+from mlpkit.workflows.project.learn import Learn
+from mlpkit.workflows.project.production import Production
+from mlpkit.workflows.project.report import Report
+from mlpkit.workflows.project.sample import Sample
+from mlpkit.workflows.project.speed import Speed
+from mlpkit.workflows.project.summary import STAGES, print_summary, project_summary
+from mlpkit.workflows.project.train import Train
+from mlpkit.workflows.project.validate import Validate
+
+#: the stages, in order; each step's ``sections`` are the configuration its results depend on (cumulatively:
+#: a stage also depends on the sections of every earlier one)
+STEPS: tuple[Step, ...] = (Sample(), Label(), Train(), Validate(), Learn(), Production(), Speed(), Report())
+
+#: settings added after runs already existed: left out of the fingerprints while at their default, so that
+#: upgrading mlpkit does not invalidate finished stages that ran with the behaviour the default keeps
+LATER_DEFAULTS = {
+    "active_learning.explore.bias": 0.0,
+    "active_learning.explore.bias_width": 0.01,
+    "active_learning.baseline.initial": "auto",
+    "model.fit.keep": "best",
+    "model.committee.warm_start": True,
+}
+
+
+def stage_fingerprints(cfg: ProjectConfig) -> dict[str, str]:
+    """A hash per stage of the configuration it depends on, including everything earlier stages depend on."""
+    data = cfg.to_dict()
+    for dotted, default in LATER_DEFAULTS.items():
+        *parents, key = dotted.split(".")
+        node = config_section(data, ".".join(parents))
+        if node.get(key, default) == default:
+            node.pop(key, None)
+    return cumulative_fingerprints(STEPS, data)
+
+
+def run_project(
+    config_path: str | os.PathLike,
+    *,
+    stages: tuple[str, ...] | None = None,
+    restart_from: str | None = None,
+    progress: bool = True,
+    console=None,
+) -> dict:
+    """Run (or resume) the project described by ``config_path``; returns the summary dict.
+
+    stages:        run only these (and skip the rest even if not done; later stages need earlier outputs)
+    restart_from:  forget this stage and every later one first, and run them again
+    progress:      print stage headers, component progress bars and the summary table (rich, to stderr)
+    """
+    from rich.console import Console
+
+    cfg = ProjectConfig.from_yaml(config_path)
+    console = console or Console(stderr=True)
+    show = console if progress else None
+    for name in (stages or ()) + ((restart_from,) if restart_from else ()):
+        if name not in STAGES:
+            raise InputError(f"unknown stage {name!r}; stages are: {', '.join(STAGES)}")
+
+    run_dir = cfg.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.write_yaml(run_dir / "mlpkit.yaml", header=f"configuration as run (source: {cfg.source})")
+    state = WorkflowState(run_dir / STATE_FILE)
+    if restart_from:
+        state.forget(STAGES[STAGES.index(restart_from) :])
+    fingerprints = stage_fingerprints(cfg)
+    # a stage whose inputs changed invalidates itself and everything after it
+    for stage in STAGES:
+        rec = state.steps.get(stage)
+        if rec and rec.get("fingerprint") != fingerprints[stage]:
+            _refuse_stale_data(cfg, stage)
+            if show:
+                console.print(f"[yellow]configuration changed for '{stage}': rerunning it and every later stage[/]")
+            state.forget(STAGES[STAGES.index(stage) :])
+            break
+
+    run = ProjectRun(cfg=cfg, state=state, progress=progress, console=show)
+    t_all = time.perf_counter()
+    if show:
+        console.rule(f"[bold]mlpkit run: {cfg.project.name}[/]")
+        console.print(f"run directory: {run_dir}", highlight=False)
+    for i, step in enumerate(STEPS, 1):
+        stage = step.name
+        header = f"[bold cyan][{i}/{len(STEPS)}] {stage}[/] – {step.description}"
+        if state.done(stage, fingerprints[stage]):
+            if show:
+                console.print(f"{header} [green]done earlier, skipped[/]", highlight=False)
+            continue
+        if stages is not None and stage not in stages:
+            if show:
+                console.print(f"{header} [dim]not requested[/]", highlight=False)
+            continue
+        if show:
+            console.print(header, highlight=False)
+        run_step(step, run, state, fingerprints[stage])
+        seconds = state.seconds(stage)
+        if show:
+            console.print(f"    [green]✓ {stage}[/] in {seconds:.1f} s", highlight=False)
+
+    summary = project_summary(run)
+    summary["seconds_this_run"] = time.perf_counter() - t_all
+    atomic_write_json(run_dir / "summary.json", summary)
+    if show:
+        print_summary(summary, console)
+    return summary
+
+
+def _refuse_stale_data(cfg: ProjectConfig, stage: str) -> None:
+    """Some changes cannot be applied to a run directory that already holds their results: new sampling settings
+    would mix old and new configurations in the training data, and the active-learning loop refuses to resume with
+    other settings. Say so before anything runs."""
+    run_dir = cfg.run_dir
+    changed = ", ".join(STEPS[STAGES.index(stage)].sections)
+    hint = (
+        f"use a new project.run_dir (or delete {run_dir}); labels already computed can be copied over with "
+        "`mlpkit data export` / `mlpkit data import`"
+    )
+    if stage == "sample" and (run_dir / "dataset.db").exists():
+        raise InputError(f"{run_dir} holds configurations sampled with other settings ({changed} changed): {hint}")
+    if STAGES.index(stage) <= STAGES.index("learn") and (run_dir / "state.json").exists():
+        raise InputError(
+            f"active learning in {run_dir} started with other settings (the {stage} stage's inputs changed: "
+            f"{changed}): {hint}"
+        )

@@ -1,0 +1,118 @@
+"""Stage 1 of ``mlpkit run``: the initial configurations and an independent test set, stored as pending rows."""
+
+from __future__ import annotations
+
+from mlpkit.config.sampling import sampling_thermostat
+from mlpkit.files import atomic_write_images
+from mlpkit.workflows.active_learning.labelling import split_batch
+from mlpkit.workflows.engine import Step
+from mlpkit.workflows.project.context import ProjectRun, relaxed
+
+
+class Sample(Step):
+    name = "sample"
+    description = "initial configurations and an independent test set"
+    sections = ("system", "sampling", "project.seed")
+
+    def run(self, run: ProjectRun) -> dict:
+        """Initial configurations (driver MD / rattle / normal modes) and a test set from independent Langevin runs
+        at ``sampling.test_temperatures``; both stored as pending rows of the reference method."""
+        from mlpkit.labelers import make_labeler
+        from mlpkit.sampling import md_snapshots, normal_mode_sampling, rattle
+
+        s = run.cfg.sampling
+        seed = run.cfg.project.seed
+        start = run.start
+        labeler = run.labeler
+        labeler.check(start)  # an element the method cannot handle fails now, before any MD
+        driver = labeler if s.driver == "reference" else make_labeler(s.driver)
+        driver.check(start)
+        run.say(f"start: {start.get_chemical_formula()} ({len(start)} atoms), driver {driver.method}")
+
+        if s.method == "md":
+            initial = md_snapshots(
+                start,
+                driver,
+                temperature=s.temperature,
+                steps=s.n_configs * s.every,
+                every=s.every,
+                thermostat=sampling_thermostat(s.thermostat),
+                timestep=s.timestep,
+                friction=s.friction,
+                seed=seed,
+                progress=run.progress,
+            )[: s.n_configs]
+            source = f"initial-md-{s.temperature:g}K"
+        elif s.method == "rattle":
+            initial = rattle(start, s.n_configs, stdev=s.rattle_stdev, seed=seed)
+            source = "initial-rattle"
+        else:
+            initial = normal_mode_sampling(start, driver.calculator(), s.n_configs, s.temperature, seed=seed)
+            source = f"initial-normal-modes-{s.temperature:g}K"
+        for f in initial:
+            f.info["sampling"] = source
+        if s.n_normal_modes and s.method != "normal_modes":
+            minimum = relaxed(start, driver.calculator())
+            extra = normal_mode_sampling(minimum, driver.calculator(), s.n_normal_modes, s.temperature, seed=seed + 1)
+            for f in extra:
+                f.info["sampling"] = f"initial-normal-modes-{s.temperature:g}K"
+            initial = initial + extra
+            run.say(f"added {len(extra)} normal-mode configurations around the {driver.method} minimum")
+
+        test = []
+        temps = s.test_temperatures
+        counts = [s.n_test // len(temps) + (1 if k < s.n_test % len(temps) else 0) for k in range(len(temps))]
+        for k, (temp, n) in enumerate(zip(temps, counts, strict=True)):
+            if n == 0:
+                continue
+            # equilibrate for 20 intervals, then keep n frames: an independent run (own seed) at this temperature
+            frames = md_snapshots(
+                start,
+                driver,
+                temperature=temp,
+                steps=(n + 20) * s.every,
+                every=s.every,
+                thermostat="langevin",
+                timestep=s.timestep,
+                friction=s.friction,
+                seed=seed + 7919 * (k + 1),
+                progress=run.progress,
+            )[20:]
+            for f in frames:
+                f.info["source"] = f"test-md-{temp:g}K"
+            test += frames
+
+        atomic_write_images(run.path("configs", "initial.extxyz"), initial)
+        atomic_write_images(run.path("configs", "test.extxyz"), test)
+        ds = run.dataset
+        # the same train/valid split (and source name) the active-learning loop gives its initial set, so when the
+        # loop later reads these configurations every one is already in the store, labelled, with its split
+        valid = split_batch(len(initial), run.cfg.active_learning.select.valid_fraction, seed)
+        added = ds.add(
+            [a for a, v in zip(initial, valid, strict=True) if not v],
+            method=labeler.method,
+            source="initial",
+            split="train",
+        )
+        added_valid = ds.add(
+            [a for a, v in zip(initial, valid, strict=True) if v],
+            method=labeler.method,
+            source="initial",
+            split="valid",
+        )
+        by_temp: dict[str, list] = {}
+        for f in test:
+            by_temp.setdefault(f.info["source"], []).append(f)
+        added_test = sum(ds.add(v, method=labeler.method, source=k, split="test").added for k, v in by_temp.items())
+        n_new = added.added + added_valid.added + added_test
+        run.say(
+            f"{len(initial)} initial ({int(valid.sum())} held out for validation) + {len(test)} test configurations "
+            f"({n_new} new rows in {run.cfg.database_url})"
+        )
+        return {
+            "initial": len(initial),
+            "valid": int(valid.sum()),
+            "test": len(test),
+            "sampling": source,
+            "driver": driver.method,
+        }
