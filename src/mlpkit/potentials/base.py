@@ -187,7 +187,7 @@ class Potential(ABC):
 
         return MLPCalculator(self, **kwargs)
 
-    def share_neighbors(self, others: Sequence[Potential]) -> None:  # noqa: B027 (a no-op default, not abstract)
+    def share_neighbors(self, others: Sequence[Potential]) -> None:
         """Let those of ``others`` that can use this potential's neighbour data share it (committee members during MD:
         one list per step instead of one per member). Families without such data do nothing."""
         return None
