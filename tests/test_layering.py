@@ -21,10 +21,12 @@ PACKAGE = SRC / "mlpkit"
 LAYERS: list[tuple[str, set[str]]] = [
     ("foundation", {"errors", "files", "schema", "version", "keys"}),
     ("data", {"data"}),
+    # reference methods need only the data layer; potentials may sit on top of one (Δ-learning)
+    ("labelers", {"labelers"}),
     ("descriptors", {"descriptors"}),
     ("training", {"training"}),
     ("potentials", {"potentials"}),
-    ("labelling, sampling and execution", {"labelers", "sampling", "execution"}),
+    ("sampling and execution", {"sampling", "execution"}),
     ("uncertainty", {"uncertainty"}),
     ("md and validation", {"md", "validation"}),
     ("configuration", {"config"}),

@@ -72,3 +72,37 @@ def test_mixed_committee_with_bpnn():
     assert [m.family for m in model.members] == ["toy", "bpnn"]
     pred = model.predict(train[:3])
     assert np.all(pred.score() > 0)
+
+
+def test_active_learning_on_the_toy_uncertainty_alone(tmp_path):
+    """A tiny `mlpkit learn` run whose only uncertainty is the toy family's own variance: no committee."""
+    import json
+
+    import yaml
+
+    from al_helpers import tiny_config
+    from mlpkit.cli import main
+
+    cfg = tiny_config(str(tmp_path / "labels.log"))
+    cfg["committee"] = {"family": "toy", "n_members": 1, "fit": {"force_sigma": 0.05}}
+    cfg["baseline"] = {"enabled": False}
+    path = tmp_path / "learn.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    main(["learn", str(path), "--run-dir", str(tmp_path / "run")])
+    summary = json.loads((tmp_path / "run" / "report" / "summary.json").read_text())
+    assert summary["iterations"], summary
+    model = load_potential(tmp_path / "run" / "iter-000" / "model")
+    assert isinstance(model, ToyPotential)  # the loop trained the family itself, not a committee of it
+    explored = json.loads((tmp_path / "run" / "iter-000" / "explore.json").read_text())
+    assert explored  # exploration ran on the toy's own uncertainty
+
+
+def test_a_model_without_uncertainty_cannot_drive_active_learning(tmp_path):
+    from al_helpers import tiny_config
+    from mlpkit.config.active_learning import ActiveLearningConfig
+    from mlpkit.errors import InputError
+
+    cfg = tiny_config(str(tmp_path / "labels.log"))
+    cfg["committee"] = {"family": "bpnn", "n_members": 1}
+    with pytest.raises(InputError, match="no uncertainty to drive active learning"):
+        ActiveLearningConfig.from_dict(cfg)

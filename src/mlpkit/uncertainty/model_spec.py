@@ -68,6 +68,9 @@ def _typed(model: type[Settings], values: dict[str, Any], where: str) -> Setting
                 msg += f"; allowed: {', '.join(model.model_fields)}"
             else:
                 msg = err["msg"].removeprefix("Value error, ") + f" (got {err.get('input')!r})"
+                field = model.model_fields.get(str(err["loc"][0])) if err["loc"] else None
+                if field is not None and field.description:
+                    msg += f" [{key}: {field.description}]"
             problems.append((key, msg))
         first_key, first_msg = problems[0]
         more = "".join(f"; also {where}.{k}: {m}" for k, m in problems[1:])

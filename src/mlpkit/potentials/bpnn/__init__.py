@@ -8,12 +8,7 @@ from mlpkit.potentials.bpnn.network import AtomicNetworks, energy_forces, kernel
 from mlpkit.potentials.bpnn.potential import BPNNPotential
 from mlpkit.potentials.bpnn.settings import BPNNHyperparameters, default_hyperparameters
 
-#: every hyperparameter name with its default (the cutoff's None: chosen from the data); read by the project
-#: configuration's model section to refuse unknown keys
-DEFAULT_HYPERPARAMETERS = {name: field.default for name, field in BPNNHyperparameters.model_fields.items()}
-
 __all__ = [
-    "DEFAULT_HYPERPARAMETERS",
     "AtomicNetworks",
     "BPNNHyperparameters",
     "BPNNPotential",

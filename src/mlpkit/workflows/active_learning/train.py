@@ -16,21 +16,9 @@ from mlpkit.workflows.engine import Step
 
 
 def train_step(cfg: ActiveLearningConfig, train: list[Atoms], valid: list[Atoms], previous, seed: int):
-    from mlpkit.uncertainty.model_spec import train_committee
+    from mlpkit.uncertainty.model_spec import fit_model
 
-    c = cfg.committee
-    fit = {"progress": False, **c.fit}
-    return train_committee(
-        train,
-        valid or None,
-        family=c.family,
-        n_members=c.n_members,
-        bootstrap=c.bootstrap,
-        seed=seed,
-        hyperparameters=c.hyperparameters,
-        previous=previous if c.warm_start else None,
-        **fit,
-    )
+    return fit_model(cfg.committee.spec(), train, valid or None, seed=seed, previous=previous)
 
 
 # -- the loop ------------------------------------------------------------------------------------------

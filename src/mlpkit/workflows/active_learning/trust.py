@@ -18,7 +18,7 @@ def trust_bounds(run, committee, valid, train, cal_valid) -> dict:
     scale_from = "fitted on validation data" if scale != 1.0 else "none (raw committee spread)"
     if tr.lower == "auto":
         ref = valid if len(valid) >= 3 else train
-        sigma = committee.predict(ref).max_force_deviation()
+        sigma = committee.predict(ref).score()
         lower = auto_lower(scale * sigma, tr.lower_quantile)
         lower_from = f"q{tr.lower_quantile:g} of calibrated σ on {'validation' if ref is valid else 'training'} data"
     else:

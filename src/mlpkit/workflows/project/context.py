@@ -89,4 +89,4 @@ def relaxed(atoms, calculator, fmax: float = 1e-3, steps: int = 500):
 
 def fit_settings(run: ProjectRun) -> dict:
     """The model section's fit settings as keyword arguments of the training."""
-    return run.cfg.model.fit.model_dump()
+    return dict(run.cfg.model.fit)

@@ -46,6 +46,11 @@ def active_learning_config(run: ProjectRun):
             "warm_start": cfg.model.committee.warm_start,
             "hyperparameters": cfg.model.hyperparameters,
             "fit": fit_settings(run),
+            **(
+                {"members": [mm.model_dump() for mm in cfg.model.committee.members]}
+                if cfg.model.committee.members
+                else {}
+            ),
         },
         "stop": al.stop.model_dump(),
         "test": {"file": str(run.path("configs", "test-labelled.extxyz"))},

@@ -57,7 +57,12 @@ LATER_DEFAULTS = {
     "active_learning.explore.bias_width": 0.01,
     "active_learning.baseline.initial": "auto",
     "model.fit.keep": "best",
+    "model.fit.valid_fraction": 0.1,
+    "model.fit.weight_decay": 0.0,
+    "model.fit.grad_clip": 10.0,
+    "model.fit.checkpoint_every": 50,
     "model.committee.warm_start": True,
+    "model.committee.members": None,
 }
 
 

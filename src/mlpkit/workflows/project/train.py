@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from mlpkit.workflows.engine import Step
-from mlpkit.workflows.project.context import ProjectRun, fit_settings
+from mlpkit.workflows.project.context import ProjectRun
 
 
 class Train(Step):
@@ -15,7 +15,7 @@ class Train(Step):
 
     def run(self, run: ProjectRun) -> dict:
         """Train the first committee on the labelled initial set (the 'valid' share drives early stopping)."""
-        from mlpkit.uncertainty.model_spec import train_committee
+        from mlpkit.uncertainty.model_spec import fit_model
 
         m = run.cfg.model
         train, valid = run.labelled("train"), run.labelled("valid")
@@ -23,17 +23,15 @@ class Train(Step):
             f"{m.committee.n_members} x {m.family} on {len(train)} configurations ({len(valid)} for early stopping)"
         )
         t0 = time.perf_counter()
-        committee = train_committee(
+        # checkpoints beside the model: a run interrupted mid-training continues from the last one
+        model = fit_model(
+            m,
             train,
             valid or None,
-            family=m.family,
-            n_members=m.committee.n_members,
-            bootstrap=m.committee.bootstrap,
             seed=run.cfg.project.seed,
-            hyperparameters=m.hyperparameters,
             progress=run.progress,
-            **fit_settings(run),
+            checkpoint_dir=str(run.path("models", "initial.ckpt")),
         )
-        committee.save(run.path("models", "initial"))
+        model.save(run.path("models", "initial"))
         run._cache.pop("model-initial", None)
         return {"n_train": len(train), "n_valid": len(valid), "seconds": time.perf_counter() - t0}
