@@ -177,13 +177,13 @@ def test_settings_added_later_leave_finished_stages_valid_at_their_defaults():
 
     # model.committee.warm_start: its default changed from True to False (measured steadier); an old run that left it
     # unset trained with warm starts, so its train stage and later ones rerun, and only those
-    changed_default = {"model.committee.warm_start"}
+    changed_default = {"model.committee.warm_start", "model.fit.keep"}
     for dotted, default in LATER_DEFAULTS.items():
         if dotted not in changed_default:
             assert with_setting(dotted, default) == base, dotted
     warm = with_setting("model.committee.warm_start", True)
     assert warm["label"] == base["label"] and warm["train"] != base["train"]
-    changed = with_setting("model.fit.keep", "last")
+    changed = with_setting("model.fit.keep", "best")
     assert changed["sample"] == base["sample"] and changed["label"] == base["label"]
     assert changed["train"] != base["train"]
     changed = with_setting("active_learning.explore.bias", 0.1)

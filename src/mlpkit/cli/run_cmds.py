@@ -57,14 +57,33 @@ def init_cmd(
 
 
 @app.command("check")
-def check_cmd(config: Path = typer.Argument(..., help="project configuration (mlpkit.yaml)")) -> None:
-    """Validate a project configuration without running anything."""
-    from mlpkit.config import ProjectConfig
+def check_cmd(
+    config: Path = typer.Argument(..., help="a project file (mlpkit.yaml) or an active-learning file"),
+) -> None:
+    """Validate a configuration without running anything: a project file (for `mlpkit run`) or an active-learning
+    file (for `mlpkit learn`); every problem at once, with its key path and a hint."""
+    import yaml
 
+    from mlpkit.config import ProjectConfig
+    from mlpkit.config.active_learning import ActiveLearningConfig
+    from mlpkit.config.base import file_kind
+
+    path = config / "mlpkit.yaml" if config.is_dir() else config
+    try:
+        data = yaml.safe_load(path.read_text()) if path.is_file() else None
+    except yaml.YAMLError:
+        data = None  # the loader below reports the YAML error with its position
+    if file_kind(data) == "learn":
+        al = ActiveLearningConfig.from_yaml(path)
+        typer.echo(
+            f"{path}: OK (active learning {al.name!r}, {al.structure}, {al.reference['method']}; "
+            f"run it with: mlpkit learn {path})"
+        )
+        return
     cfg = ProjectConfig.from_yaml(config)
     typer.echo(
         f"{config}: OK (project {cfg.project.name!r}, {cfg.system.structure}, {cfg.reference.method}; "
-        f"run directory {cfg.run_dir})"
+        f"run directory {cfg.run_dir}; run it with: mlpkit run {config})"
     )
 
 

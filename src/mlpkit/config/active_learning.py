@@ -41,7 +41,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mlpkit.config.base import _Section, _Strict
+from mlpkit.config.base import _Section, _Strict, refuse_other_kind
 from mlpkit.config.model import CommitteeSettings
 from mlpkit.config.sampling import Ensemble, InitialSettings, TestSettings
 from mlpkit.config.system import ExecutionSection
@@ -225,6 +225,7 @@ class ActiveLearningConfig(_Strict):
         """Validate a plain dict; errors become one :class:`InputError` listing every bad key path."""
         if not isinstance(data, dict):
             raise InputError(f"{where} must be a mapping of settings, got {type(data).__name__}")
+        refuse_other_kind(data, "learn", where)
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
@@ -244,9 +245,6 @@ class ActiveLearningConfig(_Strict):
             raise InputError(f"{path} is not valid YAML: {exc}") from None
         if data is None:
             raise InputError(f"{path} is empty")
-        # a pipeline config may nest these settings under `active_learning`
-        if isinstance(data, dict) and "active_learning" in data and "structure" not in data:
-            data = data["active_learning"]
         cfg = cls.from_dict(data, where=str(path))
         return cfg.resolve_paths(path.parent)
 

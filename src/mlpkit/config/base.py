@@ -64,3 +64,41 @@ def _model_in(annotation) -> type[BaseModel] | None:
         if isinstance(arg, type) and issubclass(arg, BaseModel):
             return arg
     return None
+
+
+#: top-level keys only a project file (``mlpkit run``) has, and only an active-learning file (``mlpkit learn``) has
+PROJECT_ONLY = frozenset({"project", "system", "sampling", "model", "validation", "active_learning", "production",
+                          "speed", "report"})  # fmt: skip
+LEARN_ONLY = frozenset({"name", "structure", "driver", "max_iterations", "label_budget", "initial", "explore", "trust",
+                        "select", "committee", "stop", "test", "baseline"})  # fmt: skip
+
+
+def file_kind(data: object) -> str | None:
+    """``"project"`` or ``"learn"`` by the top-level keys of a configuration mapping; None when it cannot tell."""
+    if not isinstance(data, dict):
+        return None
+    keys = set(data)
+    project, learn = len(keys & PROJECT_ONLY), len(keys & LEARN_ONLY)
+    if project > learn:
+        return "project"
+    if learn > project:
+        return "learn"
+    return None
+
+
+def refuse_other_kind(data: object, expected: str, where: str) -> None:
+    """A clear error naming the command that takes this file, when ``data`` is the other kind of configuration."""
+    from mlpkit.errors import InputError
+
+    kind = file_kind(data)
+    if kind is None or kind == expected:
+        return
+    if kind == "learn":
+        raise InputError(
+            f"{where} is an active-learning file (keys such as {', '.join(sorted(set(data) & LEARN_ONLY)[:4])}), "
+            f"not a project file: run it with `mlpkit learn {where}` (`mlpkit check` reads both kinds)"
+        )
+    raise InputError(
+        f"{where} is a project file (sections such as {', '.join(sorted(set(data) & PROJECT_ONLY)[:4])}), not an "
+        f"active-learning file: run it with `mlpkit run {where}`; its active_learning: section configures the loop"
+    )

@@ -29,7 +29,7 @@ import yaml
 from pydantic import Field, PrivateAttr, ValidationError, model_validator
 
 from mlpkit.config.active_learning import ActiveLearningSection
-from mlpkit.config.base import _Section
+from mlpkit.config.base import _Section, refuse_other_kind
 from mlpkit.config.commented import commented_text
 from mlpkit.config.errors import format_validation_error
 from mlpkit.config.model import ModelSection
@@ -145,6 +145,7 @@ class ProjectConfig(_Section):
             raise InputError(
                 f"{where} must be a mapping of sections (project:, system:, ...), got {type(data).__name__}"
             )
+        refuse_other_kind(data, "project", where)
         base = Path(base_dir) if base_dir is not None else Path.cwd()
         try:
             cfg = cls.model_validate(data, context={"base_dir": base})

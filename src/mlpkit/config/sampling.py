@@ -41,17 +41,25 @@ class SamplingSection(_Section):
         "reference method itself, costly), or a cheap one (gfn2, emt); only the picked frames are "
         "labelled with the reference method",
     )
-    n_configs: int = Field(20, ge=2, description="initial configurations labelled for training (+validation)")
+    n_configs: int = Field(
+        14,
+        ge=2,
+        description="initial MD configurations labelled for training (+validation); with n_normal_modes the source's "
+        "20 initial labels",
+    )
     temperature: float = Field(500.0, gt=0, description="K, temperature of the sampling MD / normal modes")
     thermostat: Thermostat = Field(
-        "nve", description="nve: velocity Verlet from a Maxwell-Boltzmann start (the source's protocol); langevin: NVT"
+        "langevin",
+        description="langevin (NVT): frames that sample the temperature's ensemble; nve: velocity Verlet from a "
+        "Maxwell-Boltzmann start (the source's protocol, whose frames of one short trajectory are too alike to train "
+        "on: docs/benchmarks/pipeline.md)",
     )
     timestep: float = Field(1.0, gt=0, le=10, description="fs")
     friction: float = Field(0.01, gt=0, description="1/fs, Langevin friction")
-    every: int = Field(10, ge=1, description="MD steps between kept snapshots")
+    every: int = Field(25, ge=1, description="MD steps between kept snapshots (25 fs apart: less correlated frames)")
     rattle_stdev: float = Field(0.05, gt=0, description="Å, displacement spread for method = rattle")
     n_normal_modes: int = Field(
-        0,
+        6,
         ge=0,
         description="extra initial configurations from normal-mode sampling around the driver's minimum at "
         "temperature: hot MD holds few near-equilibrium geometries, and without them the curvature at the "
@@ -99,7 +107,7 @@ class InitialSettings(_Strict):
     steps_between: int = Field(20, ge=1, description="driver MD steps between two initial frames")
     rattle_stdev: float = Field(0.05, gt=0, description="Å, for sampling='rattle'")
     selection: Literal["spaced", "farthest_point"] = Field(
-        "spaced",
+        "farthest_point",
         description="'spaced': for sampling='md', n frames `steps_between` steps apart (for 'file': a seeded random "
         "draw); 'farthest_point': make a pool of `pool_factor` x n unlabelled frames (driver MD, or the file) and "
         "label the n most diverse (farthest-point in descriptor space). No label is spent on the choice. The "

@@ -35,7 +35,7 @@ class TrainerSettings(Settings):
     batch_size: int = Field(8, ge=1, description="configurations per optimiser step")
     patience: int = Field(100, ge=1, description="early stopping: epochs without validation improvement")
     keep: Literal["best", "last"] = Field(
-        "best",
+        "last",
         description="'best': weights of the best validation epoch (early stopping); 'last': all epochs, final "
         "weights of the decayed schedule (steadier when the validation share is a handful of configurations: "
         "6.1 vs 26.4 meV/Å in the water example, docs/benchmarks/pipeline.md)",

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from mlpkit.config.project import ProjectConfig
 from mlpkit.errors import InputError
@@ -102,6 +103,7 @@ def run_project(
 
     run_dir = cfg.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
+    as_run = _previous_settings(run_dir / "mlpkit.yaml")
     cfg.write_yaml(run_dir / "mlpkit.yaml", header=f"configuration as run (source: {cfg.source})")
     state = WorkflowState(run_dir / STATE_FILE)
     if restart_from:
@@ -111,7 +113,7 @@ def run_project(
     for stage in STAGES:
         rec = state.steps.get(stage)
         if rec and rec.get("fingerprint") != fingerprints[stage]:
-            _refuse_stale_data(cfg, stage)
+            _refuse_stale_data(cfg, stage, as_run)
             if show:
                 console.print(f"[yellow]configuration changed for '{stage}': rerunning it and every later stage[/]")
             state.forget(STAGES[STAGES.index(stage) :])
@@ -148,12 +150,54 @@ def run_project(
     return summary
 
 
-def _refuse_stale_data(cfg: ProjectConfig, stage: str) -> None:
+def _previous_settings(path: Path) -> dict | None:
+    """The configuration the run directory was last run with (every default written out), if readable."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _changed_keys(old: dict | None, new: dict, sections: tuple[str, ...]) -> list[str]:
+    """``key: old → new`` for every setting of ``sections`` that differs between two configuration dicts."""
+    out: list[str] = []
+
+    def walk(a, b, prefix: str) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(set(a) | set(b)):
+                walk(a.get(key), b.get(key), f"{prefix}.{key}")
+        elif a != b:
+            out.append(f"{prefix}: {a!r} → {b!r}")
+
+    if old is None:
+        return out
+    for dotted in sections:
+        node_old, node_new = old, new
+        for part in dotted.split("."):
+            node_old = node_old.get(part) if isinstance(node_old, dict) else None
+            node_new = node_new.get(part) if isinstance(node_new, dict) else None
+        walk(node_old, node_new, dotted)
+    return out
+
+
+def _refuse_stale_data(cfg: ProjectConfig, stage: str, as_run: dict | None = None) -> None:
     """Some changes cannot be applied to a run directory that already holds their results: new sampling settings
     would mix old and new configurations in the training data, and the active-learning loop refuses to resume with
     other settings. Say so before anything runs."""
     run_dir = cfg.run_dir
-    changed = ", ".join(STEPS[STAGES.index(stage)].sections)
+    sections = STEPS[STAGES.index(stage)].sections
+    changed = ", ".join(sections)
+    keys = _changed_keys(as_run, cfg.to_dict(), sections)
+    if keys:
+        # name the settings: after an upgrade they are often defaults that changed, which the file never mentioned
+        changed += "; " + "; ".join(keys[:8]) + (" ..." if len(keys) > 8 else "")
+        changed += (
+            " (a value you did not write is a default of this mlpkit version: write the old one into your file "
+            "to keep this run)"
+        )
     hint = (
         f"use a new project.run_dir (or delete {run_dir}); labels already computed can be copied over with "
         "`mlpkit data export` / `mlpkit data import`"
