@@ -364,11 +364,13 @@ class BPNNPotential(Potential):
         # constant features (e.g. O-O terms in a single water molecule) carry no information: leave them unscaled
         std = torch.where(std > 1e-6 * (1 + mean.abs()), std, torch.ones_like(std))
         # a feature that barely varies in narrow data (one NVE run) would turn a modest change outside it into
-        # tens of standard deviations, and the network into forces of thousands of eV/Å: floor the scale at a
-        # fraction of the feature's typical magnitude
+        # thousands of standard deviations, and the network into forces of thousands of eV/Å: floor every
+        # feature's scale at a fraction of the largest feature magnitude of its element (a feature that is ~0
+        # everywhere in the data has no magnitude of its own to be a fraction of)
         floor = float(self.hyperparameters.get("feature_std_floor", 0.0))
         if floor > 0:
-            std = torch.maximum(std, floor * torch.sqrt(mean**2 + std**2))
+            typical = torch.sqrt(mean**2 + std**2).amax(dim=1, keepdim=True)
+            std = torch.maximum(std, floor * typical)
         m.feature_mean.copy_(mean.to(m.feature_mean))
         m.feature_std.copy_(std.to(m.feature_std))
 

@@ -46,8 +46,9 @@ class BPNNHyperparameters(Settings):
         0.0,
         ge=0,
         lt=1,
-        description="lower bound of each feature's scale, as a fraction of its RMS value in the training data: "
-        "keeps standardised features moderate outside narrow data (docs/benchmarks/bpnn-extrapolation.md)",
+        description="lower bound of each feature's scale, as a fraction of the largest RMS feature value of its "
+        "element in the training data: keeps standardised features moderate outside narrow data "
+        "(docs/benchmarks/bpnn-extrapolation.md)",
     )
     verlet_skin: float = Field(0.5, ge=0, description="skin (Å) of the neighbour list kept between MD steps")
 
