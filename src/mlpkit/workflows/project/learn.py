@@ -84,9 +84,12 @@ class Learn(Step):
             summary = run_active_learning(al_cfg, run.run_dir, progress=run.progress, log=log)
             out = _summary_dict(summary)
             out.pop("run_dir", None)
-            final_dir = run.path(f"iter-{int(summary.iterations):03d}", "model")
-            if not (final_dir / "model.json").exists():
-                raise MlpkitError(f"the active-learning run left no model in {final_dir}")
+            last_dir = run.path(f"iter-{int(summary.iterations):03d}", "model")
+            if not (last_dir / "model.json").exists():
+                raise MlpkitError(f"the active-learning run left no model in {last_dir}")
+            choice = choose_model(run, int(summary.iterations), method)
+            out["model_choice"] = choice
+            final_dir = run.path(f"iter-{choice['chosen_iteration']:03d}", "model")
             metrics = load_json(final_dir.parent / "metrics.json") or {}
             out["trust"] = metrics.get("trust", {})
             out["final_model"] = str(final_dir)
@@ -110,6 +113,40 @@ class Learn(Step):
         elif run.cfg.validation.enabled:
             out["validation"] = run.state.result("validate")
         return out
+
+
+#: how the model handed over is chosen among the iterations' models (recorded in the report)
+CHOICE_RULE = (
+    "lowest force MAE on every validation label of the finished run (never trained on; with fit.keep = last it does "
+    "not steer the weights either), ties to the later iteration"
+)
+
+
+def choose_model(run: ProjectRun, last: int, method: str) -> dict:
+    """Score every iteration's model on the run's final validation labels and pick one by :data:`CHOICE_RULE`."""
+    from mlpkit.potentials import load_potential
+    from mlpkit.validation.metrics import evaluate
+
+    valid = run.dataset.to_atoms(method=method, split="valid")
+    rows = []
+    for i in range(last + 1):
+        model_dir = run.path(f"iter-{i:03d}", "model")
+        if not (model_dir / "model.json").exists() or not valid:
+            continue
+        metrics, _ = evaluate(load_potential(model_dir), valid)
+        rows.append(
+            {
+                "iteration": i,
+                "valid_force_mae": metrics["forces_mae"],
+                "valid_energy_mae": metrics["energy_mae_per_atom"],
+            }
+        )
+    if rows:
+        best = min(rows, key=lambda r: (r["valid_force_mae"], -r["iteration"]))
+        chosen = int(best["iteration"])
+    else:  # no validation labels: the last model
+        chosen = last
+    return {"rule": CHOICE_RULE, "n_valid": len(valid), "iterations": rows, "chosen_iteration": chosen}
 
 
 def _summary_dict(summary: Any) -> dict:

@@ -127,6 +127,24 @@ def _active_learning_section(page, run: ProjectRun) -> None:
                 for c in curve
             ],
         )
+    choice = res.get("model_choice") or {}
+    if choice.get("iterations"):
+        page.add_paragraph(
+            f"Model handed over: iteration {choice['chosen_iteration']} ({choice['rule']}; "
+            f"{choice.get('n_valid', 0)} validation labels)."
+        )
+        page.add_table(
+            ["iteration", "validation force MAE (meV/Å)", "validation energy MAE (meV/atom)", "handed over"],
+            [
+                [
+                    r["iteration"],
+                    _milli(r["valid_force_mae"]),
+                    _milli(r["valid_energy_mae"], "{:.2f}"),
+                    "✔" if r["iteration"] == choice["chosen_iteration"] else "",
+                ]
+                for r in choice["iterations"]
+            ],
+        )
     points = base.get("points") or []
     if points:
         page.add_table(
