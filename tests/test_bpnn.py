@@ -6,27 +6,17 @@ import numpy as np
 import pytest
 import torch
 
+from bpnn_contract import SMALL_BPNN, SmallBPNNContract
 from mlpkit.errors import InputError
 from mlpkit.potentials.bpnn import BPNNPotential
 from mlpkit.potentials.registry import create_potential
-from mlpkit.testing import PotentialContract, water_cluster
+from mlpkit.testing import water_cluster
 
 
-class TestBPNNContract(PotentialContract):
-    fit_settings = {"epochs": 3, "progress": False, "batch_size": 10}
-    tiny_fit_settings = {
-        "epochs": 400,
-        "progress": False,
-        "valid_fraction": 0.0,
-        "batch_size": 12,
-        "learning_rate": 1e-2,
-    }
-    tiny_energy_mae = 5e-4  # eV/atom
-    tiny_forces_mae = 0.03  # eV/Å
-
+class TestBPNNContract(SmallBPNNContract):
     def make_potential(self, train):
         # a cutoff that reaches between the molecules of the test clusters, small networks for speed
-        return create_potential("bpnn", train, cutoff=3.5, hidden=(32, 32), dtype="float64")
+        return create_potential("bpnn", train, **SMALL_BPNN)
 
 
 def test_create_potential_defaults_from_data(water_frames):

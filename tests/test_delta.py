@@ -6,25 +6,15 @@ import numpy as np
 import pytest
 from ase import Atoms
 
+from bpnn_contract import SMALL_BPNN, SmallBPNNContract
 from mlpkit.potentials import create_potential
 from mlpkit.potentials.delta import ZBL, DeltaPotential
-from mlpkit.testing import PotentialContract, labelled_water
+from mlpkit.testing import labelled_water
 
-SMALL = {"learned_family": "bpnn", "learned_hyperparameters": {"cutoff": 3.5, "hidden": [32, 32], "dtype": "float64"}}
+SMALL = {"learned_family": "bpnn", "learned_hyperparameters": SMALL_BPNN}
 
 
-class TestDeltaOnZBLContract(PotentialContract):
-    fit_settings = {"epochs": 3, "progress": False, "batch_size": 10}
-    tiny_fit_settings = {
-        "epochs": 400,
-        "progress": False,
-        "valid_fraction": 0.0,
-        "batch_size": 12,
-        "learning_rate": 1e-2,
-    }
-    tiny_energy_mae = 5e-4
-    tiny_forces_mae = 0.03
-
+class TestDeltaOnZBLContract(SmallBPNNContract):
     def make_potential(self, train):
         return create_potential("delta", train, baseline="zbl", **SMALL)
 
