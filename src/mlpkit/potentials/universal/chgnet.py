@@ -222,15 +222,18 @@ class CHGNetPotential(Potential):
         history.seconds = fit_seconds
         return history
 
-    def _items(self, images: Sequence[Atoms]) -> list[tuple[Any, float, np.ndarray]]:
+    def _items(self, images: Sequence[Atoms], graphs: backend.GraphMaker) -> list[tuple[Any, float, np.ndarray]]:
         """(graph, target network energy = E_dft − composition − offsets (eV), forces (eV/Å)) per configuration."""
         energies, forces = reference_results(images)
         targets = energies - self._baseline(images)
-        return [(self._graphs(a), float(e), f) for a, e, f in zip(images, targets, forces, strict=True)]
+        return [(graphs(a), float(e), f) for a, e, f in zip(images, targets, forces, strict=True)]
 
     def _train(self, train: list[Atoms], valid: list[Atoms] | None, cfg: dict[str, Any]) -> FitHistory:
         trainable = self._set_trainable(cfg["layers"])
-        module, dtype, device = self.module, self.dtype, self.device
+        module, device = self.module, self.device
+        dtype = torch.float32 if cfg["train_dtype"] == "float32" else torch.float64
+        graphs = backend.GraphMaker(self.cutoff, self._graphs.bond_cutoff, dtype, device)
+        module.to(dtype)
         force_weight = float(cfg["force_weight"])
 
         def loss_fn(items, training: bool):
@@ -248,19 +251,23 @@ class CHGNetPotential(Potential):
             "layers": cfg["layers"],
             "offsets": self.offsets,
             "force_weight": force_weight,
+            "train_dtype": cfg["train_dtype"],
+            # a checkpoint resumes only the fine-tune that started from these same weights
+            "start": _weights_hash(module),
         }
         trainer_cfg = {k: cfg[k] for k in FIT_DEFAULTS}
         try:
             trainer = Trainer(
                 module,
                 loss_fn,
-                self._items(train),
-                self._items(valid) if valid else None,
+                self._items(train, graphs),
+                self._items(valid, graphs) if valid else None,
                 trainer_cfg,
                 fingerprint=fingerprint,
             )
             history = trainer.run()
         finally:
+            module.to(self.dtype)
             for p in module.parameters():
                 p.requires_grad_(False)
             module.eval()
@@ -311,3 +318,13 @@ class CHGNetPotential(Potential):
             else ("aligned" if self.offsets else "zero-shot")
         )
         return f"CHGNetPotential(model={self.hyperparameters['model']!r}, {state}, species={len(self.species)})"
+
+
+def _weights_hash(module: torch.nn.Module) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, value in module.state_dict().items():
+        h.update(name.encode())
+        h.update(value.detach().cpu().double().numpy().tobytes())
+    return h.hexdigest()[:16]

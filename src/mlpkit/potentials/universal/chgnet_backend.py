@@ -134,6 +134,7 @@ class GraphMaker:
                 on_isolated_atoms="ignore",
             )
         self.cutoff = float(atom_cutoff)
+        self.bond_cutoff = float(bond_cutoff)
         self.dtype = dtype
         self.device = device
 

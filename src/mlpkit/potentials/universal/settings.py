@@ -46,7 +46,11 @@ class CHGNetFitSettings(TrainerSettings):
         100, ge=0, description="maximum fine-tuning epochs (0: align the reference energies only, no training)"
     )
     learning_rate: float = Field(
-        1e-3, gt=0, le=1, description="initial Adam learning rate (pretrained weights: lower than from scratch)"
+        1e-2,
+        gt=0,
+        le=1,
+        description="initial Adam learning rate (water, 25 labels, 100 epochs: 1e-2 → 4.6 meV/Å; 3e-3 → 6.1; "
+        "1e-3 for 15 epochs → 13)",
     )
     lr_final: float = Field(1e-5, gt=0, le=1, description="learning rate at the last epoch")
     scheduler: Literal["exponential", "cosine", "plateau", "constant"] = Field(
@@ -55,11 +59,13 @@ class CHGNetFitSettings(TrainerSettings):
     batch_size: int = Field(4, ge=1, description="configurations per optimiser step")
     patience: int = Field(30, ge=1, description="early stopping (keep='best'): epochs without validation improvement")
     keep: Literal["best", "last"] = Field(
-        "best",
-        description="'best': weights of the best validation epoch, with early stopping; 'last': final weights",
+        "last",
+        description="'last': final weights of the decayed schedule; 'best': weights of the best validation epoch, "
+        "with early stopping after `patience` epochs (on 25 water labels: 4.6 vs 4.9 meV/Å, 0.03 vs 0.22 meV/atom: "
+        "a validation split of a few frames picks a noisy epoch)",
     )
     valid_fraction: float = Field(
-        0.2, ge=0, lt=1, description="share of the training data held out for early stopping when none is given"
+        0.1, ge=0, lt=1, description="share of the training data held out for validation when none is given"
     )
     layers: Layers = Field(
         "all",
@@ -70,4 +76,9 @@ class CHGNetFitSettings(TrainerSettings):
         True,
         description="fit per-element reference-energy offsets (eV/atom) to the data by least squares on "
         "composition before training, so the network learns the shape of the surface, not the reference shift",
+    )
+    train_dtype: Literal["float32", "float64"] = Field(
+        "float32",
+        description="float type of the fine-tune (the model is cast back to its dtype afterwards): float32 is how "
+        "CHGNet was trained and twice as fast on CPU, with the same test errors on water (16.1 meV/Å both)",
     )
