@@ -244,3 +244,25 @@ def test_committee_of_fine_tunes_has_a_spread(frames, tmp_path):
     atoms = frames[41].copy()
     atoms.calc = committee.calculator()
     assert atoms.calc.get_property("max_force_std", atoms) > 0
+
+
+def test_killed_fine_tune_resumes_to_the_same_weights(frames, tmp_path):
+    """A fine-tune stopped after epoch 2 of 4 and started again from a fresh pretrained model ends where an
+    uninterrupted one does (the checkpoint belongs to the same data, alignment and starting weights)."""
+    settings = {"epochs": 4, "batch_size": 4, "progress": False, "valid_fraction": 0.0, "checkpoint_every": 1}
+    whole = create_potential("chgnet", frames[:8])
+    whole.fit(frames[:8], **settings)
+
+    def kill(epoch, record):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    first = create_potential("chgnet", frames[:8])
+    with pytest.raises(KeyboardInterrupt):
+        first.fit(frames[:8], checkpoint_dir=tmp_path / "ckpt", callback=kill, **settings)
+    again = create_potential("chgnet", frames[:8])
+    history = again.fit(frames[:8], checkpoint_dir=tmp_path / "ckpt", **settings)
+    assert [r["epoch"] for r in history.epochs] == [1, 2, 3, 4]
+    np.testing.assert_allclose(
+        again.predict(frames[40:42]).energy, whole.predict(frames[40:42]).energy, rtol=0, atol=1e-9
+    )

@@ -271,7 +271,7 @@ class CHGNetPotential(Potential):
             for p in module.parameters():
                 p.requires_grad_(False)
             module.eval()
-        self.metadata["trained_parameters"] = len(trainable)
+        self.metadata["trained_parameters"] = sum(p.numel() for n, p in module.named_parameters() if n in trainable)
         return history
 
     # -- persistence ------------------------------------------------------------------------------------
