@@ -7,7 +7,8 @@ aligned (per-element offsets fitted on the N labels, no training), fine-tuned on
 and mlpkit's BPNN trained from scratch on the same N with its defaults. Energy MAE per atom, force MAE per Cartesian
 component, wall time of the fit.
 
-    python bench/universal_accuracy.py --n 10 25 50 --nve /tmp/universal-h2o-nve-seed11.extxyz --json out.json
+    python bench/universal_accuracy.py --n 10 25 50 100 --nve /tmp/universal-h2o-nve-seed11.extxyz \
+        --test "1000 K"=/tmp/universal-h2o-1000K.extxyz --committee 3 --json out.json
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, nargs="+", default=[10, 25, 50])
     ap.add_argument("--nve", help="extxyz of an independent labelled run (bench/universal_water_nve.py)")
+    ap.add_argument("--test", nargs="*", default=[], help="more test sets as NAME=FILE.extxyz")
     ap.add_argument("--fit", nargs="*", default=[], help="chgnet fit settings key=value (default: family defaults)")
     ap.add_argument("--no-bpnn", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
@@ -60,6 +62,9 @@ def main() -> None:
     tests = {"frames 100-299": frames[100:300]}
     if args.nve:
         tests["independent NVE"] = read(args.nve, ":")
+    for item in args.test:
+        name, _, file = item.partition("=")
+        tests[name] = read(file, ":")
     rows = []
 
     def record(model: str, n: int | None, pot, seconds: float | None, extra: dict | None = None) -> None:
