@@ -125,7 +125,10 @@ class CHGNetPotential(Potential):
         return backend.composition_counts(images) @ self._composition + offset_energy(images, self.offsets)
 
     def predict(self, images: Sequence[Atoms], *, stress: bool = False, forces: bool = True) -> Prediction:
-        """Energies (n,) eV, forces (n_i, 3) eV/Å, stress (n, 6) eV/Å³ (Voigt, ASE sign; NaN rows unless periodic)."""
+        """Energies (n,) eV, forces (n_i, 3) eV/Å, stress (n, 6) eV/Å³ (Voigt, ASE sign; NaN rows unless periodic).
+
+        ``forces=False`` skips the gradient (energies only, e.g. for the alignment); the forces are then zeros.
+        """
         images = list(images)
         self.check_species(images)
         n = len(images)
