@@ -194,7 +194,7 @@ def test_import_split_export_round_trip(tmp_path, capsys, shared_data):
     assert code == 0 and "imported 300" in out, err
     code, out, err = run(capsys, "data", "import", "--db", db, "--input", src)
     assert "imported 0" in out and "300 duplicate(s)" in out
-    code, out, err = run(capsys, "data", "split", "--db", db, "--fractions", 0.8, 0.1, 0.1, "--seed", 0)
+    code, out, err = run(capsys, "data", "split", "--db", db, "--fractions", "0.8,0.1,0.1", "--seed", 0)
     assert code == 0, err
     assert Dataset(db).count(split="test") == 30
     code, out, err = run(capsys, "data", "export", "--db", db, "--out", tmp_path / "all.extxyz")

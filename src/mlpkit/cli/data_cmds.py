@@ -46,6 +46,17 @@ def _parse_params(params: list[str] | None) -> dict:
     return result
 
 
+def parse_floats(text: str, option: str, count: int | None = None) -> tuple[float, ...]:
+    """``"0.6,0.2,0.2"`` (commas and/or spaces) -> floats; ``count`` numbers exactly when given."""
+    try:
+        values = tuple(float(v) for v in text.replace(",", " ").split())
+    except ValueError:
+        raise InputError(f"{option} takes comma-separated numbers like 0.8,0.1,0.1, got {text!r}") from None
+    if not values or (count is not None and len(values) != count):
+        raise InputError(f"{option} takes {count or 'some'} comma-separated numbers, got {text!r}")
+    return values
+
+
 def build_labeler(
     method: str,
     *,
@@ -161,7 +172,9 @@ _STRUCTURE = typer.Option(
 )
 _INDEX = typer.Option(-1, "--index", help="Which structure of a multi-frame file to start from.")
 _CALC = typer.Option("gfn2", "--calc", help="Method driving the sampling: gfn2, emt, pyscf, gpaw, ase, ...")
-_CALC_PARAM = typer.Option(None, "--calc-param", help="key=value option of the --calc method (repeatable).")
+_CALC_PARAM = typer.Option(
+    None, "--calc-param", metavar="KEY=VALUE", help="Option of the --calc method (repeatable: one per option)."
+)
 _SEED = typer.Option(0, "--seed", help="Random seed (velocities, thermostat noise, displacements).")
 _OUT = typer.Option(..., "--out", "-o", help="extxyz file to write.")
 
@@ -296,13 +309,17 @@ def label(
     charge: int = typer.Option(None, "--charge", help="Total charge."),
     spin: int = typer.Option(None, "--spin", help="2S, the number of unpaired electrons."),
     ecut: float = typer.Option(None, "--ecut", help="Plane-wave cut-off in eV (gpaw)."),
-    kpts: str = typer.Option(None, "--kpts", help="k-point grid, e.g. 2,2,2 (gpaw)."),
+    kpts: str = typer.Option(None, "--kpts", metavar="N1,N2,N3", help="k-point grid, e.g. 2,2,2 (gpaw)."),
     calculator: str = typer.Option(
         None, "--calculator", help="ASE calculator class for --method ase, e.g. ase.calculators.espresso:Espresso."
     ),
     level_of_theory: str = typer.Option(None, "--level-of-theory", help="Name recorded for --method ase data."),
     param: list[str] = typer.Option(
-        None, "--param", "-p", help="key=value passed to the method (for --method ase: to the calculator); repeatable."
+        None,
+        "--param",
+        "-p",
+        metavar="KEY=VALUE",
+        help="Option passed to the method (for --method ase: to the calculator); repeatable, one per option.",
     ),
     threads: int = typer.Option(None, "--threads", help="OpenMP threads per calculation (pyscf)."),
     workers: int = typer.Option(2, "--workers", "-w", help="Local Dask worker processes (0: no Dask, in-process)."),
@@ -355,23 +372,30 @@ def label(
     if retry_failed:
         n = dataset.reset_failed(labeler.method)
         out.print(f"{n} failed row(s) of {labeler.method} set back to pending")
-    if images:
-        default_source = source or Path(input_path).stem
-        report = label_configurations(
-            images,
-            labeler,
-            dataset,
-            source=source,
-            default_source=default_source,
-            workers=workers,
-            scheduler=scheduler,
-            cluster_config=cluster_config,
-            progress=True,
-        )
-    else:
-        report = label_pending(
-            dataset, labeler, workers=workers, scheduler=scheduler, cluster_config=cluster_config, progress=True
-        )
+    labelled_before = dataset.count(status="labelled", method=labeler.method)
+    try:
+        if images:
+            default_source = source or Path(input_path).stem
+            report = label_configurations(
+                images,
+                labeler,
+                dataset,
+                source=source,
+                default_source=default_source,
+                workers=workers,
+                scheduler=scheduler,
+                cluster_config=cluster_config,
+                progress=True,
+            )
+        else:
+            report = label_pending(
+                dataset, labeler, workers=workers, scheduler=scheduler, cluster_config=cluster_config, progress=True
+            )
+    except KeyboardInterrupt:
+        from mlpkit.cli import Interrupted
+
+        saved = dataset.count(status="labelled", method=labeler.method) - labelled_before
+        raise Interrupted(f"{saved} label(s) saved to {db}") from None
     per_label = f", {report.seconds / max(1, report.labelled + report.failed):.2f} s per configuration"
     out.print(
         f"{labeler.method}: {report.labelled} labelled, "
@@ -380,6 +404,21 @@ def label(
         f"in {report.seconds:.1f} s ({report.workers}{per_label if report.pending_before else ''})"
     )
     _summary_tables(dataset)
+    if report.all_failed:
+        # every calculation failing is a set-up problem (code not installed or configured), not bad data:
+        # say so with the reason in full and exit non-zero so scripts and pipelines stop here
+        err = Console(stderr=True, soft_wrap=True)
+        err.print(
+            f"[bold red]error:[/] all {report.failed} calculation(s) with {labeler.method} failed; the first reason:",
+            highlight=False,
+        )
+        err.print(report.first_error or "unknown error", markup=False, highlight=False)
+        err.print(
+            "fix the method's set-up (check it with one configuration: --workers 0), then run the same command "
+            "with --retry-failed",
+            highlight=False,
+        )
+        raise typer.Exit(1)
 
 
 # -- data ---------------------------------------------------------------------------------------------------
@@ -460,16 +499,20 @@ def data_import(
 @data_app.command("split")
 def data_split(
     db: str = typer.Option(..., "--db", help="Dataset store."),
-    fractions: tuple[float, float, float] = typer.Option(
-        (0.8, 0.1, 0.1), "--fractions", help="train valid test fractions, summing to 1."
+    fractions: str = typer.Option(
+        "0.8,0.1,0.1",
+        "--fractions",
+        metavar="TRAIN,VALID,TEST",
+        help="Train, valid and test fractions, comma-separated, summing to 1.",
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed of the shuffle."),
     method: str = typer.Option(None, "--method", help="Only rows of this method."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Re-assign rows that already have a split."),
 ) -> None:
     """Tag labelled rows train/valid/test at random (seeded); rows already tagged keep their split."""
+    parts = parse_floats(fractions, "--fractions", count=3)
     dataset = _open_db(db)
-    counts = dataset.assign_splits(tuple(fractions), seed=seed, method=method, overwrite=overwrite)
+    counts = dataset.assign_splits(parts, seed=seed, method=method, overwrite=overwrite)
     table = Table(title=f"splits assigned in {db}")
     table.add_column("split")
     table.add_column("newly assigned", justify="right")

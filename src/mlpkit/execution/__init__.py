@@ -2,7 +2,6 @@
 
 from mlpkit.execution.dask_runner import (
     LabelRunReport,
-    available_cores,
     label_configurations,
     label_pending,
     load_cluster_config,
@@ -10,6 +9,7 @@ from mlpkit.execution.dask_runner import (
     open_client,
     worker_environment,
 )
+from mlpkit.threads import available_cores
 
 __all__ = [
     "LabelRunReport",
