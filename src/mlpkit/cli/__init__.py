@@ -159,5 +159,5 @@ def main(argv: list[str] | None = None) -> None:
     except (KeyboardInterrupt, _CommandInterrupted) as exc:
         _quiet_shutdown()
         original = exc.original if isinstance(exc, _CommandInterrupted) else exc
-        console.print(f"[red]{interrupted_message(original)}[/]", highlight=False)
+        console.print(f"[red]{interrupted_message(original)}[/]", highlight=False, soft_wrap=True)
         sys.exit(130)
