@@ -124,7 +124,7 @@ def test_forced_scf_failure_is_recorded_and_can_be_retried(tmp_path, capsys, wat
     # failed is a set-up problem and exits 1 with the first reason
     assert code == 1, err
     assert "2 failed" in out and "SCF did not converge" in out
-    assert "all 2 calculation(s) with pyscf:PBE/sto-3g failed" in err and "Newton" in err
+    assert "all 2 calculation(s) with pyscf:PBE/STO-3G failed" in err and "Newton" in err
     rows = list(Dataset(db).rows())
     assert [r.status for r in rows] == ["failed", "failed"]
     assert all("Newton" in r.error and r.get("energy") is None for r in rows)
