@@ -1,4 +1,4 @@
-"""PySCF reference labels checked against independent PySCF calls, finite differences and the shared data."""
+"""PySCF reference labels checked against independent PySCF calls, finite differences and the committed data."""
 
 from __future__ import annotations
 

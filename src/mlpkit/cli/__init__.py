@@ -26,6 +26,7 @@ console = Console(stderr=True)
 # Modules that add commands to ``app`` when imported (a module not written yet is skipped).
 _COMMAND_MODULES = (
     "mlpkit.cli.data_cmds",
+    "mlpkit.cli.label_cmds",
     "mlpkit.cli.model_cmds",
     "mlpkit.cli.validate_cmds",
     "mlpkit.cli.learn_cmds",

@@ -24,27 +24,15 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ase import Atoms
 
 from mlpkit.data.dataset import Dataset, Label
-from mlpkit.errors import InputError, LabelFailure, MissingDependencyError
+from mlpkit.errors import InputError, LabelFailure
+from mlpkit.execution.clusters import load_cluster_config, make_jobqueue_cluster
 from mlpkit.labelers.base import Labeler
-from mlpkit.threads import PASSIVE_WAITING, THREAD_VARIABLES, worker_environment
-
-#: dask-jobqueue cluster classes by the ``type`` of a cluster configuration
-JOBQUEUE_TYPES = {
-    "slurm": "SLURMCluster",
-    "pbs": "PBSCluster",
-    "sge": "SGECluster",
-    "lsf": "LSFCluster",
-    "htcondor": "HTCondorCluster",
-    "moab": "MoabCluster",
-    "oar": "OARCluster",
-}
-
+from mlpkit.threads import worker_environment
 
 #: how many times a configuration is submitted when its worker dies under it
 MAX_ATTEMPTS_AFTER_CRASH = 2
@@ -91,59 +79,6 @@ def _label_task(labeler: Labeler, row_id: int, atoms: Atoms) -> tuple[int, Label
 
 
 # -- clusters -----------------------------------------------------------------------------------------------
-
-
-def load_cluster_config(config: dict | str | os.PathLike) -> dict:
-    """A dask-jobqueue configuration as a dict: from a dict, or a YAML file path."""
-    if isinstance(config, dict):
-        return dict(config)
-    path = Path(config)
-    if not path.is_file():
-        raise InputError(f"cluster configuration {path} does not exist")
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(f"cannot parse cluster configuration {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InputError(f"cluster configuration {path} must be a mapping (type: slurm, cores: ..., ...)")
-    return data
-
-
-def make_jobqueue_cluster(config: dict | str | os.PathLike):
-    """Build (but do not scale) a dask-jobqueue cluster from a configuration.
-
-    Keys: ``type`` (slurm, pbs, sge, lsf, htcondor, moab, oar), ``jobs`` (batch jobs to start; used by
-    :func:`open_client`), everything else passed to the dask-jobqueue class (``cores``, ``processes``,
-    ``memory``, ``walltime``, ``queue``, ``account``, ``job_script_prologue``, ``job_extra_directives``...).
-    Unless the prologue already sets ``OMP_NUM_THREADS``, a line giving each worker process
-    ``cores // processes`` threads is added.
-    """
-    cfg = load_cluster_config(config)
-    kind = str(cfg.pop("type", "slurm")).lower()
-    cfg.pop("jobs", None)
-    if kind not in JOBQUEUE_TYPES:
-        raise InputError(f"cluster type must be one of {sorted(JOBQUEUE_TYPES)}, not {kind!r}")
-    try:
-        import dask_jobqueue
-    except ImportError as exc:
-        raise MissingDependencyError("dask-jobqueue is needed for batch clusters: pip install dask-jobqueue") from exc
-    cores = int(cfg.get("cores", 1))
-    processes = int(cfg.get("processes", cores))
-    prologue = list(cfg.get("job_script_prologue", []) or [])
-    if not any("OMP_NUM_THREADS" in line for line in prologue):
-        threads = max(1, cores // max(1, processes))
-        prologue += [f"export {v}={threads}" for v in THREAD_VARIABLES[:3]]
-        prologue += [f"export {k}={v}" for k, v in PASSIVE_WAITING.items()]
-    cfg["job_script_prologue"] = prologue
-    cfg.setdefault("processes", processes)
-    cfg.setdefault("scheduler_options", {"dashboard_address": None})
-    cls = getattr(dask_jobqueue, JOBQUEUE_TYPES[kind])
-    try:
-        return cls(**cfg)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"bad {kind} cluster configuration: {exc}") from exc
 
 
 @contextlib.contextmanager
