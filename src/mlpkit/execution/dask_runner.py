@@ -97,6 +97,9 @@ def open_client(
             raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
         try:
             yield client, f"scheduler {scheduler}"
+        except KeyboardInterrupt:
+            silence_dask_logs()
+            raise
         finally:
             client.close()
         return
@@ -107,6 +110,9 @@ def open_client(
         client = Client(cluster)
         try:
             yield client, f"{type(cluster).__name__} with {jobs} job(s)"
+        except KeyboardInterrupt:
+            silence_dask_logs()
+            raise
         finally:
             client.close()
             cluster.close()
