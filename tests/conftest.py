@@ -6,18 +6,23 @@ from pathlib import Path
 
 import pytest
 
+import mlpkit.threads
+
+# The suite's own thread layout, set before any test module imports numpy or torch: tests on a busy machine
+# otherwise run one spinning OpenMP thread per core (past 60 min instead of about 2 on 2 cores).
+mlpkit.threads.configure_threads()
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-#: the project's shared reference data: ``../shared/data`` next to the repository (also in CI)
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+#: the suite's reference data, committed with it (tests/data/make_reference_data.py made it), so that a clone
+#: and CI run the same tests on the same numbers
+SHARED_DATA = REPO_ROOT / "tests" / "data"
 WATER_FILE = SHARED_DATA / "h2o-pbe-svp-500K-nve.extxyz"
-ETHANOL_FILE = SHARED_DATA / "ethanol-pbe-svp-500K.extxyz"
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """Directory of the shared reference extxyz files (PBE/def2-SVP, see its README.md)."""
-    if not WATER_FILE.exists():
-        pytest.skip(f"shared reference data not found at {SHARED_DATA}")
+    """Directory of the committed reference extxyz (PBE/def2-SVP water, 300 frames; see make_reference_data.py)."""
+    assert WATER_FILE.exists(), f"{WATER_FILE} is missing: run tests/data/make_reference_data.py"
     return SHARED_DATA
 
 
@@ -30,7 +35,7 @@ def _water_frames_cached(shared_data):
 
 @pytest.fixture
 def water_frames(_water_frames_cached):
-    """The 300 frames of the shared h2o-pbe-svp-500K-nve.extxyz as read by ase.io (energy, forces, info).
+    """The 300 frames of tests/data/h2o-pbe-svp-500K-nve.extxyz as read by ase.io (energy, forces, info).
 
     Fresh copies for each test (calculators included), so a test may change them freely.
     """

@@ -81,3 +81,35 @@ class FlakyLabeler(Labeler):
             forces = forces.copy()
             forces[0, 0] = np.nan
         return energy, forces, None
+
+
+#: what a code that is installed but not set up says (the reason ASE gives for an unconfigured Quantum ESPRESSO)
+BROKEN_REASON = (
+    "No configuration of 'fakecode'. See "
+    "'https://ase-lib.org/ase/calculators/calculators.html#calculator-configuration' and set the pseudopotential "
+    "directory, the binary and the MPI launcher."
+)
+
+
+class BrokenCode(Calculator):
+    """An external code that is not set up: every calculation raises with :data:`BROKEN_REASON`.
+
+    ``works_every=n``: every n-th calculation in this process works (EMT), to mix failures and labels.
+    """
+
+    implemented_properties: ClassVar[list[str]] = ["energy", "free_energy", "forces"]
+    calls = 0
+
+    def __init__(self, works_every: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.works_every = int(works_every)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        type(self).calls += 1
+        if not self.works_every or type(self).calls % self.works_every:
+            raise RuntimeError(BROKEN_REASON)
+        work = self.atoms.copy()
+        work.calc = EMT()
+        energy = work.get_potential_energy()
+        self.results = {"energy": energy, "free_energy": energy, "forces": work.get_forces()}

@@ -120,8 +120,11 @@ def test_forced_scf_failure_is_recorded_and_can_be_retried(tmp_path, capsys, wat
         "--threads",
         1,
     )
-    assert code == 0, err  # a failed label is data, not a crash
+    # a failed label is data, not a crash: recorded, the run goes on; but a job in which every calculation
+    # failed is a set-up problem and exits 1 with the first reason
+    assert code == 1, err
     assert "2 failed" in out and "SCF did not converge" in out
+    assert "all 2 calculation(s) with pyscf:PBE/STO-3G failed" in err and "Newton" in err
     rows = list(Dataset(db).rows())
     assert [r.status for r in rows] == ["failed", "failed"]
     assert all("Newton" in r.error and r.get("energy") is None for r in rows)
@@ -194,7 +197,7 @@ def test_import_split_export_round_trip(tmp_path, capsys, shared_data):
     assert code == 0 and "imported 300" in out, err
     code, out, err = run(capsys, "data", "import", "--db", db, "--input", src)
     assert "imported 0" in out and "300 duplicate(s)" in out
-    code, out, err = run(capsys, "data", "split", "--db", db, "--fractions", 0.8, 0.1, 0.1, "--seed", 0)
+    code, out, err = run(capsys, "data", "split", "--db", db, "--fractions", "0.8,0.1,0.1", "--seed", 0)
     assert code == 0, err
     assert Dataset(db).count(split="test") == 30
     code, out, err = run(capsys, "data", "export", "--db", db, "--out", tmp_path / "all.extxyz")

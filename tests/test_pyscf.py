@@ -1,4 +1,4 @@
-"""PySCF reference labels checked against independent PySCF calls, finite differences and the shared data."""
+"""PySCF reference labels checked against independent PySCF calls, finite differences and the committed data."""
 
 from __future__ import annotations
 
@@ -61,13 +61,17 @@ def test_small_basis_other_functional_matches_direct_pyscf():
     assert np.allclose(label.forces, -gradient * Hartree / Bohr, atol=1e-5)
 
 
-def test_agrees_with_the_shared_reference_data(water_frames):
-    """The shared file was made outside mlpkit with PySCF RKS PBE/def2-SVP: same numbers to ~1e-6 eV."""
-    lab = pyscf_labeler()
+def test_reproduces_the_committed_reference_data(water_frames):
+    """tests/data was labelled by this labeller (PBE/def2-SVP, fresh SCF guess per frame): the same numbers again.
+
+    A change of units, defaults or PySCF settings shows here. (A reused density as the SCF guess converges to
+    forces ~2e-5 eV/Å away at conv_tol 1e-10; test_guess_reuse_gives_the_same_answer bounds that.)
+    """
+    lab = pyscf_labeler(reuse_guess=False)
     for ref in water_frames[100:102]:
         label = lab.label(ref)
-        assert label.energy == pytest.approx(ref.get_potential_energy(), abs=1e-5)
-        assert np.allclose(label.forces, ref.get_forces(), atol=1e-5)
+        assert label.energy == pytest.approx(ref.get_potential_energy(), abs=1e-7)
+        assert np.allclose(label.forces, ref.get_forces(), atol=1e-6)
 
 
 def test_forces_are_minus_the_gradient_of_the_labelers_energy():

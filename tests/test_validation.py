@@ -406,7 +406,7 @@ def test_reference_from_method():
     assert reference_from_method("tblite:GFN2-xTB").method == "tblite:GFN2-xTB"
     assert reference_from_method("something:else") is None
     pytest.importorskip("pyscf")
-    # the shared reference data record "pyscf-2.14:PBE/def2-svp"
+    # the shared reference data (../shared/data, made outside mlpkit) record "pyscf-2.14:PBE/def2-svp"
     assert reference_from_method("pyscf-2.14:PBE/def2-svp").method.lower() == "pyscf:pbe/def2-svp"
 
 

@@ -1,4 +1,4 @@
-"""``mlpkit sample``, ``mlpkit label`` and ``mlpkit data``: making, labelling and handling reference data.
+"""``mlpkit sample`` and ``mlpkit data``: making and handling reference data (``mlpkit label``: label_cmds.py).
 
 Every command validates all of its input (files, elements, geometry, method, database path) before it
 writes anything, so a bad input gives one message, exit code 2, and leaves the store as it was.
@@ -44,6 +44,17 @@ def _parse_params(params: list[str] | None) -> dict:
         except json.JSONDecodeError:
             result[key.strip()] = value
     return result
+
+
+def parse_floats(text: str, option: str, count: int | None = None) -> tuple[float, ...]:
+    """``"0.6,0.2,0.2"`` (commas and/or spaces) -> floats; ``count`` numbers exactly when given."""
+    try:
+        values = tuple(float(v) for v in text.replace(",", " ").split())
+    except ValueError:
+        raise InputError(f"{option} takes comma-separated numbers like 0.8,0.1,0.1, got {text!r}") from None
+    if not values or (count is not None and len(values) != count):
+        raise InputError(f"{option} takes {count or 'some'} comma-separated numbers, got {text!r}")
+    return values
 
 
 def build_labeler(
@@ -161,7 +172,9 @@ _STRUCTURE = typer.Option(
 )
 _INDEX = typer.Option(-1, "--index", help="Which structure of a multi-frame file to start from.")
 _CALC = typer.Option("gfn2", "--calc", help="Method driving the sampling: gfn2, emt, pyscf, gpaw, ase, ...")
-_CALC_PARAM = typer.Option(None, "--calc-param", help="key=value option of the --calc method (repeatable).")
+_CALC_PARAM = typer.Option(
+    None, "--calc-param", metavar="KEY=VALUE", help="Option of the --calc method (repeatable: one per option)."
+)
 _SEED = typer.Option(0, "--seed", help="Random seed (velocities, thermostat noise, displacements).")
 _OUT = typer.Option(..., "--out", "-o", help="extxyz file to write.")
 
@@ -277,111 +290,6 @@ def sample_normal_modes(
     _report_sample(frames, out_path)
 
 
-# -- label --------------------------------------------------------------------------------------------------
-
-
-@app.command("label")
-def label(
-    db: str = typer.Option(..., "--db", help="Dataset store: SQLite file (created if missing) or postgresql:// URL."),
-    input_path: str = typer.Option(
-        None,
-        "--input",
-        "-i",
-        help="Configurations to add and label (any format ASE "
-        "reads). Without it, the rows still pending in --db are labelled.",
-    ),
-    method: str = typer.Option("pyscf", "--method", "-m", help="Reference method: pyscf, gfn2, gpaw, ase, emt."),
-    xc: str = typer.Option(None, "--xc", help="Functional (pyscf, gpaw)."),
-    basis: str = typer.Option(None, "--basis", help="Basis set (pyscf)."),
-    charge: int = typer.Option(None, "--charge", help="Total charge."),
-    spin: int = typer.Option(None, "--spin", help="2S, the number of unpaired electrons."),
-    ecut: float = typer.Option(None, "--ecut", help="Plane-wave cut-off in eV (gpaw)."),
-    kpts: str = typer.Option(None, "--kpts", help="k-point grid, e.g. 2,2,2 (gpaw)."),
-    calculator: str = typer.Option(
-        None, "--calculator", help="ASE calculator class for --method ase, e.g. ase.calculators.espresso:Espresso."
-    ),
-    level_of_theory: str = typer.Option(None, "--level-of-theory", help="Name recorded for --method ase data."),
-    param: list[str] = typer.Option(
-        None, "--param", "-p", help="key=value passed to the method (for --method ase: to the calculator); repeatable."
-    ),
-    threads: int = typer.Option(None, "--threads", help="OpenMP threads per calculation (pyscf)."),
-    workers: int = typer.Option(2, "--workers", "-w", help="Local Dask worker processes (0: no Dask, in-process)."),
-    scheduler: str = typer.Option(None, "--scheduler", help="Address of a running Dask scheduler (tcp://host:8786)."),
-    cluster_config: Path = typer.Option(
-        None,
-        "--cluster-config",
-        help="YAML for a dask-jobqueue cluster (type: slurm|pbs|..., jobs, cores, memory, walltime, ...).",
-    ),
-    source: str = typer.Option(
-        None,
-        "--source",
-        help="Source tag for new rows (default: each frame's info 'source', else the input file name).",
-    ),
-    retry_failed: bool = typer.Option(
-        False, "--retry-failed", help="Turn this method's failed rows back into pending and try them again."
-    ),
-) -> None:
-    """Label configurations with a reference method on Dask; each result is saved the moment it finishes."""
-    from mlpkit.execution import label_configurations, label_pending
-
-    labeler = build_labeler(
-        method,
-        xc=xc,
-        basis=basis,
-        charge=charge,
-        spin=spin,
-        ecut=ecut,
-        kpts=kpts,
-        calculator=calculator,
-        level_of_theory=level_of_theory,
-        threads=threads,
-        params=param,
-    )
-    images: list[Atoms] = []
-    if input_path is not None:
-        from mlpkit.data import read_structures
-
-        images = read_structures(input_path)
-        for i, atoms in enumerate(images):
-            try:
-                labeler.check(atoms)
-            except InputError as exc:
-                raise type(exc)(f"{input_path} frame {i}: {exc}") from exc
-    if cluster_config is not None:
-        from mlpkit.execution import load_cluster_config
-
-        load_cluster_config(cluster_config)  # parse errors before touching the store
-    dataset = _open_db(db, must_exist=input_path is None)
-    if retry_failed:
-        n = dataset.reset_failed(labeler.method)
-        out.print(f"{n} failed row(s) of {labeler.method} set back to pending")
-    if images:
-        default_source = source or Path(input_path).stem
-        report = label_configurations(
-            images,
-            labeler,
-            dataset,
-            source=source,
-            default_source=default_source,
-            workers=workers,
-            scheduler=scheduler,
-            cluster_config=cluster_config,
-            progress=True,
-        )
-    else:
-        report = label_pending(
-            dataset, labeler, workers=workers, scheduler=scheduler, cluster_config=cluster_config, progress=True
-        )
-    per_label = f", {report.seconds / max(1, report.labelled + report.failed):.2f} s per configuration"
-    out.print(
-        f"{labeler.method}: {report.labelled} labelled, "
-        f"{'[red]' if report.failed else ''}{report.failed} failed{'[/]' if report.failed else ''}"
-        f"{f', {report.duplicates} duplicate(s) skipped' if report.duplicates else ''} "
-        f"in {report.seconds:.1f} s ({report.workers}{per_label if report.pending_before else ''})"
-    )
-    _summary_tables(dataset)
-
-
 # -- data ---------------------------------------------------------------------------------------------------
 
 
@@ -460,16 +368,20 @@ def data_import(
 @data_app.command("split")
 def data_split(
     db: str = typer.Option(..., "--db", help="Dataset store."),
-    fractions: tuple[float, float, float] = typer.Option(
-        (0.8, 0.1, 0.1), "--fractions", help="train valid test fractions, summing to 1."
+    fractions: str = typer.Option(
+        "0.8,0.1,0.1",
+        "--fractions",
+        metavar="TRAIN,VALID,TEST",
+        help="Train, valid and test fractions, comma-separated, summing to 1.",
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed of the shuffle."),
     method: str = typer.Option(None, "--method", help="Only rows of this method."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Re-assign rows that already have a split."),
 ) -> None:
     """Tag labelled rows train/valid/test at random (seeded); rows already tagged keep their split."""
+    parts = parse_floats(fractions, "--fractions", count=3)
     dataset = _open_db(db)
-    counts = dataset.assign_splits(tuple(fractions), seed=seed, method=method, overwrite=overwrite)
+    counts = dataset.assign_splits(parts, seed=seed, method=method, overwrite=overwrite)
     table = Table(title=f"splits assigned in {db}")
     table.add_column("split")
     table.add_column("newly assigned", justify="right")

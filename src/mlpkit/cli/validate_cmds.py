@@ -112,7 +112,7 @@ def validate_cmd(
     test: Path | None = typer.Option(None, "--test", help="Labelled test configurations (extxyz)."),
     db: str | None = typer.Option(None, "--db", help="Dataset (ASE db file or URL): use its train/test splits."),
     method: str | None = typer.Option(None, "--method", help="With --db: the level of theory of the labels."),
-    out_dir: Path | None = typer.Option(None, "--out", "-o", help="Report directory [reports/<model name>]."),
+    out_dir: Path | None = typer.Option(None, "--out", "-o", help="Report directory (default: reports/<model name>)."),
     reference: str = typer.Option(
         "auto",
         "--reference",
@@ -121,7 +121,9 @@ def validate_cmd(
     ),
     xc: str | None = typer.Option(None, "--xc", help="With --reference pyscf/gpaw: functional."),
     basis: str | None = typer.Option(None, "--basis", help="With --reference pyscf: basis set."),
-    param: list[str] | None = typer.Option(None, "--param", help="Extra reference-method option key=value."),
+    param: list[str] | None = typer.Option(
+        None, "--param", metavar="KEY=VALUE", help="Extra reference-method option (repeatable, one per option)."
+    ),
     nve_steps: int | None = typer.Option(None, "--nve-steps", help="NVE steps [2000]."),
     timestep: float | None = typer.Option(None, "--timestep", help="NVE timestep, fs [0.5]."),
     temperature: float | None = typer.Option(None, "--temperature", help="NVE initial temperature, K [300]."),

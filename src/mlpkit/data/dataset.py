@@ -257,7 +257,8 @@ class Dataset:
             seconds += float(row.get("seconds", 0.0))
             n_atoms += row.natoms
             if row.status == "failed":
-                errors[row.get("error", "?").splitlines()[0][:120]] += 1
+                # grouped by the first line, kept whole: a reason cut mid-sentence (or mid-URL) helps nobody
+                errors[row.get("error", "?").splitlines()[0]] += 1
         return {
             "url": self.url,
             "rows": sum(by_status.values()),

@@ -7,8 +7,9 @@ Only this (the main) process writes the store, one transaction per result, in co
 Where the workers come from:
 
 * ``workers=N`` (default 2): a ``LocalCluster`` of N processes with one Dask thread each; BLAS/OpenMP
-  threads per worker are set to ``cores // N`` through the worker environment so N workers never
-  oversubscribe the machine (Dask's own default would pin them to 1 thread each).
+  threads per worker are set to ``threads // N`` (at least 1; :func:`mlpkit.threads.worker_environment`:
+  the usable cores, ``MLPKIT_THREADS`` or ``OMP_NUM_THREADS``) through the worker environment, with passive
+  waiting, so N workers never oversubscribe the machine.
 * ``scheduler="tcp://host:8786"``: an existing Dask scheduler and whatever workers joined it.
 * ``cluster_config={...}`` or a YAML path: a dask-jobqueue cluster (Slurm, PBS, SGE, LSF, ...) started
   with the given keyword arguments and scaled to ``jobs`` batch jobs.
@@ -23,36 +24,15 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ase import Atoms
 
 from mlpkit.data.dataset import Dataset, Label
-from mlpkit.errors import InputError, LabelFailure, MissingDependencyError
+from mlpkit.errors import InputError, LabelFailure
+from mlpkit.execution.clusters import load_cluster_config, make_jobqueue_cluster
 from mlpkit.labelers.base import Labeler
-
-#: thread-count variables of the common BLAS/OpenMP runtimes, set per worker
-THREAD_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "BLIS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
-
-#: dask-jobqueue cluster classes by the ``type`` of a cluster configuration
-JOBQUEUE_TYPES = {
-    "slurm": "SLURMCluster",
-    "pbs": "PBSCluster",
-    "sge": "SGECluster",
-    "lsf": "LSFCluster",
-    "htcondor": "HTCondorCluster",
-    "moab": "MoabCluster",
-    "oar": "OARCluster",
-}
-
+from mlpkit.threads import worker_environment
 
 #: how many times a configuration is submitted when its worker dies under it
 MAX_ATTEMPTS_AFTER_CRASH = 2
@@ -64,7 +44,8 @@ class LabelRunReport:
 
     labelled / failed: rows this run turned ``labelled`` / ``failed``; seconds: wall time of the run;
     duplicates: configurations skipped on adding because the store already had them;
-    pending_before: rows waiting for this method when the run started; workers: where it ran.
+    pending_before: rows waiting for this method when the run started; workers: where it ran;
+    first_error: the full reason of this run's first failure (None without failures).
     """
 
     labelled: int
@@ -73,21 +54,12 @@ class LabelRunReport:
     duplicates: int = 0
     pending_before: int = 0
     workers: str = ""
+    first_error: str | None = None
 
-
-def available_cores() -> int:
-    """CPU cores this process may use (respects taskset/cgroup affinity)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS
-        return os.cpu_count() or 1
-
-
-def worker_environment(workers: int, cores: int | None = None) -> dict[str, str]:
-    """Thread variables giving each of ``workers`` processes an equal share (at least 1) of ``cores``."""
-    cores = cores or available_cores()
-    threads = str(max(1, cores // max(1, workers)))
-    return dict.fromkeys(THREAD_VARIABLES, threads)
+    @property
+    def all_failed(self) -> bool:
+        """Every calculation of this run failed (nothing labelled): a set-up problem more likely than bad data."""
+        return self.failed > 0 and self.labelled == 0
 
 
 #: labelers already built in this (worker) process, by spec, so calculators and caches live across tasks
@@ -109,58 +81,6 @@ def _label_task(labeler: Labeler, row_id: int, atoms: Atoms) -> tuple[int, Label
 # -- clusters -----------------------------------------------------------------------------------------------
 
 
-def load_cluster_config(config: dict | str | os.PathLike) -> dict:
-    """A dask-jobqueue configuration as a dict: from a dict, or a YAML file path."""
-    if isinstance(config, dict):
-        return dict(config)
-    path = Path(config)
-    if not path.is_file():
-        raise InputError(f"cluster configuration {path} does not exist")
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise InputError(f"cannot parse cluster configuration {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InputError(f"cluster configuration {path} must be a mapping (type: slurm, cores: ..., ...)")
-    return data
-
-
-def make_jobqueue_cluster(config: dict | str | os.PathLike):
-    """Build (but do not scale) a dask-jobqueue cluster from a configuration.
-
-    Keys: ``type`` (slurm, pbs, sge, lsf, htcondor, moab, oar), ``jobs`` (batch jobs to start; used by
-    :func:`open_client`), everything else passed to the dask-jobqueue class (``cores``, ``processes``,
-    ``memory``, ``walltime``, ``queue``, ``account``, ``job_script_prologue``, ``job_extra_directives``...).
-    Unless the prologue already sets ``OMP_NUM_THREADS``, a line giving each worker process
-    ``cores // processes`` threads is added.
-    """
-    cfg = load_cluster_config(config)
-    kind = str(cfg.pop("type", "slurm")).lower()
-    cfg.pop("jobs", None)
-    if kind not in JOBQUEUE_TYPES:
-        raise InputError(f"cluster type must be one of {sorted(JOBQUEUE_TYPES)}, not {kind!r}")
-    try:
-        import dask_jobqueue
-    except ImportError as exc:
-        raise MissingDependencyError("dask-jobqueue is needed for batch clusters: pip install dask-jobqueue") from exc
-    cores = int(cfg.get("cores", 1))
-    processes = int(cfg.get("processes", cores))
-    prologue = list(cfg.get("job_script_prologue", []) or [])
-    if not any("OMP_NUM_THREADS" in line for line in prologue):
-        threads = max(1, cores // max(1, processes))
-        prologue += [f"export {v}={threads}" for v in THREAD_VARIABLES[:3]]
-    cfg["job_script_prologue"] = prologue
-    cfg.setdefault("processes", processes)
-    cfg.setdefault("scheduler_options", {"dashboard_address": None})
-    cls = getattr(dask_jobqueue, JOBQUEUE_TYPES[kind])
-    try:
-        return cls(**cfg)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"bad {kind} cluster configuration: {exc}") from exc
-
-
 @contextlib.contextmanager
 def open_client(
     workers: int = 2, scheduler: str | None = None, cluster_config: dict | str | os.PathLike | None = None
@@ -177,6 +97,9 @@ def open_client(
             raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
         try:
             yield client, f"scheduler {scheduler}"
+        except KeyboardInterrupt:
+            silence_dask_logs()
+            raise
         finally:
             client.close()
         return
@@ -187,6 +110,9 @@ def open_client(
         client = Client(cluster)
         try:
             yield client, f"{type(cluster).__name__} with {jobs} job(s)"
+        except KeyboardInterrupt:
+            silence_dask_logs()
+            raise
         finally:
             client.close()
             cluster.close()
@@ -199,7 +125,10 @@ def open_client(
     # worker-saturation 1.0: a worker holds only the task it runs, so a calculation that kills its worker
     # rarely takes a queued task with it; allowed-failures 0: no blind retries by Dask (its default is three
     # fresh workers per crashing calculation); label_pending resubmits such a configuration once itself.
-    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0, "distributed.scheduler.allowed-failures": 0}):
+    with (
+        dask.config.set({"distributed.scheduler.worker-saturation": 1.0, "distributed.scheduler.allowed-failures": 0}),
+        _workers_ignore_sigint(),
+    ):
         cluster = LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
@@ -212,14 +141,52 @@ def open_client(
             silence_logs=logging.ERROR,
         )
         client = Client(cluster)
-        try:
-            yield (
-                client,
-                f"local cluster: {workers} worker process(es) x {env['OMP_NUM_THREADS']} BLAS/OpenMP thread(s)",
-            )
-        finally:
+    interrupted = False
+    try:
+        yield (
+            client,
+            f"local cluster: {workers} worker process(es) x {env['OMP_NUM_THREADS']} BLAS/OpenMP thread(s)",
+        )
+    except KeyboardInterrupt:
+        interrupted = True
+        silence_dask_logs()
+        # the workers too: one still inside a calculation logs a failed heartbeat once the scheduler is gone
+        with contextlib.suppress(Exception):
+            client.run(silence_dask_logs)
+        raise
+    finally:
+        # after Ctrl-C, a close that trips over workers already going away must not replace the interrupt
+        with contextlib.suppress(Exception) if interrupted else contextlib.nullcontext():
             client.close()
             cluster.close()
+
+
+def silence_dask_logs() -> None:
+    """No more log records from Dask (its clean-up after Ctrl-C logs cancelled comms as errors)."""
+    for name in ("distributed", "dask", "tornado"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+
+
+@contextlib.contextmanager
+def _workers_ignore_sigint() -> Iterator[None]:
+    """Start worker processes with SIGINT ignored (inherited through fork and exec).
+
+    A terminal's Ctrl-C goes to the whole process group; without this each worker prints its own 30-line
+    KeyboardInterrupt traceback. This process still gets Ctrl-C and closes the workers itself. A Ctrl-C during
+    the cluster's start (a few seconds) is lost; a worker the nanny restarts after a crash takes Python's
+    default handling again.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signal.signal works in the main thread only
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
 
 
 # -- the run ----------------------------------------------------------------------------------------------
@@ -232,6 +199,7 @@ class _Tally:
         self.dataset = dataset
         self.labelled = 0
         self.failed = 0
+        self.first_error: str | None = None
         self._bar = None
         if progress and total:
             from rich.console import Console
@@ -270,13 +238,17 @@ class _Tally:
                 self.dataset.record_label(row_id, label)
                 self.labelled += 1
             except LabelFailure as exc:  # NaN or wrong shape: never enters the data
-                self.dataset.record_failure(row_id, f"LabelFailure: {exc}", seconds)
-                self.failed += 1
+                self._failure(row_id, f"LabelFailure: {exc}", seconds)
         else:
-            self.dataset.record_failure(row_id, error or "unknown error", seconds)
-            self.failed += 1
+            self._failure(row_id, error or "unknown error", seconds)
         if self._bar is not None:
             self._bar.update(self._task, advance=1, ok=self.labelled, bad=self.failed)
+
+    def _failure(self, row_id: int, error: str, seconds: float) -> None:
+        self.dataset.record_failure(row_id, error, seconds)
+        self.failed += 1
+        if self.first_error is None:
+            self.first_error = error
 
 
 def label_pending(
@@ -308,6 +280,7 @@ def label_pending(
             time.perf_counter() - start,
             pending_before=len(pending),
             workers="in-process (no Dask)",
+            first_error=tally.first_error,
         )
     if workers < 0:
         raise InputError(f"workers must be >= 0, got {workers}")
@@ -358,7 +331,12 @@ def label_pending(
                 client.cancel(list(futures))
                 raise
     return LabelRunReport(
-        tally.labelled, tally.failed, time.perf_counter() - start, pending_before=len(pending), workers=where
+        tally.labelled,
+        tally.failed,
+        time.perf_counter() - start,
+        pending_before=len(pending),
+        workers=where,
+        first_error=tally.first_error,
     )
 
 
@@ -403,4 +381,5 @@ def label_configurations(
         duplicates=duplicates,
         pending_before=report.pending_before,
         workers=report.workers,
+        first_error=report.first_error,
     )

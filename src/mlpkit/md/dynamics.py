@@ -24,6 +24,7 @@ import numpy as np
 from ase import Atoms, units
 
 from mlpkit.errors import InputError
+from mlpkit.md.temperature import kinetic_dof
 
 #: Two atoms closer than this (Å) means the dynamics collapsed (same bound as data.structures' check).
 MIN_DISTANCE = 0.5
@@ -104,6 +105,8 @@ class MDResult:
     uncertain_frames: steps the watchdog flagged (above its warn bound), with their uncertainty in info
     temperatures:    (steps_done,) K, instantaneous temperature of every step
     uncertainties:   (steps_done,) eV/Å, calibrated uncertainty of every step (empty without a watchdog/σ)
+    n_dof, target_temperature, ensemble, friction: what :meth:`temperature_summary` needs (ASE's degrees of
+                     freedom, K, 'nvt'/'nve', 1/fs)
     """
 
     frames: list[Atoms]
@@ -113,6 +116,27 @@ class MDResult:
     temperatures: np.ndarray = field(default_factory=lambda: np.zeros(0))
     uncertainties: np.ndarray = field(default_factory=lambda: np.zeros(0))
     seconds: float = 0.0
+    n_dof: int = 0
+    target_temperature: float | None = None
+    ensemble: str = "nvt"
+    friction: float | None = None
+
+    def temperature_summary(self):
+        """Mean temperature with its standard error and the expected fluctuation, in words too
+        (:func:`mlpkit.md.temperature.temperature_summary`); None before any step."""
+        from mlpkit.md.temperature import temperature_summary
+
+        if not len(self.temperatures) or self.n_dof < 1:
+            return None
+        n_atoms = len(self.frames[0]) if self.frames else None
+        return temperature_summary(
+            self.temperatures,
+            n_dof=self.n_dof,
+            target=self.target_temperature,
+            ensemble=self.ensemble,
+            friction=self.friction if self.ensemble == "nvt" else None,
+            n_atoms=n_atoms,
+        )
 
     @property
     def completed(self) -> bool:
@@ -342,6 +366,10 @@ def run_md(
         temperatures=np.array(temps),
         uncertainties=np.array(uncs),
         seconds=time.perf_counter() - start,
+        n_dof=kinetic_dof(atoms),
+        target_temperature=float(temperature),
+        ensemble=ensemble,
+        friction=float(friction),
     )
 
 

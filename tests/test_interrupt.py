@@ -1,0 +1,90 @@
+"""Ctrl-C anywhere in the CLI: one line, exit code 130, no traceback, finished work kept."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from ase import Atoms
+from ase.io import write
+
+import mlpkit.execution
+import mlpkit.sampling
+from mlpkit.cli import main
+from mlpkit.data import Dataset
+
+TESTS = Path(__file__).resolve().parent
+SRC = TESTS.parent / "src"
+
+
+def _configs(path: Path, n: int) -> Path:
+    frames = []
+    for i in range(n):
+        atoms = Atoms("OH2", positions=[[0, 0, 0.12], [0, 0.76 + 0.01 * i, -0.47], [0, -0.76, -0.47]])
+        atoms.center(vacuum=4.0)
+        frames.append(atoms)
+    write(path, frames)
+    return path
+
+
+def test_ctrl_c_during_a_dask_label_run(tmp_path):
+    """A terminal's Ctrl-C reaches the whole process group: the main process and the Dask workers."""
+    n = 16
+    configs, db = _configs(tmp_path / "c.extxyz", n), tmp_path / "d.db"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(TESTS)]), "COLUMNS": "200"}
+    command = [sys.executable, "-m", "mlpkit", "label", "--input", str(configs), "--db", str(db)]
+    command += ["--method", "ase", "--calculator", "helpers_labelling:LoggingEMT", "--level-of-theory", "emt"]
+    command += ["--param", f"log={tmp_path / 'calc.log'}", "--param", "delay=0.5", "--workers", "2"]
+    # a new session, like a shell's foreground job: killpg below is what the terminal does on Ctrl-C
+    proc = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline:
+            if db.exists() and Dataset(db).count(status="labelled") >= 3:
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"mlpkit label ended early: {proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.1)
+        else:
+            pytest.fail("no labels written within 120 s")
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    err = err.decode()
+    assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err and "ERROR" not in err, err[-3000:]
+    saved = Dataset(db).count(status="labelled")
+    assert 3 <= saved < n, "the interrupt should land mid-run"
+    assert f"interrupted; {saved} label(s) saved to {db}; run the same command to continue" in err
+    assert Dataset(db).count(status="pending") == n - saved  # nothing lost, nothing marked failed
+    time.sleep(1.0)  # the workers were closed with the main process: none is left behind writing
+    assert Dataset(db).count(status="labelled") == saved
+
+
+def test_ctrl_c_in_process_gives_one_line_and_130(tmp_path, capsys, monkeypatch):
+    configs, db = _configs(tmp_path / "c.extxyz", 2), tmp_path / "d.db"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mlpkit.execution, "label_configurations", interrupted)
+    with pytest.raises(SystemExit) as exc:
+        main(["label", "--input", str(configs), "--db", str(db), "--method", "emt", "--workers", "0"])
+    assert exc.value.code == 130
+    err = capsys.readouterr().err
+    assert err.strip() == f"interrupted; 0 label(s) saved to {db}; run the same command to continue"
+
+    # a command with nothing to count says only how to go on
+    monkeypatch.setattr(mlpkit.sampling, "rattle", interrupted)
+    with pytest.raises(SystemExit) as exc:
+        main(["sample", "rattle", "--structure", "H2O", "--out", str(tmp_path / "r.extxyz")])
+    assert exc.value.code == 130
+    assert capsys.readouterr().err.strip() == "interrupted; run the same command to continue"
