@@ -14,11 +14,12 @@ from __future__ import annotations
 from mlpkit.version import __version__
 
 
-def load(path):
-    """Load a saved potential (any family) from the directory ``path``."""
+def load(path, **options):
+    """Load a saved potential (any family) from the directory ``path``, or a pretrained one by name
+    (``"chgnet"``, ``"chgnet:r2scan"``); ``options`` go to the family's loader (e.g. ``dtype="float32"``)."""
     from mlpkit.potentials.registry import load_potential
 
-    return load_potential(path)
+    return load_potential(path, **options)
 
 
 __all__ = ["__version__", "load"]

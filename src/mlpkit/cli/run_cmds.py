@@ -75,16 +75,30 @@ def check_cmd(
         data = None  # the loader below reports the YAML error with its position
     if file_kind(data) == "learn":
         al = ActiveLearningConfig.from_yaml(path)
+        _probe_external(dict(al.reference), "reference")
         typer.echo(
             f"{path}: OK (active learning {al.name!r}, {al.structure}, {al.reference['method']}; "
             f"run it with: mlpkit learn {path})"
         )
         return
     cfg = ProjectConfig.from_yaml(config)
+    _probe_external({"method": cfg.reference.method, **cfg.reference.options}, "reference")
     typer.echo(
         f"{config}: OK (project {cfg.project.name!r}, {cfg.system.structure}, {cfg.reference.method}; "
         f"run directory {cfg.run_dir}; run it with: mlpkit run {config})"
     )
+
+
+def _probe_external(spec: dict, where: str) -> None:
+    """For a code outside mlpkit's dependencies (an ASE calculator, GPAW): one tiny calculation, so a missing binary,
+    pseudopotential or setting is found now, not after the sampling."""
+    from mlpkit.errors import InputError
+    from mlpkit.labelers.probe import is_external, probe_method
+
+    if is_external(spec):
+        problem = probe_method(spec)
+        if problem:
+            raise InputError(f"{where}: a test calculation failed: {problem}")
 
 
 @app.command("run")

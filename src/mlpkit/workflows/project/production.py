@@ -105,6 +105,7 @@ class Production(Step):
             "n_uncertain": len(res.uncertain_frames),
             "max_uncertainty": float(dog.max_seen),
             "mean_temperature": float(temps.mean()) if len(temps) else None,
+            "temperature": summary.to_dict() if (summary := res.temperature_summary()) is not None else None,
             "seconds": res.seconds,
             "trajectory": str(out_dir / p.trajectory),
             "uncertain_file": str(out_dir / "uncertain.extxyz"),

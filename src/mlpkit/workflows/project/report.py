@@ -73,6 +73,14 @@ def _milli(x: Any, fmt: str = "{:.1f}") -> str:
     return "–" if x is None else fmt.format(1000 * float(x))
 
 
+def _temperature_text(res: dict) -> str:
+    """Mean ± standard error (block averages) and why a small molecule's mean may sit off target."""
+    t = res.get("temperature")
+    if not t:
+        return f"{_fmt(res.get('mean_temperature'), '{:.0f}')} K"
+    return f"{t['mean']:.0f} ± {t['sem']:.0f} K (instantaneous spread {t['std']:.0f} K). {t.get('note', '')}"
+
+
 def _active_learning_section(page, run: ProjectRun) -> None:
     res = run.state.result("learn")
     if not res:
@@ -182,7 +190,7 @@ def _production_section(page, run: ProjectRun) -> None:
             ["ensemble", f"{p.ensemble.upper()} at {p.temperature:g} K, timestep {p.timestep:g} fs"],
             ["steps run", f"{res.get('steps_done')} of {res.get('steps')}"],
             ["stopped because", res.get("stopped_because") or "completed"],
-            ["mean temperature", f"{_fmt(res.get('mean_temperature'), '{:.0f}')} K"],
+            ["mean temperature", _temperature_text(res)],
             [
                 "watchdog bounds (calibrated σ)",
                 f"warn {_fmt(dog.get('warn'))}, stop {_fmt(dog.get('stop'))} eV/Å ({dog.get('from', '')})",
@@ -276,7 +284,8 @@ def _speed_section(page, run: ProjectRun) -> None:
             + "; ".join(f"{k.replace('_', ' ')}: {v:,.3g}x" for k, v in ratios.items())
         )
     page.add_paragraph(
-        "Measured on this machine for this system with the same velocity-Verlet driver, first step excluded. "
+        "Measured on this machine for this system with the same velocity-Verlet driver and thread count: each engine "
+        "warmed up first, the engines timed in turn, the median of several blocks of steps (each row's note). "
         "The source's table 5.1: classical MD ns/day, DFT-MD ps/day, MLP-MD ns/day."
     )
 

@@ -60,7 +60,9 @@ def stage_summary(stage: str, result: dict) -> str:
         if not r:
             return f"{len(result.get('rows', []))} engines timed"
         n = len(result.get("rows", []))
-        return f"MLP-MD {r:,.3g}x {'faster than' if r >= 1 else 'the speed of'} reference MD ({n} engines timed)"
+        if r >= 1:
+            return f"MLP-MD {r:,.3g}x faster than reference MD ({n} engines timed)"
+        return f"MLP-MD {1 / r:,.3g}x slower than reference MD ({n} engines timed; see the speed table's notes)"
     if stage == "report":
         return str(result.get("path"))
     return ""
