@@ -10,7 +10,7 @@ pools read the environment once, at import); library users call it first thing::
 Why: OpenMP runtimes (tblite, PySCF, torch) default to one busy-waiting thread per core of the *machine*. On a
 shared or containerised machine the process may own fewer cores than that, and on a busy machine a thread
 waiting at a barrier for a descheduled sibling spins on a core someone else needs; a 50-step GFN2 MD went from
-0.7 s to 15 s with one other CPU-bound process running (docs/benchmarks/newcomer.md).
+0.7 s to 15 s with one other CPU-bound process running (docs/benchmarks/threads.md).
 
 The layout:
 
