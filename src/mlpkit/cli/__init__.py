@@ -31,6 +31,7 @@ _COMMAND_MODULES = (
     "mlpkit.cli.validate_cmds",
     "mlpkit.cli.learn_cmds",
     "mlpkit.cli.run_cmds",
+    "mlpkit.cli.compare_cmds",
 )
 
 

@@ -74,11 +74,7 @@ def error_table(images: Sequence[Atoms], prediction: Prediction) -> ErrorTable:
 def evaluate(potential: Potential, images: Sequence[Atoms], batch_size: int = 64) -> tuple[dict, ErrorTable]:
     """Predict ``images`` with ``potential`` and return (metrics dict, the error table)."""
     preds = [potential.predict(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
-    merged = Prediction(
-        energy=np.concatenate([p.energy for p in preds]),
-        forces=[f for p in preds for f in p.forces],
-    )
-    table = error_table(images, merged)
+    table = error_table(images, Prediction.concatenate(preds))
     metrics = table.metrics()
     metrics["per_element"] = table.per_element_force_metrics()
     return metrics, table
