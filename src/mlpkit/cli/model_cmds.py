@@ -147,6 +147,58 @@ def train_cmd(
     _print_fit_summary(pot, out_dir, seconds)
 
 
+@app.command("finetune")
+def finetune_cmd(
+    model: str = typer.Argument(..., help="A pretrained model by name (chgnet, chgnet:r2scan) or a saved model."),
+    data: str = typer.Option(..., "--data", "-d", help="Labelled data: a dataset (.db) or an extxyz/any ASE file."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Directory to write the fine-tuned model to."),
+    fit: list[str] = typer.Option(
+        None, "--fit", metavar="KEY=VALUE", help="A fit setting (repeatable), e.g. epochs=50 or layers=head."
+    ),
+    committee: int = typer.Option(1, "--committee", help="Fine-tune this many members (different seeds)."),
+    method: str = typer.Option(None, "--method", help="Level of theory to train on (when the data hold several)."),
+    split: str = typer.Option(None, "--split", help="Fine-tune on this split of a dataset only."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Fine-tune a pretrained (universal) potential, or continue a saved one, on a few labels: energies aligned to
+    your reference first, then the layers the fit settings name; resumable from OUT.ckpt."""
+    from pydantic import ValidationError
+
+    from mlpkit.config import format_validation_error
+    from mlpkit.potentials import family_class, known_families, load_potential
+    from mlpkit.potentials.store import is_model_dir, read_model_json
+    from mlpkit.uncertainty.model_spec import ModelSpec, fit_model
+
+    previous = None
+    if is_model_dir(model):
+        family, hyper = read_model_json(model)["family"], {}
+        previous = load_potential(model)
+    else:
+        family, _, name = model.partition(":")
+        if family not in known_families():
+            raise InputError(f"{model!r} is neither a saved model nor a pretrained name (FAMILY or FAMILY:MODEL)")
+        hyper = {"model": name} if name else {}
+    if not family_class(family).capabilities.fine_tunable:
+        raise InputError(f"the {family} family cannot be fine-tuned; train it with `mlpkit train --family {family}`")
+    try:
+        spec = ModelSpec(
+            family=family,
+            hyperparameters=hyper,
+            fit=_key_values(fit, "--fit"),
+            committee={"n_members": committee, "warm_start": previous is not None},
+        )
+    except ValidationError as exc:
+        raise InputError(format_validation_error(exc, "mlpkit finetune's settings", ModelSpec)) from None
+    images = training_rows(load_labelled(data, method, split), split, False, data)
+    ckpt = out_dir.with_name(out_dir.name + ".ckpt")
+    out.print(f"fine-tuning {model} on {len(images)} configurations")
+    start = time.perf_counter()
+    pot = fit_model(spec, images, seed=seed, previous=previous, progress=progress, checkpoint_dir=str(ckpt))
+    pot.save(out_dir)
+    _print_fit_summary(pot, out_dir, time.perf_counter() - start)
+
+
 def _print_fit_summary(pot, out_dir: Path, seconds: float) -> None:
     """The training numbers each member recorded (errors on its training and validation data)."""
     members = getattr(pot, "members", [pot])
@@ -165,7 +217,14 @@ def _print_fit_summary(pot, out_dir: Path, seconds: float) -> None:
                     f"{1000 * metrics[f'{prefix}_energy_mae']:.3f}",
                     f"{1000 * metrics[f'{prefix}_forces_mae']:.1f}",
                 )
-    out.print(table)
+    if table.row_count:
+        out.print(table)
+    else:  # families without per-epoch numbers (closed-form fits, alignment only)
+        for k, m in enumerate(members):
+            seconds = m.metadata.get("fit_seconds")
+            out.print(f"member {k} ({m.family}): fitted on {m.metadata.get('n_train', '?')} configurations"
+                      + (f" in {seconds:.1f} s" if seconds else ""))  # fmt: skip
+    out.print(f"saved {out_dir}")
 
 
 @app.command("families")
