@@ -33,6 +33,7 @@ BUILTIN: dict[str, str] = {
     "bpnn": "mlpkit.potentials.bpnn:BPNNPotential",
     "committee": "mlpkit.uncertainty.committee:Committee",
     "mc_dropout": "mlpkit.uncertainty.mc_dropout:MCDropout",
+    "mtp": "mlpkit.potentials.mtp:MTPPotential",
 }
 
 _REGISTERED: dict[str, type[Potential]] = {}
