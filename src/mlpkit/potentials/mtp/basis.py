@@ -149,15 +149,35 @@ class MomentTensorBasis:
             grouped += [v for v in inv if len(v.moments) == 3 and tuple(m[1] for m in v.moments) == (n1, n2, n3)]
         position = {id(v): n for n, v in enumerate(grouped)}
         to_grouped = [position[id(v)] for v in inv]
-        n_inv = len(inv)
-        width = max(len(f) for f in self.basis) if self.basis else 1
-        # factor table: slot beyond a function's length points at the constant 1 (index n_inv)
-        table = np.full((len(self.basis), width), n_inv, dtype=np.int64)
-        for row, factors in enumerate(self.basis):
-            table[row, : len(factors)] = [to_grouped[n] for n in factors]
-        self._factors = torch.as_tensor(table)
+        # every prefix of a basis function's factor list is itself a basis function (the enumeration grows
+        # prefixes): B = B_parent x I_last, evaluated depth by depth (one product per function, not per factor)
+        where = {factors: n for n, factors in enumerate(self.basis)}
+        depth = max((len(f) for f in self.basis), default=0)
+        self._groups: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        local: dict[int, int] = {}
+        for d in range(1, depth + 1):
+            rows = [n for n, f in enumerate(self.basis) if len(f) == d]
+            parents = [local[where[self.basis[n][:-1]]] if d > 1 else -1 for n in rows]
+            last = [to_grouped[self.basis[n][-1]] for n in rows]
+            local.update({n: k for k, n in enumerate(rows)})
+            self._groups.append(
+                (torch.tensor(rows, dtype=torch.long), torch.tensor(parents, dtype=torch.long), torch.tensor(last))
+            )
+        order = torch.cat([g[0] for g in self._groups]) if self._groups else torch.zeros(0, dtype=torch.long)
+        self._unsort = torch.argsort(order)
         self._expand = [torch.as_tensor(e) for e in self.expand]
         self._mono = torch.tensor(self.monos, dtype=torch.long)  # (n_mono, 3)
+        position = {m: n for n, m in enumerate(self.monos)}
+        # monomial m with the exponent of axis x lowered by one (n_mono: a zero column when that exponent is 0)
+        self._lower = torch.tensor(
+            [
+                [position.get(tuple(e - (x == ax) for ax, e in enumerate(m)), self.n_mono) for m in self.monos]
+                for x in range(3)
+            ],
+            dtype=torch.long,
+        )
+        self._lower_coef = self._mono.T.to(torch.float64)  # (3, n_mono): the exponent that comes down
+        self._nu = self._mono.sum(1).to(torch.float64)
 
     # -- per pair --------------------------------------------------------------------------------------
 
@@ -223,6 +243,28 @@ class MomentTensorBasis:
             + value[:, :, None, None] * dmono[:, None, :, :]
         )
 
+    def pair_gradient(
+        self, moment_grad: torch.Tensor, vectors: torch.Tensor, centers: torch.Tensor, neighbor_species: torch.Tensor
+    ) -> torch.Tensor:
+        """dE/dr_p (P, 3) from dE/dM (N, channels, n_mono), by the chain rule through Φ written out by hand.
+
+        With ``H = dE/dM[centre, element of neighbour]``: ``dE/dr = (Σ H R' mono) u + (Σ_m a_m ∇_u mono_m -
+        (Σ_m a_m ν_m mono_m) u) / r``, ``a_m = Σ_k H_km R_k``: no (P, K, n_mono, 3) array, no autograd graph per pair.
+        """
+        S, K = self.n_species, self.n_radial
+        r = torch.linalg.norm(vectors, dim=-1)
+        u = vectors / r[:, None]
+        mono, _ = self._monomial_values(u)
+        value, slope = self.radial(r, derivative=True)
+        h = moment_grad.reshape(-1, S, K, self.n_mono)[centers, neighbor_species]  # (P, K, n_mono)
+        a = torch.einsum("pkm,pk->pm", h, value)
+        b = torch.einsum("pkm,pk->pm", h, slope)
+        # ∂ mono_m / ∂u_x = a_x(m) mono_{m - e_x}: one gather per axis from the monomials themselves
+        padded = torch.cat([mono, mono.new_zeros(len(mono), 1)], dim=1)
+        grad_u = torch.stack([(a * self._lower_coef[x] * padded[:, self._lower[x]]).sum(1) for x in range(3)], 1)
+        radial_part = (b * mono).sum(1) - (a * self._nu * mono).sum(1) / r
+        return radial_part[:, None] * u + grad_u / r[:, None]
+
     def moments(self, phi: torch.Tensor, centers: torch.Tensor, neighbor_species: torch.Tensor, n_atoms: int):
         """Sum pair features into moments (n_atoms, n_species * n_radial, n_mono) (channel = s * n_radial + k)."""
         S, K = self.n_species, self.n_radial
@@ -253,14 +295,43 @@ class MomentTensorBasis:
             out.append(z[:, local[0], local[1], local[2]])
         return torch.cat(out, dim=1)
 
+    def _depth_values(self, invariants: torch.Tensor) -> list[torch.Tensor]:
+        """Basis values grouped by number of factors: list of (B, n_d)."""
+        out: list[torch.Tensor] = []
+        for d, (_, parents, last) in enumerate(self._groups):
+            factor = invariants[:, last]
+            out.append(factor if d == 0 else out[-1][:, parents] * factor)
+        return out
+
     def basis_values(self, moments: torch.Tensor) -> torch.Tensor:
         """B (B, n_basis): products of invariants of moments (B, channels, n_mono)."""
-        inv = self.invariant_values(moments)
-        padded = torch.cat([inv, inv.new_ones(inv.shape[0], 1)], dim=1)
-        out = padded[:, self._factors[:, 0]]
-        for t in range(1, self._factors.shape[1]):
-            out = out * padded[:, self._factors[:, t]]
-        return out
+        groups = self._depth_values(self.invariant_values(moments))
+        return torch.cat(groups, dim=1)[:, self._unsort]
+
+    def energy_and_invariant_gradient(
+        self, invariants: torch.Tensor, coefficients: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Atomic energies ``Σ_α c_iα B_iα`` (N,) and their gradient with respect to the invariants (N, n_inv).
+
+        ``coefficients`` (N, n_basis) are each atom's element row. Reverse mode by hand through the depth
+        groups (``B = B_parent x I_last``): no autograd graph through the basis products, the largest arrays of
+        a step.
+        """
+        values = self._depth_values(invariants)
+        coeffs = [coefficients[:, rows] for rows, _, _ in self._groups]
+        energy = sum((c * v).sum(1) for c, v in zip(coeffs, values, strict=True))
+        grad = torch.zeros_like(invariants)
+        upstream = coeffs[-1] if coeffs else None
+        for d in range(len(self._groups) - 1, -1, -1):
+            _, parents, last = self._groups[d]
+            if d == 0:
+                grad.index_add_(1, last, upstream)
+                break
+            grad.index_add_(1, last, upstream * values[d - 1][:, parents])
+            below = coeffs[d - 1].clone()
+            below.index_add_(1, parents, upstream * invariants[:, last])
+            upstream = below
+        return energy, grad
 
     # -- derivatives for the design matrix -------------------------------------------------------------
 

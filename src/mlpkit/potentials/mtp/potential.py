@@ -29,7 +29,12 @@ from mlpkit.errors import InputError
 from mlpkit.potentials.base import Capabilities, FitHistory, Potential, Prediction
 from mlpkit.potentials.mtp.basis import MomentTensorBasis
 from mlpkit.potentials.mtp.grade import ActiveSet
-from mlpkit.potentials.mtp.settings import MTPFitSettings, MTPHyperparameters, default_hyperparameters
+from mlpkit.potentials.mtp.settings import (
+    MTPFitSettings,
+    MTPHyperparameters,
+    default_hyperparameters,
+    default_level,
+)
 from mlpkit.potentials.store import read_model_json, read_weights, write_model_dir
 from mlpkit.schema import validate_settings
 
@@ -87,6 +92,8 @@ class MTPPotential(Potential):
             hp["cutoff"] = 5.0
         if hp["r_min"] is None:
             hp["r_min"] = 0.5
+        if hp["level"] is None:
+            hp["level"] = default_level(len(set(species)), hp["max_rank"])
         if not 0 < hp["r_min"] < hp["cutoff"]:
             raise InputError(f"mtp needs 0 < r_min < cutoff, got r_min={hp['r_min']}, cutoff={hp['cutoff']}")
         self.hyperparameters = hp
@@ -137,13 +144,18 @@ class MTPPotential(Potential):
         if not images:
             return Prediction(np.zeros(0), [], np.zeros((0, 6)) if stress else None)
         pairs = Pairs(images, self.species, self.cutoff)
-        vectors = torch.as_tensor(pairs.vectors, dtype=torch.float64).requires_grad_(True)
-        _, values = self.atom_basis(pairs, vectors)
+        vec, cen, nsp = pairs.tensors()
+        with torch.no_grad():
+            moments = self.basis.moments(self.basis.pair_features(vec), cen, nsp, len(pairs.species))
+        moments.requires_grad_(True)
+        invariants = self.basis.invariant_values(moments)
         spec = torch.as_tensor(pairs.species)
-        coeff = torch.as_tensor(self.coefficients)
-        atom_energy = (values * coeff[spec]).sum(1)
-        grad = torch.autograd.grad(atom_energy.sum(), vectors, allow_unused=True)[0]
-        grad = torch.zeros_like(vectors) if grad is None else grad
+        coeff = torch.as_tensor(self.coefficients)[spec]
+        with torch.no_grad():
+            atom_energy, dinv = self.basis.energy_and_invariant_gradient(invariants.detach(), coeff)
+        (dmoments,) = torch.autograd.grad(invariants, moments, grad_outputs=dinv)
+        with torch.no_grad():
+            grad = self.basis.pair_gradient(dmoments, vec, cen, nsp)
         g = grad.detach().numpy()
         n = len(pairs.species)
         forces = np.zeros((n, 3))
@@ -164,7 +176,9 @@ class MTPPotential(Potential):
             voigt[pairs.volume == 0] = np.nan
             out.stress = voigt
         if self.active_sets is not None:
-            gamma = self._grade(values.detach().numpy(), pairs.species)
+            with torch.no_grad():
+                values = self.basis.basis_values(moments.detach())
+            gamma = self._grade(values.numpy(), pairs.species)
             out.atom_uncertainty = np.split(gamma, split)
             out.uncertainty = np.array([float(a.max()) if len(a) else 0.0 for a in out.atom_uncertainty])
         return out

@@ -12,6 +12,19 @@ from pydantic import Field
 
 from mlpkit.schema import Settings, validate_settings
 
+#: the default level keeps n_elements x n_basis at or below this (a solve of seconds to a minute)
+MAX_DEFAULT_COEFFICIENTS = 2000
+
+
+def default_level(n_species: int, max_rank: int = 4) -> int:
+    """The highest even level <= 16 whose basis has at most MAX_DEFAULT_COEFFICIENTS coefficients in all."""
+    from mlpkit.potentials.mtp.basis import MomentTensorBasis
+
+    for level in (16, 14, 12, 10, 8):
+        if n_species * MomentTensorBasis(n_species, level, max_rank, 1.0, 0.1).n_basis <= MAX_DEFAULT_COEFFICIENTS:
+            return level
+    return 6
+
 
 class MTPHyperparameters(Settings):
     """The moment-tensor basis (see :mod:`mlpkit.potentials.mtp.basis`).
@@ -21,12 +34,14 @@ class MTPHyperparameters(Settings):
     distance (Chebyshev polynomials resolve best inside [r_min, cutoff]).
     """
 
-    level: int = Field(
-        16,
+    level: int | None = Field(
+        None,
         ge=2,
         le=24,
         description="MTP level: the largest Σ(2 + 4k + ν) over the moments of a basis function (dimensionless; "
-        "basis size grows fast: 868 functions per element at 16 with two elements, 174 at 12)",
+        "basis size grows fast: 868 functions per element at 16 with two elements, 174 at 12); null: the highest "
+        f"even level <= 16 with at most {MAX_DEFAULT_COEFFICIENTS} coefficients in all (16 for one or two "
+        "elements, 12 for three)",
     )
     max_rank: int = Field(4, ge=0, le=6, description="highest tensor rank ν of a moment (cost grows as 3^ν)")
     cutoff: float | None = Field(None, gt=0, description="radial cutoff r_c (Å); null: from the data")
@@ -98,4 +113,8 @@ def default_hyperparameters(train: Sequence[Atoms], **overrides: Any) -> dict[st
         hp["cutoff"] = cutoff_from_data(train)
     if hp["r_min"] is None:
         hp["r_min"] = r_min_from_data(train, hp["cutoff"])
+    if hp["level"] is None:
+        from mlpkit.data.records import species_of
+
+        hp["level"] = default_level(len(species_of(train)), hp["max_rank"])
     return hp
