@@ -34,6 +34,7 @@ BUILTIN: dict[str, str] = {
     "committee": "mlpkit.uncertainty.committee:Committee",
     "mc_dropout": "mlpkit.uncertainty.mc_dropout:MCDropout",
     "mtp": "mlpkit.potentials.mtp:MTPPotential",
+    "snap": "mlpkit.potentials.snap:SNAPPotential",
 }
 
 _REGISTERED: dict[str, type[Potential]] = {}

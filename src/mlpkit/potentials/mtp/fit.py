@@ -52,6 +52,20 @@ def composition_baseline(images: Sequence[Atoms], species: Sequence[str], energi
     return refs
 
 
+def solve_ridge(ata: np.ndarray, aty: np.ndarray, n_rows: int, ridge: float) -> np.ndarray:
+    """Solve ``(AᵀA + λ D²) c = Aᵀy`` with columns standardised (``D`` = RMS of each column over the rows) and
+    ``λ = ridge · n_rows``; a Cholesky solve, least squares if the matrix is not positive definite."""
+    scale = np.sqrt(np.diag(ata) / max(n_rows, 1))
+    scale = np.where(scale > 1e-300, scale, 1.0)
+    normal = ata / scale[:, None] / scale[None, :]
+    normal[np.diag_indices_from(normal)] += ridge * n_rows
+    try:
+        solution = scipy.linalg.solve(normal, aty / scale, assume_a="pos")
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
+        solution = np.linalg.lstsq(normal, aty / scale, rcond=None)[0]
+    return solution / scale
+
+
 def _chunks(images: Sequence[Atoms], cutoff: float, max_pairs: int) -> list[list[int]]:
     """Groups of configuration indices with about ``max_pairs`` pairs each (estimated from the density)."""
     out, current, load = [], [], 0
@@ -146,15 +160,7 @@ def fit_linear(
         n_rows += len(y)
         for s in range(S):
             rows_by_species[s].append(values[pairs.species == s])
-    scale = np.sqrt(np.diag(ata) / max(n_rows, 1))
-    scale = np.where(scale > 1e-300, scale, 1.0)
-    normal = ata / scale[:, None] / scale[None, :]
-    normal[np.diag_indices_from(normal)] += settings.ridge * n_rows
-    try:
-        solution = scipy.linalg.solve(normal, aty / scale, assume_a="pos")
-    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
-        solution = np.linalg.lstsq(normal, aty / scale, rcond=None)[0]
-    pot.coefficients = (solution / scale).reshape(S, nb)
+    pot.coefficients = solve_ridge(ata, aty, n_rows, settings.ridge).reshape(S, nb)
     solve_seconds = time.perf_counter() - start
     if settings.active_set:
         pot.active_sets = [ActiveSet.select(np.concatenate(rows)) for rows in rows_by_species]

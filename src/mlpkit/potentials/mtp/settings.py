@@ -48,7 +48,7 @@ class MTPHyperparameters(Settings):
     r_min: float | None = Field(None, gt=0, description="lower end of the Chebyshev interval (Å); null: from data")
 
 
-class MTPFitSettings(Settings):
+class LinearFitSettings(Settings):
     """Weighted ridge least squares on energies, forces and stress (one linear solve).
 
     Each configuration's rows are also multiplied by ``atoms.info[weight_key]`` when present (a per-configuration
@@ -81,6 +81,11 @@ class MTPFitSettings(Settings):
         description="fraction of the configurations held out (seeded split) only to report validation errors; a "
         "closed-form fit has no early stopping, so 0 (the default) fits on everything",
     )
+
+
+class MTPFitSettings(LinearFitSettings):
+    """:class:`LinearFitSettings` plus the block size of the moment-tensor design matrix."""
+
     chunk_pairs: int = Field(4000, ge=100, description="pairs per block of the design matrix (memory, not results)")
 
 
