@@ -178,6 +178,9 @@ class MomentTensorBasis:
         )
         self._lower_coef = self._mono.T.to(torch.float64)  # (3, n_mono): the exponent that comes down
         self._nu = self._mono.sum(1).to(torch.float64)
+        self._mono_np = np.ascontiguousarray(self._mono.numpy())
+        self._lower_np = np.ascontiguousarray(self._lower.numpy())
+        self._nu_np = self._nu.numpy().copy()
 
     # -- per pair --------------------------------------------------------------------------------------
 
@@ -271,6 +274,43 @@ class MomentTensorBasis:
         out = phi.new_zeros(n_atoms * S, K, self.n_mono)
         out.index_add_(0, centers * S + neighbor_species, phi)
         return out.reshape(n_atoms, S * K, self.n_mono)
+
+    # -- compiled pair loops (prediction) -------------------------------------------------------------------
+
+    def moments_compiled(self, vectors: np.ndarray, centers: np.ndarray, neighbor_species: np.ndarray, n_atoms: int):
+        """Moments (n_atoms, channels, n_mono) from the numba kernel (same values as ``moments(pair_features)``)."""
+        from mlpkit.potentials.mtp import kernels
+
+        return kernels.moments(
+            np.ascontiguousarray(vectors, dtype=np.float64),
+            np.ascontiguousarray(centers, dtype=np.int64),
+            np.ascontiguousarray(neighbor_species, dtype=np.int64),
+            int(n_atoms),
+            self.n_species,
+            self.n_radial,
+            self.cutoff,
+            self.r_min,
+            self._mono_np,
+            self.max_rank,
+        )
+
+    def pair_gradient_compiled(self, moment_grad: np.ndarray, vectors, centers, neighbor_species) -> np.ndarray:
+        """dE/dr_p (P, 3) from dE/dM, numba kernel (same values as :meth:`pair_gradient`)."""
+        from mlpkit.potentials.mtp import kernels
+
+        return kernels.pair_gradient(
+            np.ascontiguousarray(moment_grad, dtype=np.float64),
+            np.ascontiguousarray(vectors, dtype=np.float64),
+            np.ascontiguousarray(centers, dtype=np.int64),
+            np.ascontiguousarray(neighbor_species, dtype=np.int64),
+            self.n_radial,
+            self.cutoff,
+            self.r_min,
+            self._mono_np,
+            self.max_rank,
+            self._lower_np,
+            self._nu_np,
+        )
 
     # -- per atom --------------------------------------------------------------------------------------
 

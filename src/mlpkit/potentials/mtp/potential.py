@@ -107,6 +107,8 @@ class MTPPotential(Potential):
         self.active_sets: list[ActiveSet] | None = None
         self.metadata: dict[str, Any] = {}
         self.fitted = False
+        #: prediction through the compiled pair loops (``False``: the torch implementation, for checks)
+        self.compiled = True
 
     @classmethod
     def from_data(cls, train: Sequence[Atoms], **hyperparameters: Any) -> MTPPotential:
@@ -144,9 +146,15 @@ class MTPPotential(Potential):
         if not images:
             return Prediction(np.zeros(0), [], np.zeros((0, 6)) if stress else None)
         pairs = Pairs(images, self.species, self.cutoff)
-        vec, cen, nsp = pairs.tensors()
-        with torch.no_grad():
-            moments = self.basis.moments(self.basis.pair_features(vec), cen, nsp, len(pairs.species))
+        nsp_np = pairs.species[pairs.neighbors]
+        if self.compiled:
+            moments = torch.from_numpy(
+                self.basis.moments_compiled(pairs.vectors, pairs.centers, nsp_np, len(pairs.species))
+            )
+        else:
+            vec, cen, nsp = pairs.tensors()
+            with torch.no_grad():
+                moments = self.basis.moments(self.basis.pair_features(vec), cen, nsp, len(pairs.species))
         moments.requires_grad_(True)
         invariants = self.basis.invariant_values(moments)
         spec = torch.as_tensor(pairs.species)
@@ -154,13 +162,16 @@ class MTPPotential(Potential):
         with torch.no_grad():
             atom_energy, dinv = self.basis.energy_and_invariant_gradient(invariants.detach(), coeff)
         (dmoments,) = torch.autograd.grad(invariants, moments, grad_outputs=dinv)
-        with torch.no_grad():
-            grad = self.basis.pair_gradient(dmoments, vec, cen, nsp)
-        g = grad.detach().numpy()
-        n = len(pairs.species)
-        forces = np.zeros((n, 3))
-        np.add.at(forces, pairs.centers, g)  # v = x_j - x_i: dE/dx_i = -g, F_i = +g
-        np.add.at(forces, pairs.neighbors, -g)
+        if self.compiled:
+            grad = self.basis.pair_gradient_compiled(dmoments.numpy(), pairs.vectors, pairs.centers, nsp_np)
+        else:
+            with torch.no_grad():
+                grad = self.basis.pair_gradient(dmoments, vec, cen, nsp).numpy()
+        g = torch.from_numpy(np.ascontiguousarray(grad))
+        forces_t = torch.zeros(len(pairs.species), 3, dtype=torch.float64)
+        forces_t.index_add_(0, torch.from_numpy(pairs.centers), g)  # v = x_j - x_i: dE/dx_i = -g, F_i = +g
+        forces_t.index_add_(0, torch.from_numpy(pairs.neighbors), -g)
+        forces, g = forces_t.numpy(), g.numpy()
         image = pairs.image
         energy = np.bincount(image, atom_energy.detach().numpy(), minlength=len(images))
         energy += np.bincount(image, self.reference_energies[pairs.species], minlength=len(images))
