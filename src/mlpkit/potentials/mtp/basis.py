@@ -166,6 +166,12 @@ class MomentTensorBasis:
         order = torch.cat([g[0] for g in self._groups]) if self._groups else torch.zeros(0, dtype=torch.long)
         self._unsort = torch.argsort(order)
         self._expand = [torch.as_tensor(e) for e in self.expand]
+        # monomials of rank ν → full Cartesian tensor, as a 0/1 matrix (n_mono_ν, 3^ν)
+        self._expand_matrix = {}
+        for nu in range(1, self.max_rank + 1):
+            e = torch.zeros((nu + 1) * (nu + 2) // 2, 3**nu, dtype=torch.float64)
+            e[self.expand[nu] - self.offsets[nu], torch.arange(3**nu)] = 1.0
+            self._expand_matrix[nu] = e
         self._mono = torch.tensor(self.monos, dtype=torch.long)  # (n_mono, 3)
         position = {m: n for n, m in enumerate(self.monos)}
         # monomial m with the exponent of axis x lowered by one (n_mono: a zero column when that exponent is 0)
@@ -315,21 +321,27 @@ class MomentTensorBasis:
     # -- per atom --------------------------------------------------------------------------------------
 
     def invariant_values(self, moments: torch.Tensor) -> torch.Tensor:
-        """Invariants (B, n_invariants) of moments (B, channels, n_mono), in the grouped order of the factor table."""
+        """Invariants (B, n_invariants) of moments (B, channels, n_mono), in the grouped order of the factor table.
+
+        Full Cartesian tensors come from the monomials by a fixed 0/1 matrix product (no gather: its backward is a
+        scatter); pair contractions are Gram matrices of all channels, triple contractions are computed for all
+        channels a rank pattern uses; the wanted entries are picked from those small per-atom arrays.
+        """
         out = []
+        n, C = moments.shape[0], moments.shape[1]
         if len(self._scalars):
             out.append(moments[:, self._scalars, 0])
         full = {}
         for nu in range(1, self.max_rank + 1):
-            full[nu] = moments[:, :, self._expand[nu]]  # (B, C, 3^ν)
+            block = moments[:, :, self.offsets[nu] : self.offsets[nu] + (nu + 1) * (nu + 2) // 2]
+            full[nu] = block @ self._expand_matrix[nu]  # (B, C, 3^ν)
         for nu, a, b in self._pairs:
-            x = full[nu]
-            out.append((x[:, a] * x[:, b]).sum(-1))
-        B = moments.shape[0]
+            gram = torch.bmm(full[nu], full[nu].transpose(1, 2)).reshape(n, C * C)
+            out.append(gram[:, a * C + b])
         for (n1, n2, n3), (a12, a13, a23), used, local in self._triples:
-            x1 = full[n1][:, used[0]].reshape(B, -1, 3**a12, 3**a13)
-            x2 = full[n2][:, used[1]].reshape(B, -1, 3**a12, 3**a23)
-            x3 = full[n3][:, used[2]].reshape(B, -1, 3**a13, 3**a23)
+            x1 = full[n1][:, used[0]].reshape(n, -1, 3**a12, 3**a13)
+            x2 = full[n2][:, used[1]].reshape(n, -1, 3**a12, 3**a23)
+            x3 = full[n3][:, used[2]].reshape(n, -1, 3**a13, 3**a23)
             y = torch.einsum("bapq,bdpr->badqr", x1, x2)
             z = torch.einsum("badqr,beqr->bade", y, x3)
             out.append(z[:, local[0], local[1], local[2]])
