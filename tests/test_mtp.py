@@ -202,3 +202,18 @@ def test_data_derived_defaults(frames):
     assert 2.0 <= pot.cutoff <= 2.5  # isolated molecules: the largest distance + 0.5 Å
     assert 0.5 < pot.hyperparameters["r_min"] < 1.0  # 0.8 x the shortest O-H distance
     assert create_potential("mtp", [water_cluster(4, periodic=True)], level=8).cutoff == 5.0
+
+
+def test_md_watchdog_acts_on_the_grade(fitted, frames):
+    """The MD watchdog reads γ through the calculator: a 3000 K start leaves the training distribution at once and
+    is stopped at γ >= 10; a few cold steps from a training frame stay inside it (γ ≤ 1 there)."""
+    from mlpkit.md.dynamics import UncertaintyWatchdog, run_md
+
+    hot = UncertaintyWatchdog(warn=2.0, stop=10.0)
+    result = run_md(frames[0], fitted.calculator(), temperature=3000.0, steps=300, seed=1, watchdog=hot)
+    assert "uncertainty" in result.stopped_because and result.steps_done < 300
+    assert hot.max_seen >= 10.0
+    calm = UncertaintyWatchdog(warn=2.0, stop=10.0)
+    quiet = run_md(frames[0], fitted.calculator(), temperature=1.0, steps=5, seed=1, watchdog=calm, max_temperature=1e4)
+    assert not quiet.stopped_because and quiet.steps_done == 5
+    assert calm.max_seen < 1.5, calm.max_seen
