@@ -15,8 +15,10 @@ the radial functions are fixed and the neighbour element is an index of the mome
 linear in its coefficients and is fitted by one least-squares solve. Tensors are stored as monomials
 ``u_x^a u_y^b u_z^c`` (a+b+c = ν) and expanded to full Cartesian form only inside the contractions.
 
-Everything is vectorised over pairs and atoms; derivatives are exact (autograd for energies/forces, forward
-mode for the design matrix: :meth:`MomentTensorBasis.pair_jacobian`).
+Everything is vectorised over pairs and atoms; derivatives are exact: in prediction, autograd through the
+invariants, the product rule by hand through the basis products and the chain rule by hand through the pair
+features (compiled pair loops in :mod:`mlpkit.potentials.mtp.kernels`); for the design matrix, forward mode over
+three tangents per pair (:meth:`MomentTensorBasis.pair_jacobian`).
 """
 
 from __future__ import annotations
@@ -165,7 +167,6 @@ class MomentTensorBasis:
             )
         order = torch.cat([g[0] for g in self._groups]) if self._groups else torch.zeros(0, dtype=torch.long)
         self._unsort = torch.argsort(order)
-        self._expand = [torch.as_tensor(e) for e in self.expand]
         # monomials of rank ν → full Cartesian tensor, as a 0/1 matrix (n_mono_ν, 3^ν)
         self._expand_matrix = {}
         for nu in range(1, self.max_rank + 1):

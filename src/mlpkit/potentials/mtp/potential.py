@@ -7,7 +7,8 @@ fitted by one weighted ridge least-squares solve on energies, forces and stress
 (:mod:`mlpkit.potentials.mtp.grade`) is the uncertainty: ``predict`` fills ``uncertainty`` (max γ over atoms)
 and ``atom_uncertainty`` (γ per atom).
 
-Forces and stress are exact derivatives (autograd with respect to the pair vectors).
+Forces and stress are exact derivatives of the energy with respect to the pair vectors (see
+:mod:`mlpkit.potentials.mtp.basis` for how they are taken; finite-difference checks in tests/test_mtp.py).
 """
 
 from __future__ import annotations
