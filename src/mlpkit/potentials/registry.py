@@ -35,6 +35,8 @@ BUILTIN: dict[str, str] = {
     "committee": "mlpkit.uncertainty.committee:Committee",
     "delta": "mlpkit.potentials.delta:DeltaPotential",
     "mc_dropout": "mlpkit.uncertainty.mc_dropout:MCDropout",
+    "mtp": "mlpkit.potentials.mtp:MTPPotential",
+    "snap": "mlpkit.potentials.snap:SNAPPotential",
 }
 
 _REGISTERED: dict[str, type[Potential]] = {}
