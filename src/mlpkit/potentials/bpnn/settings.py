@@ -52,6 +52,11 @@ class BPNNHyperparameters(Settings):
     )
     verlet_skin: float = Field(0.5, ge=0, description="skin (Å) of the neighbour list kept between MD steps")
 
+    @field_validator("hidden", mode="before")
+    @classmethod
+    def _one_layer(cls, v: Any) -> Any:
+        return [v] if isinstance(v, int) and not isinstance(v, bool) else v  # `--set hidden=16`: one layer
+
     @field_validator("hidden")
     @classmethod
     def _positive(cls, v: list[int]) -> list[int]:
