@@ -73,8 +73,7 @@ def finished_run(tmp_path_factory):
 
 
 def test_killed_run_resumes_and_finishes(finished_run):
-    run_dir, at_kill, _, res, seconds = finished_run
-    assert seconds < 180, f"tiny pipeline with a kill and a resume took {seconds:.0f} s"
+    run_dir, at_kill, _, res, _seconds = finished_run  # its wall time is a benchmark's business, not a test's
     assert {"sample", "label", "train", "validate"} <= set(at_kill)
     assert "report" not in at_kill
     final = _state(run_dir)

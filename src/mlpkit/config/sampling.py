@@ -107,7 +107,7 @@ class InitialSettings(_Strict):
     steps_between: int = Field(20, ge=1, description="driver MD steps between two initial frames")
     rattle_stdev: float = Field(0.05, gt=0, description="Å, for sampling='rattle'")
     selection: Literal["spaced", "farthest_point"] = Field(
-        "farthest_point",
+        "spaced",
         description="'spaced': for sampling='md', n frames `steps_between` steps apart (for 'file': a seeded random "
         "draw); 'farthest_point': make a pool of `pool_factor` x n unlabelled frames (driver MD, or the file) and "
         "label the n most diverse (farthest-point in descriptor space). No label is spent on the choice. The "
