@@ -24,9 +24,12 @@ DATA = ROOT / "bench" / "data"
 
 VARIANTS = {
     "default": ("bpnn", {}),
-    "keep-best": ("bpnn", {}),  # the trainer's former default (best validation epoch, early stopping)
-    "small": ("bpnn", {"hidden": [16, 16]}),
+    "no-floor": ("bpnn", {"feature_std_floor": 0.0}),  # the default before the floor
+    "keep-best": ("bpnn", {}),  # with fit keep=best (best validation epoch, early stopping)
+    "small": ("bpnn", {"hidden": [16, 16], "feature_std_floor": 0.0}),
     "floor": ("bpnn", {"feature_std_floor": 0.05}),
+    "floor-0.02": ("bpnn", {"feature_std_floor": 0.02}),
+    "floor-0.1": ("bpnn", {"feature_std_floor": 0.1}),
     "small+floor": ("bpnn", {"hidden": [16, 16], "feature_std_floor": 0.05}),
     "delta-zbl": ("delta", {"baseline": "zbl"}),
     "delta-gfn2": ("delta", {"baseline": "gfn2"}),

@@ -63,7 +63,7 @@ def test_mc_dropout_samples_differ_and_are_seeded(water_frames):
 
 
 def test_descriptors_are_standardised(water_frames):
-    pot = create_potential("bpnn", water_frames[:30], hidden=(8,))
+    pot = create_potential("bpnn", water_frames[:30], hidden=(8,), feature_std_floor=0.0)
     pot.fit(water_frames[:30], epochs=1, progress=False, valid_fraction=0.0)
     feats = pot.descriptors(water_frames[:30])
     assert [f.shape for f in feats[:2]] == [(3, pot.module.descriptor.n_features)] * 2
@@ -71,6 +71,21 @@ def test_descriptors_are_standardised(water_frames):
     varying = pot.module.feature_std[0].numpy() != 1.0  # near-constant features are left unscaled
     np.testing.assert_allclose(h.mean(0), 0, atol=1e-8)
     np.testing.assert_allclose(h.std(0)[varying], 1, rtol=1e-6)
+
+
+def test_feature_scale_floor_keeps_narrow_features_moderate(water_frames):
+    """With the floor, no feature's scale is below 5% of the largest feature magnitude of its element: a feature
+    that barely varies in the data cannot turn a small change outside it into thousands of standard deviations."""
+    free = create_potential("bpnn", water_frames[:30], hidden=(8,), feature_std_floor=0.0)
+    floored = create_potential("bpnn", water_frames[:30], hidden=(8,))
+    assert floored.hyperparameters["feature_std_floor"] == 0.05  # the default
+    for pot in (free, floored):
+        pot.fit(water_frames[:30], epochs=1, progress=False, valid_fraction=0.0)
+    m = floored.module
+    typical = np.sqrt(m.feature_mean.numpy() ** 2 + free.module.feature_std.numpy() ** 2).max(axis=1, keepdims=True)
+    assert np.all(m.feature_std.numpy() >= 0.05 * typical - 1e-12)
+    assert np.any(free.module.feature_std.numpy() < 0.05 * typical)  # the floor acts on this data
+    np.testing.assert_array_equal(m.feature_mean.numpy(), free.module.feature_mean.numpy())
 
 
 def test_untrained_model_predicts_large_periodic_cell_with_verlet_list():
