@@ -32,6 +32,7 @@ ENTRY_POINT_GROUP = "mlpkit.potentials"
 BUILTIN: dict[str, str] = {
     "bpnn": "mlpkit.potentials.bpnn:BPNNPotential",
     "committee": "mlpkit.uncertainty.committee:Committee",
+    "gap": "mlpkit.potentials.gap:GAPPotential",
     "mc_dropout": "mlpkit.uncertainty.mc_dropout:MCDropout",
 }
 
