@@ -187,23 +187,6 @@ class GAPPotential(Potential):
         out["energy_std"] = np.sqrt(e_var)
         return out
 
-    def local_energy_std(self, images: Sequence[Atoms]) -> list[np.ndarray]:
-        """Predictive standard deviation (eV) of each atom's local energy ε_i (the quantity FLARE and
-        QUIP's ``local_gap_variance`` report): list of (n_atoms_i,) arrays. Needs no descriptor gradients."""
-        images = list(images)
-        self.check_species(images)
-        out = []
-        for atoms in images:
-            blocks = self.descriptor.compute([atoms], gradients=False)
-            rows = design_rows(blocks, self.sparse, self.zeta, 1, np.zeros(1, dtype=int), len(atoms), forces=False)
-            self_k = np.zeros(len(atoms))
-            for b in blocks.values():
-                self_k[b.atom] = np.sum(b.values**2, axis=1) ** self.zeta
-            post = np.sum((rows["local"] @ self.posterior_factor) ** 2, axis=1)
-            q = np.sum((rows["local"] @ self.nystrom_factor) ** 2, axis=1)
-            out.append(np.sqrt(post + np.clip(self_k - q, 0, None) * self.delta**2))
-        return out
-
     # -- fitting ----------------------------------------------------------------------------------------
 
     def fit(self, train: Sequence[Atoms], valid: Sequence[Atoms] | None = None, **settings: Any) -> FitHistory:
@@ -256,7 +239,7 @@ class GAPPotential(Potential):
                 "fit_seconds": seconds,
                 "timings": {"sparse_points": t_sparse, "design": t_design, "solve": seconds - t_sparse - t_design},
                 "n_sparse": dict(zip(self.species, self.n_sparse, strict=True)),
-                "n_observations": int(len(y)),
+                "n_observations": len(y),
                 "delta": self.delta,
                 "metrics": epoch,
             }

@@ -121,6 +121,8 @@ class SoapDescriptor:
         tensor = tensor.keys_to_properties(self._pairs)
         out: dict[int, SpeciesBlock] = {}
         for key, block in tensor.items():
+            if len(block.samples) == 0:  # an element with no centre in this chunk
+                continue
             z = int(key["center_type"])
             idx = int(np.flatnonzero(self.numbers == z)[0])
             samples = block.samples.values
