@@ -119,7 +119,6 @@ def md_cost(hp: dict, fit: dict, sizes=(5, 7), steps: int = 3) -> list[dict]:
 
     from mlpkit.labelers import make_labeler
     from mlpkit.potentials.registry import create_potential
-
     from water_boxes import water_box
 
     labeler = make_labeler("gfn2")
@@ -139,9 +138,7 @@ def md_cost(hp: dict, fit: dict, sizes=(5, 7), steps: int = 3) -> list[dict]:
     t0 = time.perf_counter()
     gap.fit(train, **fit)
     fit_s = time.perf_counter() - t0
-    tensors_mb = (
-        sum(x.nbytes for x in gap.sparse) + gap.posterior_factor.nbytes + gap.nystrom_factor.nbytes
-    ) / 2**20
+    tensors_mb = (sum(x.nbytes for x in gap.sparse) + gap.posterior_factor.nbytes + gap.nystrom_factor.nbytes) / 2**20
     bpnn = create_potential("bpnn", train)
     rows = []
     for n_side in sizes:

@@ -186,3 +186,13 @@ def test_large_structure_in_chunks_matches_small_batches(fitted):
     np.testing.assert_allclose(chunked.forces[0], ref.forces[0], rtol=0, atol=1e-9)
     np.testing.assert_allclose(chunked.forces_std[0], ref.forces_std[0], rtol=0, atol=1e-9)
     np.testing.assert_allclose(chunked.stress, ref.stress, rtol=0, atol=1e-10)
+
+
+def test_valid_fraction_reports_validation_errors(frames):
+    """As ``mlpkit train`` calls it: a seeded split, errors reported under the trainer's names."""
+    pot = create_potential("gap", frames[:20], **SMALL)
+    history = pot.fit(frames[:20], valid_fraction=0.25, seed=1, progress=False, checkpoint_dir="unused")
+    assert pot.metadata["n_train"] == 15 and pot.metadata["n_valid"] == 5
+    record = history.epochs[0]
+    assert {"train_energy_mae", "train_forces_mae", "valid_energy_mae", "valid_forces_rmse"} <= set(record)
+    assert record["train_forces_mae"] > 0 and record["valid_forces_mae"] > 0

@@ -193,16 +193,23 @@ class GAPPotential(Potential):
         """Baseline energies, sparse points, and the sparse-GP weights and posterior, in one solve.
 
         Settings (:class:`GAPFitSettings`): ``energy_sigma`` (eV/atom), ``force_sigma`` (eV/Å), ``jitter``,
-        ``chunk_frames``. ``valid`` (optional) is only evaluated and reported. Run-time options ``seed``,
-        ``progress``, ``checkpoint_dir``, ``warm_start``, ``callback`` are accepted and have nothing to do here (the
-        fit is a closed-form solve, deterministic, always from scratch).
+        ``chunk_frames``, ``valid_fraction``. ``valid`` (given, or split off by ``valid_fraction`` with ``seed``) is
+        only evaluated and reported: a closed-form solve has no epochs to stop. The other run-time options
+        (``progress``, ``checkpoint_dir``, ``warm_start``, ``callback``) are accepted and have nothing to do here: the
+        fit is deterministic and always from scratch.
         """
-        typed, _ = self.fit_settings(settings)
+        typed, runtime = self.fit_settings(settings)
         cfg = typed.model_dump()
         train = list(train)
         if not train:
             raise InputError("no training configurations")
         self.check_species(train)
+        if valid is None and cfg["valid_fraction"] > 0 and len(train) >= 4:
+            from mlpkit.data import split_images
+
+            train, valid = split_images(
+                train, [1 - cfg["valid_fraction"], cfg["valid_fraction"]], seed=runtime.get("seed", 0)
+            )
         t0 = time.perf_counter()
         energies, ref_forces = reference_results(train)
         counts = self._counts(train)
@@ -226,7 +233,7 @@ class GAPPotential(Potential):
         if valid:
             self.check_species(list(valid))
             epoch.update({f"valid_{k}": v for k, v in _metrics(self, list(valid)).items()})
-            history.best_valid_loss = epoch["valid_forces_mae"]
+            history.best_valid_loss = epoch["valid_forces_rmse"]
         history.epochs.append(epoch)
         methods = methods_of(train)
         self.metadata.update(
@@ -350,7 +357,8 @@ class GAPPotential(Potential):
 
 
 def _metrics(pot: GAPPotential, images: list[Atoms]) -> dict[str, float]:
-    """Energy MAE per atom (eV/atom) and force MAE (eV/Å) of ``pot`` on labelled ``images`` (mean only)."""
+    """``energy_mae``/``energy_rmse`` (eV/atom) and ``forces_mae``/``forces_rmse`` (eV/Å) of ``pot`` on labelled
+    ``images`` (mean only), named as the epoch trainer names them."""
     energies, forces = reference_results(images)
     keep, pot.variance = pot.variance, False
     try:
@@ -358,7 +366,11 @@ def _metrics(pot: GAPPotential, images: list[Atoms]) -> dict[str, float]:
     finally:
         pot.variance = keep
     n = np.array([len(a) for a in images])
+    de = (pred.energy - energies) / n
+    df = np.concatenate(pred.forces) - np.concatenate(forces)
     return {
-        "energy_mae_per_atom": float(np.mean(np.abs(pred.energy - energies) / n)),
-        "forces_mae": float(np.mean(np.abs(np.concatenate(pred.forces) - np.concatenate(forces)))),
+        "energy_mae": float(np.mean(np.abs(de))),
+        "energy_rmse": float(np.sqrt(np.mean(de**2))),
+        "forces_mae": float(np.mean(np.abs(df))),
+        "forces_rmse": float(np.sqrt(np.mean(df**2))),
     }

@@ -54,6 +54,13 @@ class GAPFitSettings(Settings):
         1e-8, ge=0, description="added to the diagonal of the sparse-point kernel matrix (dimensionless, kernel ≤ 1)"
     )
     chunk_frames: int = Field(64, ge=1, description="frames per descriptor batch while building the design matrix")
+    valid_fraction: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="fraction of the training data split off (seeded) for reported validation errors only; "
+        "0: fit on everything (a GP has no epochs to stop early)",
+    )
 
 
 def cutoff_from_data(train: Sequence[Atoms]) -> float:
