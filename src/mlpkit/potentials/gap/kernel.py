@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import sparse as sp
 
-from mlpkit.potentials.gap.soap import SpeciesBlock
+from mlpkit.potentials.gap.soap import SpeciesBlock, project
 
 
 def _scatter(index: np.ndarray, n: int) -> sp.csr_matrix:
@@ -36,7 +36,7 @@ def kernel(x: np.ndarray, y: np.ndarray, zeta: int) -> np.ndarray:
 
 
 def design_rows(
-    blocks: dict[int, SpeciesBlock],
+    parts: Sequence[dict[int, SpeciesBlock]],
     sparse: Sequence[np.ndarray],
     zeta: int,
     n_systems: int,
@@ -48,47 +48,50 @@ def design_rows(
 ) -> dict[str, np.ndarray]:
     """Full kernel rows of a batch of structures.
 
-    blocks:       descriptors per element index (:meth:`SoapDescriptor.compute`)
+    parts:        descriptors per element index, in parts that add up (:meth:`SoapDescriptor.compute`)
     sparse:       sparse points per element index, (M_s, D) unit-norm
     atom_offset:  (n_systems,) index of each structure's first atom in the batch's atom list
     Returns ``energy`` (n_systems, M), ``local`` (n_atoms, M) per-atom rows (atom order of the batch),
     ``forces`` (n_atoms, 3, M) if asked, ``virial`` (n_systems, 3, 3, M) (dE/dε) if ``strain``.
     """
-    sizes = [len(s) for s in sparse]
-    cols = np.cumsum([0, *sizes])
+    cols = np.cumsum([0, *[len(s) for s in sparse]])
     m_total = int(cols[-1])
     out = {"energy": np.zeros((n_systems, m_total)), "local": np.zeros((n_atoms, m_total))}
     if forces:
         out["forces"] = np.zeros((n_atoms, 3, m_total))
     if strain:
         out["virial"] = np.zeros((n_systems, 3, 3, m_total))
-    for idx, b in blocks.items():
-        s = sparse[idx]
-        if len(s) == 0:
-            continue
-        lo, hi = cols[idx], cols[idx + 1]
-        x = b.values @ s.T  # (n, M_s)
-        k = x**zeta
-        global_atom = atom_offset[b.system] + b.atom
-        out["local"][global_atom, lo:hi] = k
-        out["energy"][:, lo:hi] += _scatter(b.system, n_systems) @ k
-        c = zeta * x ** (zeta - 1)
-        if forces:
-            g = len(b.grad_sample)
-            gs = (b.grad.reshape(g * 3, -1) @ s.T).reshape(g, 3, -1) * c[b.grad_sample][:, None, :]
-            moved = atom_offset[b.system[b.grad_sample]] + b.grad_atom
-            out["forces"][:, :, lo:hi] -= (_scatter(moved, n_atoms) @ gs.reshape(g, -1)).reshape(n_atoms, 3, -1)
-        if strain:
-            n = len(b.values)
-            vs = (b.strain.reshape(n * 9, -1) @ s.T).reshape(n, 9, -1) * c[:, None, :]
-            out["virial"][:, :, :, lo:hi] += (_scatter(b.system, n_systems) @ vs.reshape(n, -1)).reshape(
-                n_systems, 3, 3, -1
-            )
+    for part in parts:
+        for idx, b in part.items():
+            s = sparse[idx]
+            if len(s) == 0:
+                continue
+            lo, hi = cols[idx], cols[idx + 1]
+            x = b.values @ s.T  # (n, M_s)
+            k = x**zeta
+            out["local"][atom_offset[b.system] + b.atom, lo:hi] = k
+            out["energy"][:, lo:hi] += _scatter(b.system, n_systems) @ k
+            c = zeta * x ** (zeta - 1)
+            if forces and len(b.grad_sample):
+                gs, g = b.grad_sample, len(b.grad_sample)
+                raw = (b.grad.reshape(g * 3, -1) @ s.T).reshape(g, 3, -1)  # dp·s_m
+                along = np.einsum("gcd,gd->gc", b.grad, b.values[gs])  # dp·p̂
+                rows = project(raw, along[:, :, None], x[gs][:, None, :], b.norm[gs][:, None, None]) * c[gs][:, None]
+                moved = atom_offset[b.system[gs]] + b.grad_atom
+                out["forces"][:, :, lo:hi] -= (_scatter(moved, n_atoms) @ rows.reshape(g, -1)).reshape(n_atoms, 3, -1)
+            if strain:
+                n = len(b.values)
+                raw = (b.strain.reshape(n * 9, -1) @ s.T).reshape(n, 9, -1)
+                along = np.einsum("nkd,nd->nk", b.strain, b.values)
+                rows = project(raw, along[:, :, None], x[:, None, :], b.norm[:, None, None]) * c[:, None, :]
+                out["virial"][:, :, :, lo:hi] += (_scatter(b.system, n_systems) @ rows.reshape(n, -1)).reshape(
+                    n_systems, 3, 3, -1
+                )
     return out
 
 
 def contracted(
-    blocks: dict[int, SpeciesBlock],
+    parts: Sequence[dict[int, SpeciesBlock]],
     sparse: Sequence[np.ndarray],
     weights: Sequence[np.ndarray],
     zeta: int,
@@ -97,32 +100,30 @@ def contracted(
     n_atoms: int,
     *,
     strain: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
-    """Energies (n_systems,) eV, forces (n_atoms, 3) eV/Å, dE/dε (n_systems, 3, 3) eV or None, and the
-    per-atom kernel vectors k(p̂_i, S) (n_atoms, M) (for the local-energy variance), weights contracted first:
-    ``dε_i/dp̂_i = (ζ x^{ζ-1} ⊙ w) S`` costs (g, 3, D) instead of (g, 3, M)."""
-    cols = np.cumsum([0, *[len(s) for s in sparse]])
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Energies (n_systems,) eV, forces (n_atoms, 3) eV/Å and dE/dε (n_systems, 3, 3) eV (or None), with the
+    weights contracted first: ``u_i = ∂ε_i/∂p̂_i = (ζ x^{ζ-1} ⊙ w) S`` and ``dε_i = dp·(u - p̂(p̂·u))/|p|``, one pass
+    over the (g, 3, D) gradients instead of a (g, 3, M) array."""
     energy = np.zeros(n_systems)
     forces = np.zeros((n_atoms, 3))
-    local = np.zeros((n_atoms, int(cols[-1])))
     virial = np.zeros((n_systems, 3, 3)) if strain else None
-    for idx, b in blocks.items():
-        s, w = sparse[idx], weights[idx]
-        if len(s) == 0:
-            continue
-        x = b.values @ s.T
-        k = x**zeta
-        local[atom_offset[b.system] + b.atom, cols[idx] : cols[idx + 1]] = k
-        energy += np.bincount(b.system, weights=k @ w, minlength=n_systems)
-        dedp = (zeta * x ** (zeta - 1) * w) @ s  # (n, D)
-        if b.grad is not None and len(b.grad_sample):
-            per_entry = np.einsum("gcd,gd->gc", b.grad, dedp[b.grad_sample])
-            moved = atom_offset[b.system[b.grad_sample]] + b.grad_atom
-            forces -= _scatter(moved, n_atoms) @ per_entry
-        if strain:
-            per_atom = np.einsum("nkd,nd->nk", b.strain.reshape(len(dedp), 9, -1), dedp)
-            virial += (_scatter(b.system, n_systems) @ per_atom).reshape(n_systems, 3, 3)
-    return energy, forces, virial, local
+    for part in parts:
+        for idx, b in part.items():
+            s, w = sparse[idx], weights[idx]
+            if len(s) == 0:
+                continue
+            x = b.values @ s.T
+            energy += np.bincount(b.system, weights=x**zeta @ w, minlength=n_systems)
+            u = (zeta * x ** (zeta - 1) * w) @ s  # (n, D)
+            v = (u - b.values * np.sum(b.values * u, axis=1, keepdims=True)) / b.norm[:, None]
+            if b.grad is not None and len(b.grad_sample):
+                per_entry = np.einsum("gcd,gd->gc", b.grad, v[b.grad_sample])
+                moved = atom_offset[b.system[b.grad_sample]] + b.grad_atom
+                forces -= _scatter(moved, n_atoms) @ per_entry
+            if strain:
+                per_atom = np.einsum("nkd,nd->nk", b.strain, v)
+                virial += (_scatter(b.system, n_systems) @ per_atom).reshape(n_systems, 3, 3)
+    return energy, forces, virial
 
 
 def farthest_points(x: np.ndarray, n: int) -> np.ndarray:

@@ -163,7 +163,7 @@ class GAPPotential(Potential):
         n_atoms = int(sizes.sum())
         blocks = self.descriptor.compute(images, gradients=True, strain=strain)
         if not self.variance:
-            e, f, v, _ = contracted(
+            e, f, v = contracted(
                 blocks, self.sparse, self.weights, self.zeta, len(images), offset, n_atoms, strain=strain
             )
             return {"energy": e, "forces": f, "virial": v}
@@ -178,8 +178,9 @@ class GAPPotential(Potential):
         e_var = np.sum((rows["energy"] @ pf) ** 2, axis=1)
         # Nyström residual of each atom's local energy: δ² (k(p̂,p̂) - φ K_MM⁻¹ φᵀ), k(p̂,p̂) = 1 (0 for a lone atom)
         self_k = np.zeros(n_atoms)
-        for b in blocks.values():
-            self_k[offset[b.system] + b.atom] = np.sum(b.values**2, axis=1) ** self.zeta
+        for part in blocks:
+            for b in part.values():
+                self_k[offset[b.system] + b.atom] = np.sum(b.values**2, axis=1) ** self.zeta
         q = np.sum((rows["local"] @ self.nystrom_factor) ** 2, axis=1)
         residual = np.clip(self_k - q, 0.0, None) * self.delta**2
         system_of_atom = np.repeat(np.arange(len(images)), sizes)
@@ -257,7 +258,7 @@ class GAPPotential(Potential):
         """Per element, ``n_sparse`` environments of the training set by CUR or farthest-point sampling."""
         envs: dict[int, list[np.ndarray]] = {i: [] for i in range(len(self.species))}
         for lo in range(0, len(train), chunk):
-            for idx, b in self.descriptor.compute(train[lo : lo + chunk], gradients=False).items():
+            for idx, b in self.descriptor.compute(train[lo : lo + chunk], gradients=False)[0].items():
                 envs[idx].append(b.values)
         n = int(self.hyperparameters["n_sparse"])
         method = self.hyperparameters["sparse_method"]

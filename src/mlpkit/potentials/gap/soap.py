@@ -1,12 +1,14 @@
 """The SOAP power spectrum of every atom, normalised, with its exact position and strain gradients (featomic).
 
 For each element present, :meth:`SoapDescriptor.compute` returns a :class:`SpeciesBlock`: the unit-norm power
-spectrum ``p̂_i = p_i / |p_i|`` of each atom of that element (n, D) and, when asked, its derivatives
+spectrum ``p̂_i = p_i / |p_i|`` of each atom of that element (n, D), its norm, and, when asked, featomic's exact
+derivatives of the raw ``p_i``
 
-* ``dp̂_i/dr_a`` for every (centre i, neighbour a) pair within the cutoff (self included): (g, 3, D), Å⁻¹;
-* ``dp̂_i/dε`` with respect to the symmetric strain of a periodic cell: (n, 3, 3, D), dimensionless,
+* ``dp_i/dr_a`` for every (centre i, neighbour a) pair within the cutoff (self included): (g, 3, D), Å⁻¹;
+* ``dp_i/dε`` with respect to the symmetric strain of a periodic cell: (n, 3, 3, D), dimensionless.
 
-so energies, forces and virials of a kernel model are linear in its weights. The descriptor has the same
+The derivative of the unit vector, ``dp̂ = (dp - p̂ (p̂·dp)) / |p|``, is never formed: the kernel code contracts
+the raw gradients once and applies the projection to the much smaller contracted arrays (:func:`project`). The descriptor has the same
 properties for every structure (all neighbour-element pairs, zeros where absent), so kernels between structures
 of different composition compare like with like.
 """
@@ -30,22 +32,26 @@ CHUNK_ATOMS = 256
 class SpeciesBlock:
     """Descriptors of every atom of one element in a batch of structures.
 
-    values:       (n, D) unit-norm power spectra
+    values:       (n, D) unit-norm power spectra p̂
+    norm:         (n,) |p| (1 where p = 0: a lone atom, whose p̂ stays 0)
     system:       (n,) index of each atom's structure in the batch
     atom:         (n,) index of each atom within its structure
     grad_sample:  (g,) row of ``values`` each position-gradient entry belongs to (None without gradients)
     grad_atom:    (g,) index (within its structure) of the atom a moved
-    grad:         (g, 3, D) dp̂_i/dr_a, Å⁻¹
-    strain:       (n, 3, 3, D) dp̂_i/dε (None unless asked)
+    grad:         (g, 3, D) dp_i/dr_a of the raw power spectrum, Å⁻¹
+    strain:       (n, 9, D) dp_i/dε of the raw power spectrum, ε flattened row-major (None unless asked)
     """
 
     values: np.ndarray
+    norm: np.ndarray
     system: np.ndarray
     atom: np.ndarray
     grad_sample: np.ndarray | None = None
     grad_atom: np.ndarray | None = None
     grad: np.ndarray | None = None
     strain: np.ndarray | None = None
+    #: the featomic TensorMap ``grad`` is a view of (kept alive here, no copy)
+    owner: object = None
 
 
 class SoapDescriptor:
@@ -88,20 +94,20 @@ class SoapDescriptor:
 
     def compute(
         self, images: Sequence[Atoms], *, gradients: bool = True, strain: bool = False
-    ) -> dict[int, SpeciesBlock]:
+    ) -> list[dict[int, SpeciesBlock]]:
         """Descriptors of ``images`` per element index (into ``species``); ``strain`` needs periodic cells.
 
-        A single structure larger than :data:`CHUNK_ATOMS` is computed in chunks of centres.
+        Returns a list of parts whose contributions add up: one part for a batch of structures, or, for a single
+        structure larger than :data:`CHUNK_ATOMS` with gradients, one part per chunk of centres (bounded memory).
         """
         images = list(images)
         if len(images) == 1 and len(images[0]) > CHUNK_ATOMS and gradients:
             n = len(images[0])
-            parts = [
+            return [
                 self._compute(images, gradients, strain, np.arange(lo, min(n, lo + CHUNK_ATOMS)))
                 for lo in range(0, n, CHUNK_ATOMS)
             ]
-            return _concatenate(parts)
-        return self._compute(images, gradients, strain, None)
+        return [self._compute(images, gradients, strain, None)]
 
     def _compute(
         self, images: list[Atoms], gradients: bool, strain: bool, centres: np.ndarray | None
@@ -126,52 +132,34 @@ class SoapDescriptor:
             z = int(key["center_type"])
             idx = int(np.flatnonzero(self.numbers == z)[0])
             samples = block.samples.values
-            p = np.asarray(block.values, dtype=np.float64)
+            p = np.array(block.values, dtype=np.float64)
             norm = np.linalg.norm(p, axis=1)
             norm = np.where(norm > 0, norm, 1.0)  # an isolated atom has p = 0: keep it 0, its kernel is 0
-            unit = p / norm[:, None]
-            sb = SpeciesBlock(values=unit, system=samples[:, 0].astype(np.int64), atom=samples[:, 1].astype(np.int64))
+            sb = SpeciesBlock(
+                values=p / norm[:, None],
+                norm=norm,
+                system=samples[:, 0].astype(np.int64),
+                atom=samples[:, 1].astype(np.int64),
+            )
             if gradients:
                 g = block.gradient("positions")
                 gs = g.samples.values
                 sb.grad_sample = gs[:, 0].astype(np.int64)
                 sb.grad_atom = gs[:, 2].astype(np.int64)
-                sb.grad = _unit_gradient(np.asarray(g.values, dtype=np.float64), unit, norm, sb.grad_sample)
+                sb.grad = np.asarray(g.values, dtype=np.float64)
+                sb.owner = tensor
             if strain:
                 g = block.gradient("strain")
                 rows = g.samples.values[:, 0].astype(np.int64)
-                d = np.zeros((len(p), 3, 3, p.shape[1]))
-                d[rows] = np.asarray(g.values, dtype=np.float64)
-                flat = _unit_gradient(d.reshape(len(p), 9, -1), unit, norm, np.arange(len(p)))
-                sb.strain = flat.reshape(len(p), 3, 3, -1)
+                d = np.zeros((len(p), 9, p.shape[1]))
+                d[rows] = np.asarray(g.values, dtype=np.float64).reshape(len(rows), 9, -1)
+                sb.strain = d
             out[idx] = sb
         return out
 
 
-def _unit_gradient(dp: np.ndarray, unit: np.ndarray, norm: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """d(p/|p|) = (dp - p̂ (p̂·dp)) / |p| for gradient entries (g, k, D) belonging to samples ``rows``."""
-    u = unit[rows]  # (g, D)
-    along = np.einsum("gkd,gd->gk", dp, u)
-    return (dp - along[:, :, None] * u[:, None, :]) / norm[rows][:, None, None]
-
-
-def _concatenate(parts: list[dict[int, SpeciesBlock]]) -> dict[int, SpeciesBlock]:
-    """Chunks of centres of one structure → one block per element (gradient rows re-indexed)."""
-    out: dict[int, SpeciesBlock] = {}
-    for idx in sorted({k for part in parts for k in part}):
-        blocks = [part[idx] for part in parts if idx in part]
-        offsets = np.cumsum([0] + [len(b.values) for b in blocks[:-1]])
-        has_grad = blocks[0].grad is not None
-        has_strain = blocks[0].strain is not None
-        out[idx] = SpeciesBlock(
-            values=np.concatenate([b.values for b in blocks]),
-            system=np.concatenate([b.system for b in blocks]),
-            atom=np.concatenate([b.atom for b in blocks]),
-            grad_sample=np.concatenate([b.grad_sample + o for b, o in zip(blocks, offsets, strict=True)])
-            if has_grad
-            else None,
-            grad_atom=np.concatenate([b.grad_atom for b in blocks]) if has_grad else None,
-            grad=np.concatenate([b.grad for b in blocks]) if has_grad else None,
-            strain=np.concatenate([b.strain for b in blocks]) if has_strain else None,
-        )
-    return out
+def project(contracted_grad: np.ndarray, grad_dot_unit: np.ndarray, unit_dot: np.ndarray, norm: np.ndarray):
+    """Derivatives through the normalisation, after contraction: for a quantity ``f(p̂)`` with ``u = ∂f/∂p̂``,
+    ``dp̂ · u = (dp·u - (dp·p̂)(p̂·u)) / |p|``. Shapes broadcast: ``contracted_grad`` = dp·u, ``grad_dot_unit`` = dp·p̂,
+    ``unit_dot`` = p̂·u, ``norm`` = |p|."""
+    return (contracted_grad - grad_dot_unit * unit_dot) / norm
