@@ -8,9 +8,9 @@ derivatives of the raw ``p_i``
 * ``dp_i/dε`` with respect to the symmetric strain of a periodic cell: (n, 3, 3, D), dimensionless.
 
 The derivative of the unit vector, ``dp̂ = (dp - p̂ (p̂·dp)) / |p|``, is never formed: the kernel code contracts
-the raw gradients once and applies the projection to the much smaller contracted arrays (:func:`project`). The descriptor has the same
-properties for every structure (all neighbour-element pairs, zeros where absent), so kernels between structures
-of different composition compare like with like.
+the raw gradients once and applies the projection to the much smaller contracted arrays (:func:`project`). The
+descriptor has the same properties for every structure (all neighbour-element pairs, zeros where absent), so
+kernels between structures of different composition compare like with like.
 """
 
 from __future__ import annotations
