@@ -29,9 +29,19 @@ class GAPHyperparameters(Settings):
     smoothing: float = Field(0.5, gt=0, description="width of the shifted-cosine smoothing before the cutoff (Å)")
     max_radial: int = Field(5, ge=0, le=15, description="highest radial index n of the GTO basis (n+1 functions)")
     max_angular: int = Field(4, ge=0, le=12, description="highest angular momentum l of the spherical expansion")
-    atomic_width: float = Field(0.5, gt=0, description="Gaussian width of each neighbour's density (Å)")
+    atomic_width: float = Field(
+        0.35,
+        gt=0,
+        description="Gaussian width of each neighbour's density (Å); 0.35 beat GAP's usual 0.5 on both water and "
+        "ethanol (docs/benchmarks/gap.md)",
+    )
     zeta: int = Field(4, ge=1, le=8, description="exponent ζ of the dot-product kernel (p̂·p̂')^ζ (dimensionless)")
-    n_sparse: int = Field(400, ge=1, description="sparse points per element (at most the element's environments)")
+    n_sparse: int = Field(
+        1000,
+        ge=1,
+        description="sparse points per element (at most the element's environments); fit time grows as M², "
+        "model size and the per-step cost of the variance as M",
+    )
     sparse_method: Literal["fps", "cur"] = Field(
         "cur", description="how sparse points are chosen from the training environments: CUR leverage or FPS"
     )
@@ -47,9 +57,11 @@ class GAPFitSettings(Settings):
     """Noise model and numerics of the sparse-GP solve (gap_fit's default_sigma and sparse_jitter)."""
 
     energy_sigma: float = Field(
-        0.001, gt=0, description="noise on total energies per atom (eV/atom); a frame of N atoms gets σ√N"
+        0.0005, gt=0, description="noise on total energies per atom (eV/atom); a frame of N atoms gets σ√N"
     )
-    force_sigma: float = Field(0.02, gt=0, description="noise on each force component (eV/Å)")
+    force_sigma: float = Field(
+        0.005, gt=0, description="noise on each force component (eV/Å); DFT forces are nearly noise-free"
+    )
     jitter: float = Field(
         1e-8, ge=0, description="added to the diagonal of the sparse-point kernel matrix (dimensionless, kernel ≤ 1)"
     )
