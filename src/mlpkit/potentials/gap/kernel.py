@@ -74,9 +74,14 @@ def design_rows(
             c = zeta * x ** (zeta - 1)
             if forces and len(b.grad_sample):
                 gs, g = b.grad_sample, len(b.grad_sample)
-                raw = (b.grad.reshape(g * 3, -1) @ s.T).reshape(g, 3, -1)  # dp·s_m
+                rows = (b.grad.reshape(g * 3, -1) @ s.T).reshape(g, 3, -1)  # dp·s_m
                 along = np.einsum("gcd,gd->gc", b.grad, b.values[gs])  # dp·p̂
-                rows = project(raw, along[:, :, None], x[gs][:, None, :], b.norm[gs][:, None, None]) * c[gs][:, None]
+                # ζx^{ζ-1} dp̂·s_m = ζx^{ζ-1} (dp·s_m - (dp·p̂) x_m) / |p|, in place (no (g, 3, M) temporaries)
+                scale = (c / b.norm[:, None])[gs]
+                shift = scale * x[gs]
+                rows *= scale[:, None, :]
+                for comp in range(3):
+                    rows[:, comp, :] -= along[:, comp, None] * shift
                 moved = atom_offset[b.system[gs]] + b.grad_atom
                 out["forces"][:, :, lo:hi] -= (_scatter(moved, n_atoms) @ rows.reshape(g, -1)).reshape(n_atoms, 3, -1)
             if strain:
