@@ -184,6 +184,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    os.environ.setdefault("RAYON_NUM_THREADS", str(args.threads))  # featomic's thread pool
     import torch
 
     torch.set_num_threads(args.threads)
