@@ -196,3 +196,13 @@ def test_valid_fraction_reports_validation_errors(frames):
     record = history.epochs[0]
     assert {"train_energy_mae", "train_forces_mae", "valid_energy_mae", "valid_forces_rmse"} <= set(record)
     assert record["train_forces_mae"] > 0 and record["valid_forces_mae"] > 0
+
+
+def test_descriptors_are_the_kernel_space(fitted, frames):
+    images = [frames[0], water_cluster(2, seed=1)]
+    d = fitted.descriptors(images)
+    assert [x.shape for x in d] == [(3, fitted.descriptor.n_features), (6, fitted.descriptor.n_features)]
+    np.testing.assert_allclose(np.linalg.norm(d[1], axis=1), 1.0, atol=1e-12)
+    # atom order kept: the oxygen of frame 0 is most like the O sparse points
+    o, h = fitted.species.index("O"), fitted.species.index("H")
+    assert (d[0][0] @ fitted.sparse[o].T).max() > (d[0][0] @ fitted.sparse[h].T).max()

@@ -188,6 +188,19 @@ class GAPPotential(Potential):
         out["energy_std"] = np.sqrt(e_var)
         return out
 
+    def descriptors(self, images: Sequence[Atoms]) -> list[np.ndarray]:
+        """Unit-norm SOAP power spectrum of every atom (the kernel's own space): list of (n_atoms_i, D) arrays,
+        atom order of each structure (active learning's diversity selection reads these)."""
+        images = list(images)
+        self.check_species(images)
+        sizes = np.array([len(a) for a in images])
+        offset = np.concatenate([[0], np.cumsum(sizes)])
+        flat = np.zeros((int(offset[-1]), self.descriptor.n_features))
+        for lo, hi in self._batches(images, BATCH_ATOMS):
+            for b in self.descriptor.compute(images[lo:hi], gradients=False)[0].values():
+                flat[offset[lo + b.system] + b.atom] = b.values
+        return np.split(flat, offset[1:-1])
+
     # -- fitting ----------------------------------------------------------------------------------------
 
     def fit(self, train: Sequence[Atoms], valid: Sequence[Atoms] | None = None, **settings: Any) -> FitHistory:
