@@ -62,6 +62,8 @@ def test_settings_errors(frames):
         pot.fit(frames[:5], force_sigma=-1.0)
     with pytest.raises(InputError, match="no training"):
         pot.fit([])
+    with pytest.raises(InputError, match="not been fitted"):
+        pot.predict(frames[:1])
 
 
 def test_sparse_points_per_element_and_selection(frames):

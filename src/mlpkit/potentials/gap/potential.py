@@ -129,6 +129,8 @@ class GAPPotential(Potential):
         in all directions) and, while ``variance`` is on, ``energy_std`` (eV) and ``forces_std`` (eV/Å)."""
         images = list(images)
         self.check_species(images)
+        if not self.fitted:
+            raise InputError("this gap potential has not been fitted: a GP has no weights before its solve")
         n = len(images)
         energy = np.zeros(n)
         forces: list[np.ndarray] = [np.zeros((len(a), 3)) for a in images]
@@ -310,6 +312,8 @@ class GAPPotential(Potential):
         col = 0
         for s in self.sparse:
             k = len(s)
+            if k == 0:  # an element seen only as lone atoms: its local energy is the baseline alone
+                continue
             kmm = kernel(s, s, self.zeta) + jitter * np.eye(k)
             chol = linalg.cholesky(kmm, lower=True)
             lt[col : col + k, col : col + k] = chol.T / self.delta
