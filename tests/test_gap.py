@@ -66,6 +66,14 @@ def test_settings_errors(frames):
         pot.predict(frames[:1])
 
 
+def test_partly_periodic_cells_are_a_clear_error(fitted):
+    slab = water_cluster(4, spacing=3.1, periodic=True)
+    slab.pbc = [True, True, False]
+    with pytest.raises(InputError, match="periodic in all three directions or in none"):
+        fitted.predict([slab])
+    assert len(fitted.predict([]).energy) == 0
+
+
 def test_sparse_points_per_element_and_selection(frames):
     for method in ("fps", "cur"):
         pot = create_potential("gap", frames[:20], **{**SMALL, "n_sparse": 7, "sparse_method": method})

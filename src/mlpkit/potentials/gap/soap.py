@@ -23,6 +23,8 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers
 
+from mlpkit.errors import InputError
+
 #: centres per featomic call on one large structure: bounds the memory of the position gradients
 #: (g x 3 x D doubles; ~50 neighbours per atom in liquid water at 5 Å)
 CHUNK_ATOMS = 256
@@ -101,6 +103,12 @@ class SoapDescriptor:
         structure larger than :data:`CHUNK_ATOMS` with gradients, one part per chunk of centres (bounded memory).
         """
         images = list(images)
+        for i, atoms in enumerate(images):
+            if atoms.pbc.any() and not atoms.pbc.all():
+                raise InputError(
+                    f"configuration {i} is periodic along {atoms.pbc.tolist()}: featomic's SOAP handles only cells "
+                    "periodic in all three directions or in none (give a slab a vacuum layer and full periodicity)"
+                )
         if len(images) == 1 and len(images[0]) > CHUNK_ATOMS and gradients:
             n = len(images[0])
             return [
