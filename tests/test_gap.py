@@ -25,6 +25,15 @@ class TestGAPContract(PotentialContract):
     def make_potential(self, train):
         return create_potential("gap", train, **SMALL)
 
+    def test_forces_fd_on_the_mean_only_path(self, potential, frames):
+        """With ``variance`` off, forces come from a different contraction (weights first): check it too."""
+        potential.variance = False
+        try:
+            self._check_forces_fd(potential, frames[30])
+            self._check_forces_fd(potential, water_cluster(4, spacing=3.1, seed=2, periodic=True))
+        finally:
+            potential.variance = True
+
 
 @pytest.fixture(scope="module")
 def frames():
