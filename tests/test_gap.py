@@ -225,3 +225,19 @@ def test_descriptors_are_the_kernel_space(fitted, frames):
     # atom order kept: the oxygen of frame 0 is most like the O sparse points
     o, h = fitted.species.index("O"), fitted.species.index("H")
     assert (d[0][0] @ fitted.sparse[o].T).max() > (d[0][0] @ fitted.sparse[h].T).max()
+
+
+def test_batch_selection_skips_near_copies(fitted, frames):
+    """Greedy variance selection: the first pick is the top-σ frame, and an exact copy of a pick is never picked
+    next (its σ collapses once the pick counts as labelled), while plain top-k would take both."""
+    hot = labelled_water(10, temperature=2000.0, seed=3)
+    pool = [*frames[40:50], *hot, hot[int(np.argmax(fitted.predict(hot).score()))].copy()]
+    score = fitted.predict(pool).score()
+    top2 = set(np.argsort(-score)[:2].tolist())
+    assert top2 == {10 + int(np.argmax(score[10:20])), 20}  # the top frame and its copy
+    picks = fitted.select(pool, 4)
+    assert picks[0] == int(np.argmax(score))
+    assert len(top2 & set(picks[:2])) == 1  # not both copies
+    assert len(set(picks)) == 4
+    with pytest.raises(InputError, match="fitted"):
+        create_potential("gap", frames[:3], **SMALL).select(pool, 2)

@@ -203,6 +203,14 @@ class GAPPotential(Potential):
                 flat[offset[lo + b.system] + b.atom] = b.values
         return np.split(flat, offset[1:-1])
 
+    def select(self, images: Sequence[Atoms], k: int) -> list[int]:
+        """Indices of ``k`` of ``images`` to label next: greedily the largest max-atomic force σ, each pick added to
+        the posterior as if labelled before the next (no labels needed; near copies of a pick lose their σ).
+        See :mod:`mlpkit.potentials.gap.selection`."""
+        from mlpkit.potentials.gap.selection import greedy_variance_selection
+
+        return greedy_variance_selection(self, images, k)
+
     # -- fitting ----------------------------------------------------------------------------------------
 
     def fit(self, train: Sequence[Atoms], valid: Sequence[Atoms] | None = None, **settings: Any) -> FitHistory:
