@@ -15,7 +15,8 @@ Predictive variance (``capabilities.uncertainty = "variance"``): the posterior o
 component and the total energy; the energy adds each atom's Nyström residual ``δ²(k(p̂_i,p̂_i) - φ_i K_MM⁻¹ φ_iᵀ)``
 (the part of the prior the sparse points cannot represent, summed over atoms as if independent). Cost per call:
 the force rows (g, 3, M) (g = centre-neighbour pairs) and one (3N, M) x (M, M) product; set
-``potential.variance = False`` for plain MD (energies, forces, stress only: about D/M times cheaper).
+``potential.variance = False`` for plain MD (energies, forces, stress only: ~3x cheaper on liquid water,
+docs/benchmarks/gap.md).
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ from mlpkit.potentials.gap.soap import SoapDescriptor
 from mlpkit.potentials.store import read_model_json, read_weights, write_model_dir
 from mlpkit.schema import validate_settings
 
-#: atoms per prediction batch (bounds the (g, 3, M) force rows of the variance)
-BATCH_ATOMS = 2000
+#: atoms per descriptor call with gradients: bounds the (g, 3, D) gradients (~50 neighbours per atom in liquid water
+#: at 5 Å: ~0.3 GB at D = 540) and the (g, 3, M) force rows of the variance; one larger structure is split by centres
+BATCH_ATOMS = 256
 
 
 class GAPPotential(Potential):
@@ -113,6 +115,7 @@ class GAPPotential(Potential):
         return [len(s) for s in self.sparse]
 
     def _batches(self, images: list[Atoms], limit: int):
+        """(start, stop) of consecutive runs of ``images`` holding at most ``limit`` atoms (at least one image)."""
         start = 0
         while start < len(images):
             stop, n = start, 0
@@ -217,7 +220,7 @@ class GAPPotential(Potential):
         """Baseline energies, sparse points, and the sparse-GP weights and posterior, in one solve.
 
         Settings (:class:`GAPFitSettings`): ``energy_sigma`` (eV/atom), ``force_sigma`` (eV/Å), ``jitter``,
-        ``chunk_frames``, ``valid_fraction``. ``valid`` (given, or split off by ``valid_fraction`` with ``seed``) is
+        ``valid_fraction``. ``valid`` (given, or split off by ``valid_fraction`` with ``seed``) is
         only evaluated and reported: a closed-form solve has no epochs to stop. The other run-time options
         (``progress``, ``checkpoint_dir``, ``warm_start``, ``callback``) are accepted and have nothing to do here: the
         fit is deterministic and always from scratch.
@@ -244,7 +247,7 @@ class GAPPotential(Potential):
             rms_f = float(np.sqrt(np.mean(comps**2))) if comps.size else 0.0
             rms_e = float(np.sqrt(np.mean(residual**2 / counts.sum(1))))
             self.delta = max(rms_f * 1.0, rms_e, 1e-3)  # eV: the energy a 1 Å displacement brings
-        self._choose_sparse(train, cfg["chunk_frames"])
+        self._choose_sparse(train)
         t_sparse = time.perf_counter() - t0
         phi, y = self._design(train, residual, ref_forces, cfg)
         t_design = time.perf_counter() - t0 - t_sparse
@@ -277,11 +280,11 @@ class GAPPotential(Potential):
         )
         return history
 
-    def _choose_sparse(self, train: list[Atoms], chunk: int) -> None:
+    def _choose_sparse(self, train: list[Atoms]) -> None:
         """Per element, ``n_sparse`` environments of the training set by CUR or farthest-point sampling."""
         envs: dict[int, list[np.ndarray]] = {i: [] for i in range(len(self.species))}
-        for lo in range(0, len(train), chunk):
-            for idx, b in self.descriptor.compute(train[lo : lo + chunk], gradients=False)[0].items():
+        for lo, hi in self._batches(train, 16 * BATCH_ATOMS):  # no gradients: small arrays
+            for idx, b in self.descriptor.compute(train[lo:hi], gradients=False)[0].items():
                 envs[idx].append(b.values)
         n = int(self.hyperparameters["n_sparse"])
         method = self.hyperparameters["sparse_method"]
@@ -298,18 +301,17 @@ class GAPPotential(Potential):
         """Noise-weighted rows Σ^{-1/2}Φ (n_obs, M) and targets Σ^{-1/2}y: one energy row per frame, then 3N force
         rows."""
         phis, ys = [], []
-        chunk = int(cfg["chunk_frames"])
-        for lo in range(0, len(train), chunk):
-            part = train[lo : lo + chunk]
+        for lo, hi in self._batches(train, BATCH_ATOMS):
+            part = train[lo:hi]
             sizes = np.array([len(a) for a in part])
             offset = np.concatenate([[0], np.cumsum(sizes)[:-1]])
             blocks = self.descriptor.compute(part, gradients=True)
             rows = design_rows(blocks, self.sparse, self.zeta, len(part), offset, int(sizes.sum()))
             sigma_e = cfg["energy_sigma"] * np.sqrt(sizes)
             phis.append(rows["energy"] / sigma_e[:, None])
-            ys.append(residual[lo : lo + chunk] / sigma_e)
+            ys.append(residual[lo:hi] / sigma_e)
             phis.append(rows["forces"].reshape(-1, rows["forces"].shape[-1]) / cfg["force_sigma"])
-            ys.append(np.concatenate(forces[lo : lo + chunk]).ravel() / cfg["force_sigma"])
+            ys.append(np.concatenate(forces[lo:hi]).ravel() / cfg["force_sigma"])
         return np.concatenate(phis), np.concatenate(ys)
 
     def _solve(self, phi: np.ndarray, y: np.ndarray, jitter: float) -> None:

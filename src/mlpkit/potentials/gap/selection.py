@@ -21,6 +21,7 @@ from scipy import linalg
 
 from mlpkit.errors import InputError
 from mlpkit.potentials.gap.kernel import design_rows
+from mlpkit.potentials.gap.potential import BATCH_ATOMS
 
 if TYPE_CHECKING:
     from mlpkit.potentials.gap.potential import GAPPotential
@@ -36,8 +37,8 @@ def candidate_rows(pot: GAPPotential, images: Sequence[Atoms]) -> tuple[np.ndarr
     m = sum(pot.n_sparse)
     rows, frame, atom = [], [], []
     first_atom = 0
-    for start in range(0, len(images), 64):
-        part = list(images[start : start + 64])
+    for start, stop in pot._batches(list(images), BATCH_ATOMS):
+        part = list(images[start:stop])
         sizes = np.array([len(a) for a in part])
         offset = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         blocks = pot.descriptor.compute(part, gradients=True)

@@ -65,7 +65,6 @@ class GAPFitSettings(Settings):
     jitter: float = Field(
         1e-8, ge=0, description="added to the diagonal of the sparse-point kernel matrix (dimensionless, kernel ≤ 1)"
     )
-    chunk_frames: int = Field(64, ge=1, description="frames per descriptor batch while building the design matrix")
     valid_fraction: float = Field(
         0.0,
         ge=0,
