@@ -4,6 +4,7 @@
     python bench/gap_accuracy.py --only ethanol   # train frames 0-299, test 300-449
     python bench/gap_accuracy.py --only hot       # variance: GAP on GFN2 500 K frames, tested on GFN2 1000 K frames
     python bench/gap_accuracy.py --only md        # µs/atom/step on periodic water boxes, beside BPNN
+    python bench/gap_accuracy.py --only sparse    # fit time, model size, MD step cost against sparse points
     python bench/gap_accuracy.py --only pool      # pool-based active learning on the GP's σ vs random picks
     python bench/gap_accuracy.py --only water --hp zeta=2 --fit force_sigma=0.01   # a variant
 
@@ -110,24 +111,17 @@ def hot(hp: dict, fit: dict, n_train: int = 50) -> list[dict]:
     return rows
 
 
-def md_cost(hp: dict, fit: dict, sizes=(5, 7), steps: int = 3) -> list[dict]:
-    """µs/atom/step of velocity-Verlet MD on periodic water boxes: GAP with and without the variance, and BPNN.
-
-    The GAP is trained on 40 GFN2-labelled 24-atom liquid-density boxes (cost does not depend on the weights, only
-    on the sparse set, which this data fills to the default size for O and H)."""
-    from ase import units
-    from ase.md.verlet import VelocityVerlet
+def _labelled_boxes(n: int = 40) -> list:
+    """``n`` GFN2-labelled 24-atom liquid-water boxes (bench/water_boxes.py), rattled by 0.05 Å."""
+    from ase.calculators.singlepoint import SinglePointCalculator
 
     from mlpkit.labelers import make_labeler
-    from mlpkit.potentials.registry import create_potential
     from water_boxes import water_box
 
     labeler = make_labeler("gfn2")
     rng = np.random.default_rng(0)
     train = []
-    from ase.calculators.singlepoint import SinglePointCalculator
-
-    for k in range(40):
+    for k in range(n):
         a = water_box(2, seed=100 + k)
         a.positions += rng.normal(0, 0.05, a.positions.shape)
         a.calc = labeler.calculator()
@@ -135,11 +129,41 @@ def md_cost(hp: dict, fit: dict, sizes=(5, 7), steps: int = 3) -> list[dict]:
         a.calc = SinglePointCalculator(a, energy=e, forces=f)
         a.info["method"] = labeler.method
         train.append(a)
+    return train
+
+
+def _step_cost(pot, box, steps: int) -> tuple[float, float]:
+    """(wall, CPU) µs per atom per velocity-Verlet step (0.5 fs) after one warm-up step."""
+    from ase import units
+    from ase.md.verlet import VelocityVerlet
+
+    atoms = box.copy()
+    atoms.calc = pot.calculator()
+    dyn = VelocityVerlet(atoms, 0.5 * units.fs)
+    dyn.run(1)  # warm-up (first neighbour list, caches)
+    t0, c0 = time.perf_counter(), time.process_time()
+    dyn.run(steps)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return 1e6 * wall / steps / len(atoms), 1e6 * cpu / steps / len(atoms)
+
+
+def _model_mb(gap) -> float:
+    return (sum(x.nbytes for x in gap.sparse) + gap.posterior_factor.nbytes + gap.nystrom_factor.nbytes) / 2**20
+
+
+def md_cost(hp: dict, fit: dict, sizes=(5, 7), steps: int = 3) -> list[dict]:
+    """µs/atom/step of velocity-Verlet MD on periodic water boxes: GAP with and without the variance, and BPNN.
+
+    The GAP is trained on 40 GFN2-labelled 24-atom liquid-density boxes (cost does not depend on the weights, only
+    on the sparse set: here every environment, 640 H and 320 O)."""
+    from mlpkit.potentials.registry import create_potential
+    from water_boxes import water_box
+
+    train = _labelled_boxes()
     gap = create_potential("gap", train, **hp)
     t0 = time.perf_counter()
     gap.fit(train, **fit)
     fit_s = time.perf_counter() - t0
-    tensors_mb = (sum(x.nbytes for x in gap.sparse) + gap.posterior_factor.nbytes + gap.nystrom_factor.nbytes) / 2**20
     bpnn = create_potential("bpnn", train)
     rows = []
     for n_side in sizes:
@@ -147,24 +171,42 @@ def md_cost(hp: dict, fit: dict, sizes=(5, 7), steps: int = 3) -> list[dict]:
         for name, pot, variance in (("gap + variance", gap, True), ("gap", gap, False), ("bpnn float64", bpnn, None)):
             if variance is not None:
                 pot.variance = variance
-            atoms = box.copy()
-            atoms.calc = pot.calculator()
-            dyn = VelocityVerlet(atoms, 0.5 * units.fs)
-            dyn.run(1)  # warm-up (first neighbour list, caches)
-            t0, c0 = time.perf_counter(), time.process_time()
-            dyn.run(steps)
-            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            wall, cpu = _step_cost(pot, box, steps)
+            is_gap = variance is not None
             rows.append(
                 {
                     "case": name,
-                    "atoms": len(atoms),
-                    "us_per_atom_step": 1e6 * wall / steps / len(atoms),
-                    "cpu_us_per_atom_step": 1e6 * cpu / steps / len(atoms),
-                    "n_sparse": dict(zip(gap.species, gap.n_sparse, strict=True)) if variance is not None else None,
-                    "model_MB": tensors_mb if variance is not None else None,
-                    "gap_fit_seconds": fit_s if variance is not None else None,
+                    "atoms": len(box),
+                    "us_per_atom_step": wall,
+                    "cpu_us_per_atom_step": cpu,
+                    "n_sparse": dict(zip(gap.species, gap.n_sparse, strict=True)) if is_gap else None,
+                    "model_MB": _model_mb(gap) if is_gap else None,
+                    "gap_fit_seconds": fit_s if is_gap else None,
                 }
             )
+    return rows
+
+
+def sparse_scaling(hp: dict, fit: dict, n_sparse=(40, 120, 320, 640), steps: int = 3) -> list[dict]:
+    """Fit time, model size and MD step cost (375-atom box, with and without variance) against sparse points."""
+    from mlpkit.potentials.registry import create_potential
+    from water_boxes import water_box
+
+    train = _labelled_boxes()
+    box = water_box(5, seed=1)
+    rows = []
+    for n in n_sparse:
+        gap = create_potential("gap", train, **{**hp, "n_sparse": n})
+        t0 = time.perf_counter()
+        gap.fit(train, **fit)
+        fit_s = time.perf_counter() - t0
+        row = {"n_sparse": dict(zip(gap.species, gap.n_sparse, strict=True)), "M": sum(gap.n_sparse)}
+        row.update({"fit_seconds": fit_s, "model_MB": _model_mb(gap)})
+        for variance in (True, False):
+            gap.variance = variance
+            _, cpu = _step_cost(gap, box, steps)
+            row["cpu_us_per_atom_step" + ("_variance" if variance else "")] = cpu
+        rows.append(row)
     return rows
 
 
@@ -245,7 +287,7 @@ def _table(rows: list[dict], keys: list[str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["water", "ethanol", "hot", "md", "pool"], action="append")
+    parser.add_argument("--only", choices=["water", "ethanol", "hot", "md", "sparse", "pool"], action="append")
     parser.add_argument("--hp", nargs="*", default=[], help="hyperparameter overrides key=value")
     parser.add_argument("--fit", nargs="*", default=[], help="fit-setting overrides key=value")
     parser.add_argument("--ethanol-train", type=int, default=300, help="ethanol training frames (from frame 0)")
@@ -260,7 +302,7 @@ def main() -> None:
     from ase.io import read
 
     hp, fit = _kv(args.hp), _kv(args.fit)
-    parts = args.only or ["water", "ethanol", "hot", "md", "pool"]
+    parts = args.only or ["water", "ethanol", "hot", "md", "sparse", "pool"]
     results: dict[str, list[dict]] = {}
     acc_keys = ["case", "n_train", "energy_mae_meV_per_atom", "forces_mae_meV_per_A", "train_seconds", "n_sparse"]
     if "water" in parts:
@@ -289,12 +331,15 @@ def main() -> None:
             ),
             flush=True,
         )
-    if "md" in parts:
-        import sys
+    import sys
 
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # water_boxes
+    if "md" in parts:
         results["md"] = md_cost(hp, fit)
         print(_table(results["md"], ["case", "atoms", "us_per_atom_step", "cpu_us_per_atom_step", "n_sparse"]))
+    if "sparse" in parts:
+        results["sparse"] = sparse_scaling(hp, fit)
+        print(_table(results["sparse"], list(results["sparse"][0])), flush=True)
     if "pool" in parts:
         results["pool"] = pool_learning(hp, fit)
         results["pool_summary"] = _pool_summary(results["pool"])
