@@ -60,7 +60,10 @@ class GAPFitSettings(Settings):
         0.0005, gt=0, description="noise on total energies per atom (eV/atom); a frame of N atoms gets σ√N"
     )
     force_sigma: float = Field(
-        0.005, gt=0, description="noise on each force component (eV/Å); DFT forces are nearly noise-free"
+        0.001,
+        gt=0,
+        description="noise on each force component (eV/Å); DFT forces are nearly noise-free, and a larger σ caps "
+        "the accuracy (water: 5 meV/Å gives a 1.5 meV/Å test error, 1 meV/Å gives 0.4; docs/benchmarks/gap.md)",
     )
     jitter: float = Field(
         1e-8, ge=0, description="added to the diagonal of the sparse-point kernel matrix (dimensionless, kernel ≤ 1)"
