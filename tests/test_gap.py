@@ -35,6 +35,30 @@ class TestGAPContract(PotentialContract):
             potential.variance = True
 
 
+class TestGAPTwoBodyContract(PotentialContract):
+    """The same checks with the optional two-body term on (its own rows, stress, cutoff and files)."""
+
+    fit_settings: dict = {}
+    tiny_fit_settings: dict = {}
+    tiny_energy_mae = 1e-4
+    tiny_forces_mae = 0.005
+
+    def make_potential(self, train):
+        return create_potential("gap", train, **SMALL, two_body=True, two_body_points=8)
+
+    def test_forces_fd_on_the_mean_only_path(self, potential, frames):
+        assert potential.two_body is not None and sum(len(w) for w in potential.weights2) > 0
+        potential.variance = False
+        try:
+            self._check_forces_fd(potential, water_cluster(4, spacing=3.1, seed=2, periodic=True))
+            box = water_cluster(4, spacing=3.1, seed=2, periodic=True)
+            on = potential.predict([box], stress=True)
+        finally:
+            potential.variance = True
+        with_var = potential.predict([box], stress=True)
+        np.testing.assert_allclose(on.stress, with_var.stress, rtol=0, atol=1e-10)
+
+
 @pytest.fixture(scope="module")
 def frames():
     return labelled_water(60)

@@ -39,6 +39,7 @@ from mlpkit.potentials.base import Capabilities, FitHistory, Potential, Predicti
 from mlpkit.potentials.gap.kernel import contracted, cur_points, design_rows, farthest_points, kernel
 from mlpkit.potentials.gap.settings import GAPFitSettings, GAPHyperparameters, default_hyperparameters
 from mlpkit.potentials.gap.soap import SoapDescriptor
+from mlpkit.potentials.gap.twobody import TwoBody
 from mlpkit.potentials.store import read_model_json, read_weights, write_model_dir
 from mlpkit.schema import validate_settings
 
@@ -78,6 +79,14 @@ class GAPPotential(Potential):
         n_el, d = len(self.species), self.descriptor.n_features
         self.sparse: list[np.ndarray] = [np.zeros((0, d)) for _ in range(n_el)]
         self.weights: list[np.ndarray] = [np.zeros(0) for _ in range(n_el)]
+        self.two_body = (
+            TwoBody(self.species, self.cutoff, hp["smoothing"], hp["two_body_width"]) if hp["two_body"] else None
+        )
+        n_types = self.two_body.n_types if self.two_body else 0
+        #: two-body sparse distances (Å) and weights per element pair (empty without the term)
+        self.sparse2: list[np.ndarray] = [np.zeros(0) for _ in range(n_types)]
+        self.weights2: list[np.ndarray] = [np.zeros(0) for _ in range(n_types)]
+        self.delta2 = 1.0
         self.baseline = np.zeros(n_el)
         self.delta = float(hp["delta"]) if hp["delta"] is not None else 1.0
         self.posterior_factor = np.zeros((0, 0))
@@ -125,6 +134,25 @@ class GAPPotential(Potential):
             yield start, stop
             start = stop
 
+    def rows(self, images: list[Atoms], blocks, *, forces: bool = True, strain: bool = False) -> dict[str, np.ndarray]:
+        """Kernel rows of a batch (SOAP columns, then two-body columns): ``energy`` (n, M), ``forces``
+        (n_atoms, 3, M), ``virial`` (n, 3, 3, M), ``local`` (n_atoms, M_soap); ``blocks`` from the descriptor."""
+        sizes = np.array([len(a) for a in images])
+        offset = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        out = design_rows(
+            blocks, self.sparse, self.zeta, len(images), offset, int(sizes.sum()), forces=forces, strain=strain
+        )
+        if self.two_body is not None:
+            extra = self.two_body.rows(images, self.sparse2, forces=forces, strain=strain)
+            for key, value in extra.items():
+                out[key] = np.concatenate([out[key], value], axis=-1)
+        return out
+
+    @property
+    def all_weights(self) -> np.ndarray:
+        """(M,) the weights of every column: SOAP element after element, then two-body pair after pair."""
+        return np.concatenate([*self.weights, *self.weights2])
+
     # -- prediction -------------------------------------------------------------------------------------
 
     def predict(self, images: Sequence[Atoms], *, stress: bool = False) -> Prediction:
@@ -171,9 +199,14 @@ class GAPPotential(Potential):
             e, f, v = contracted(
                 blocks, self.sparse, self.weights, self.zeta, len(images), offset, n_atoms, strain=strain
             )
+            if self.two_body is not None:  # a few distances per pair: the full rows are cheap
+                extra = self.two_body.rows(images, self.sparse2, strain=strain)
+                w2 = np.concatenate(self.weights2)
+                e, f = e + extra["energy"] @ w2, f + extra["forces"] @ w2
+                v = v + extra["virial"] @ w2 if strain else v
             return {"energy": e, "forces": f, "virial": v}
-        rows = design_rows(blocks, self.sparse, self.zeta, len(images), offset, n_atoms, forces=True, strain=strain)
-        w = np.concatenate(self.weights)
+        rows = self.rows(images, blocks, strain=strain)
+        w = self.all_weights
         out = {"energy": rows["energy"] @ w, "forces": rows["forces"] @ w}
         if strain:
             out["virial"] = rows["virial"] @ w
@@ -248,6 +281,10 @@ class GAPPotential(Potential):
             rms_e = float(np.sqrt(np.mean(residual**2 / counts.sum(1))))
             self.delta = max(rms_f * 1.0, rms_e, 1e-3)  # eV: the energy a 1 Å displacement brings
         self._choose_sparse(train)
+        if self.two_body is not None:
+            self.sparse2 = self.two_body.grid(train, int(self.hyperparameters["two_body_points"]))
+            d2 = self.hyperparameters["two_body_delta"]
+            self.delta2 = float(d2) if d2 is not None else self.delta
         t_sparse = time.perf_counter() - t0
         phi, y = self._design(train, residual, ref_forces, cfg)
         t_design = time.perf_counter() - t0 - t_sparse
@@ -304,9 +341,7 @@ class GAPPotential(Potential):
         for lo, hi in self._batches(train, BATCH_ATOMS):
             part = train[lo:hi]
             sizes = np.array([len(a) for a in part])
-            offset = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-            blocks = self.descriptor.compute(part, gradients=True)
-            rows = design_rows(blocks, self.sparse, self.zeta, len(part), offset, int(sizes.sum()))
+            rows = self.rows(part, self.descriptor.compute(part, gradients=True))
             sigma_e = cfg["energy_sigma"] * np.sqrt(sizes)
             phis.append(rows["energy"] / sigma_e[:, None])
             ys.append(residual[lo:hi] / sigma_e)
@@ -315,25 +350,30 @@ class GAPPotential(Potential):
         return np.concatenate(phis), np.concatenate(ys)
 
     def _solve(self, phi: np.ndarray, y: np.ndarray, jitter: float) -> None:
-        """QR of [Σ^{-1/2}Φ; Lᵀ/δ] → weights, R⁻¹ (posterior) and L⁻ᵀ (Nyström), all float64."""
+        """QR of [Σ^{-1/2}Φ; Lᵀ/δ] → weights, R⁻¹ (posterior) and L⁻ᵀ of the SOAP block (Nyström), all float64."""
         m = phi.shape[1]
+        m_soap = sum(self.n_sparse)
         lt = np.zeros((m, m))
-        nystrom = np.zeros((m, m))
+        nystrom = np.zeros((m_soap, m_soap))
+        blocks = [(kernel(s, s, self.zeta), self.delta, True) for s in self.sparse]
+        if self.two_body is not None:
+            blocks += [(self.two_body.kmm(p), self.delta2, False) for p in self.sparse2]
         col = 0
-        for s in self.sparse:
-            k = len(s)
-            if k == 0:  # an element seen only as lone atoms: its local energy is the baseline alone
+        for kmm, delta, is_soap in blocks:
+            k = len(kmm)
+            if k == 0:  # an element seen only as lone atoms, a pair never within the cutoff: nothing to fit
                 continue
-            kmm = kernel(s, s, self.zeta) + jitter * np.eye(k)
-            chol = linalg.cholesky(kmm, lower=True)
-            lt[col : col + k, col : col + k] = chol.T / self.delta
-            nystrom[col : col + k, col : col + k] = linalg.solve_triangular(chol, np.eye(k), lower=True).T
+            chol = linalg.cholesky(kmm + jitter * np.eye(k), lower=True)
+            lt[col : col + k, col : col + k] = chol.T / delta
+            if is_soap:
+                nystrom[col : col + k, col : col + k] = linalg.solve_triangular(chol, np.eye(k), lower=True).T
             col += k
         q, r = np.linalg.qr(np.vstack([phi, lt]))
         w = linalg.solve_triangular(r, q.T @ np.concatenate([y, np.zeros(m)]))
         self.posterior_factor = linalg.solve_triangular(r, np.eye(m))
         self.nystrom_factor = nystrom
-        self.weights = np.split(w, np.cumsum(self.n_sparse)[:-1])
+        self.weights = np.split(w[:m_soap], np.cumsum(self.n_sparse)[:-1])
+        self.weights2 = np.split(w[m_soap:], np.cumsum([len(p) for p in self.sparse2])[:-1]) if self.sparse2 else []
 
     # -- persistence ------------------------------------------------------------------------------------
 
@@ -346,12 +386,16 @@ class GAPPotential(Potential):
             "cutoff": self.cutoff,
             "hyperparameters": self.hyperparameters,
             "delta": self.delta,
+            "delta2": self.delta2,
             "fitted": self.fitted,
             "metadata": self.metadata,
         }
         tensors = {f"sparse.{s}": torch.from_numpy(x) for s, x in zip(self.species, self.sparse, strict=True)}
         tensors.update({f"weights.{s}": torch.from_numpy(w) for s, w in zip(self.species, self.weights, strict=True)})
         tensors["baseline"] = torch.from_numpy(np.asarray(self.baseline, dtype=np.float64))
+        for t, (p, w) in enumerate(zip(self.sparse2, self.weights2, strict=True)):
+            tensors[f"two_body.{t}"] = torch.from_numpy(np.asarray(p, dtype=np.float64))
+            tensors[f"two_body_weights.{t}"] = torch.from_numpy(np.asarray(w, dtype=np.float64))
         tensors["posterior_factor"] = torch.from_numpy(self.posterior_factor)
         tensors["nystrom_factor"] = torch.from_numpy(self.nystrom_factor)
         write_model_dir(path, model_json, tensors)
@@ -371,6 +415,10 @@ class GAPPotential(Potential):
         pot.posterior_factor = state["posterior_factor"].numpy()
         pot.nystrom_factor = state["nystrom_factor"].numpy()
         pot.delta = float(meta["delta"])
+        pot.delta2 = float(meta.get("delta2", pot.delta))
+        n_types = pot.two_body.n_types if pot.two_body else 0
+        pot.sparse2 = [state[f"two_body.{t}"].numpy() for t in range(n_types)]
+        pot.weights2 = [state[f"two_body_weights.{t}"].numpy() for t in range(n_types)]
         pot.fitted = bool(meta.get("fitted", True))
         pot.metadata = dict(meta.get("metadata", {}))
         pot.variance = bool(variance)

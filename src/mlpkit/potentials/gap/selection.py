@@ -20,7 +20,6 @@ from ase import Atoms
 from scipy import linalg
 
 from mlpkit.errors import InputError
-from mlpkit.potentials.gap.kernel import design_rows
 from mlpkit.potentials.gap.potential import BATCH_ATOMS
 
 if TYPE_CHECKING:
@@ -34,15 +33,14 @@ def candidate_rows(pot: GAPPotential, images: Sequence[Atoms]) -> tuple[np.ndarr
     fs = pot.metadata.get("fit_settings", {})
     sigma_e = float(fs.get("energy_sigma", 5e-4))
     sigma_f = float(fs.get("force_sigma", 5e-3))
-    m = sum(pot.n_sparse)
+    m = pot.posterior_factor.shape[0]
     rows, frame, atom = [], [], []
     first_atom = 0
     for start, stop in pot._batches(list(images), BATCH_ATOMS):
         part = list(images[start:stop])
         sizes = np.array([len(a) for a in part])
         offset = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        blocks = pot.descriptor.compute(part, gradients=True)
-        r = design_rows(blocks, pot.sparse, pot.zeta, len(part), offset, int(sizes.sum()))
+        r = pot.rows(part, pot.descriptor.compute(part, gradients=True))
         for k, (n, o) in enumerate(zip(sizes, offset, strict=True)):
             rows.append(r["energy"][k : k + 1] / (sigma_e * np.sqrt(n)))
             rows.append(r["forces"][o : o + n].reshape(3 * n, m) / sigma_f)

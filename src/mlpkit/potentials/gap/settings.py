@@ -45,6 +45,16 @@ class GAPHyperparameters(Settings):
     sparse_method: Literal["fps", "cur"] = Field(
         "cur", description="how sparse points are chosen from the training environments: CUR leverage or FPS"
     )
+    two_body: bool = Field(
+        False, description="add a two-body GP on interatomic distances (per element pair) beside the SOAP term"
+    )
+    two_body_points: int = Field(20, ge=2, description="sparse distances per element pair of the two-body term")
+    two_body_width: float = Field(
+        0.5, gt=0, description="length scale θ of the two-body squared-exponential kernel (Å)"
+    )
+    two_body_delta: float | None = Field(
+        None, gt=0, description="prior standard deviation of the two-body energy (eV); null: the SOAP term's δ"
+    )
     delta: float | None = Field(
         None,
         gt=0,
