@@ -2,7 +2,8 @@
 
 ``potential`` (the :class:`GAPPotential`: fit, prediction with variance, save/load), ``kernel`` (kernel rows of
 energies, forces and virials; sparse-point selection), ``soap`` (featomic's power spectrum, normalised, with exact
-gradients), ``settings`` (typed hyperparameters and fit settings).
+gradients), ``twobody`` (the optional pair-distance GP), ``fitting`` (the QR solve), ``selection`` (batch
+selection by greedy variance reduction), ``settings`` (typed hyperparameters and fit settings).
 """
 
 from mlpkit.potentials.gap.potential import GAPPotential

@@ -31,11 +31,11 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
-from scipy import linalg
 
 from mlpkit.data.records import methods_of, reference_results, species_of, training_set_hash
 from mlpkit.errors import InputError, UnsupportedSpeciesError
 from mlpkit.potentials.base import Capabilities, FitHistory, Potential, Prediction
+from mlpkit.potentials.gap.fitting import metrics, solve
 from mlpkit.potentials.gap.kernel import contracted, cur_points, design_rows, farthest_points, kernel
 from mlpkit.potentials.gap.settings import GAPFitSettings, GAPHyperparameters, default_hyperparameters
 from mlpkit.potentials.gap.soap import SoapDescriptor
@@ -292,11 +292,11 @@ class GAPPotential(Potential):
         self.fitted = True
         seconds = time.perf_counter() - t0
         history = FitHistory(seconds=seconds, best_epoch=1, stopped_because="closed-form solve")
-        train_metrics = _metrics(self, train)
+        train_metrics = metrics(self, train)
         epoch = {f"train_{k}": v for k, v in train_metrics.items()}
         if valid:
             self.check_species(list(valid))
-            epoch.update({f"valid_{k}": v for k, v in _metrics(self, list(valid)).items()})
+            epoch.update({f"valid_{k}": v for k, v in metrics(self, list(valid)).items()})
             history.best_valid_loss = epoch["valid_forces_rmse"]
         history.epochs.append(epoch)
         methods = methods_of(train)
@@ -350,28 +350,12 @@ class GAPPotential(Potential):
         return np.concatenate(phis), np.concatenate(ys)
 
     def _solve(self, phi: np.ndarray, y: np.ndarray, jitter: float) -> None:
-        """QR of [Σ^{-1/2}Φ; Lᵀ/δ] → weights, R⁻¹ (posterior) and L⁻ᵀ of the SOAP block (Nyström), all float64."""
-        m = phi.shape[1]
-        m_soap = sum(self.n_sparse)
-        lt = np.zeros((m, m))
-        nystrom = np.zeros((m_soap, m_soap))
+        """Weights, posterior factor R⁻¹ and Nyström factor L⁻ᵀ (SOAP block) from the noise-weighted rows."""
         blocks = [(kernel(s, s, self.zeta), self.delta, True) for s in self.sparse]
         if self.two_body is not None:
             blocks += [(self.two_body.kmm(p), self.delta2, False) for p in self.sparse2]
-        col = 0
-        for kmm, delta, is_soap in blocks:
-            k = len(kmm)
-            if k == 0:  # an element seen only as lone atoms, a pair never within the cutoff: nothing to fit
-                continue
-            chol = linalg.cholesky(kmm + jitter * np.eye(k), lower=True)
-            lt[col : col + k, col : col + k] = chol.T / delta
-            if is_soap:
-                nystrom[col : col + k, col : col + k] = linalg.solve_triangular(chol, np.eye(k), lower=True).T
-            col += k
-        q, r = np.linalg.qr(np.vstack([phi, lt]))
-        w = linalg.solve_triangular(r, q.T @ np.concatenate([y, np.zeros(m)]))
-        self.posterior_factor = linalg.solve_triangular(r, np.eye(m))
-        self.nystrom_factor = nystrom
+        w, self.posterior_factor, self.nystrom_factor = solve(phi, y, blocks, jitter)
+        m_soap = sum(self.n_sparse)
         self.weights = np.split(w[:m_soap], np.cumsum(self.n_sparse)[:-1])
         self.weights2 = np.split(w[m_soap:], np.cumsum([len(p) for p in self.sparse2])[:-1]) if self.sparse2 else []
 
@@ -430,23 +414,3 @@ class GAPPotential(Potential):
             f"GAPPotential(species={list(self.species)}, cutoff={self.cutoff}, zeta={self.zeta}, "
             f"features={self.descriptor.n_features}, n_sparse={self.n_sparse}, fitted={self.fitted})"
         )
-
-
-def _metrics(pot: GAPPotential, images: list[Atoms]) -> dict[str, float]:
-    """``energy_mae``/``energy_rmse`` (eV/atom) and ``forces_mae``/``forces_rmse`` (eV/Å) of ``pot`` on labelled
-    ``images`` (mean only), named as the epoch trainer names them."""
-    energies, forces = reference_results(images)
-    keep, pot.variance = pot.variance, False
-    try:
-        pred = pot.predict(images)
-    finally:
-        pot.variance = keep
-    n = np.array([len(a) for a in images])
-    de = (pred.energy - energies) / n
-    df = np.concatenate(pred.forces) - np.concatenate(forces)
-    return {
-        "energy_mae": float(np.mean(np.abs(de))),
-        "energy_rmse": float(np.sqrt(np.mean(de**2))),
-        "forces_mae": float(np.mean(np.abs(df))),
-        "forces_rmse": float(np.sqrt(np.mean(df**2))),
-    }
