@@ -34,6 +34,7 @@ BUILTIN: dict[str, str] = {
     "chgnet": "mlpkit.potentials.universal:CHGNetPotential",
     "committee": "mlpkit.uncertainty.committee:Committee",
     "delta": "mlpkit.potentials.delta:DeltaPotential",
+    "gap": "mlpkit.potentials.gap:GAPPotential",
     "mc_dropout": "mlpkit.uncertainty.mc_dropout:MCDropout",
     "mtp": "mlpkit.potentials.mtp:MTPPotential",
     "snap": "mlpkit.potentials.snap:SNAPPotential",
