@@ -216,6 +216,7 @@ def test_config_changes_rerun_only_what_depends_on_them(finished_run):
         assert _state(run_dir)["learn"]["finished"] == before["learn"]["finished"]
     finally:
         cfg_path.write_text(original)
+        run_project(cfg_path, progress=False)  # the report back to the original title, for the tests after this one
 
 
 def _as_version_1(run_dir: Path) -> None:
