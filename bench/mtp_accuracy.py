@@ -9,7 +9,7 @@ Families: ``mtp`` at several levels and ``snap`` (LAMMPS's bispectrum, needs the
 1. **Source protocol**: train on frames 0-49 of ../shared/data/h2o-pbe-svp-500K-nve.extxyz, test on 100-299;
    energy and force MAE, wall time of the fit (a fresh model each, one thread).
 2. **Extrapolation grade**: the level-16 MTP and the SNAP models of (1) on the test frames (training distribution)
-   and on bench/mtp-data/h2o-pbe-svp-1000K-langevin.extxyz (Langevin 1000 K, GFN2-xTB-driven, PBE/def2-SVP labels,
+   and on bench/data/h2o-pbe-svp-1000K-langevin-seed1.extxyz (Langevin 1000 K, GFN2-xTB-driven, PBE/def2-SVP labels,
    made by bench/mtp_hot_water.py): median γ of each, their ratio, and the Spearman rank correlation of
    per-configuration γ with the per-configuration force MAE (on the hot set, and on both sets pooled).
 3. **Ethanol**: train 0-299, test 300-449 of ../shared/data/ethanol-pbe-svp-500K.extxyz, beside the published ACE
@@ -33,7 +33,7 @@ from ase.io import read
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
-HOT = ROOT / "bench" / "mtp-data" / "h2o-pbe-svp-1000K-langevin.extxyz"
+HOT = ROOT / "bench" / "data" / "h2o-pbe-svp-1000K-langevin-seed1.extxyz"
 sys.path.insert(0, str(ROOT / "bench"))
 
 

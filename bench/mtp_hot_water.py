@@ -3,7 +3,7 @@ every frame labelled with PySCF PBE/def2-SVP (the level of theory of ../shared/d
 
     PYTHONPATH=src OMP_NUM_THREADS=1 python bench/mtp_hot_water.py --frames 100
 
-(writes bench/mtp-data/h2o-pbe-svp-1000K-langevin.extxyz).
+(writes bench/data/h2o-pbe-svp-1000K-langevin-seed1.extxyz).
 
 Start: frame 0 of the shared NVE set; velocities at 1000 K, 0.5 fs steps, friction 0.01/fs, 200 steps of
 equilibration discarded, then a frame every 20 steps (10 fs). About 1 s per frame on one core (PySCF).
@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=100)
     parser.add_argument("--temperature", type=float, default=1000.0)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--out", default="bench/mtp-data/h2o-pbe-svp-1000K-langevin.extxyz")
+    parser.add_argument("--out", default="bench/data/h2o-pbe-svp-1000K-langevin-seed1.extxyz")
     args = parser.parse_args()
     start = read(SHARED / "h2o-pbe-svp-500K-nve.extxyz", index=0)
     start.calc = None
