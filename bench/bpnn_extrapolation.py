@@ -27,10 +27,10 @@ VARIANTS = {
     "no-floor": ("bpnn", {"feature_std_floor": 0.0}),  # the default before the floor
     "keep-best": ("bpnn", {}),  # with fit keep=best (best validation epoch, early stopping)
     "small": ("bpnn", {"hidden": [16, 16], "feature_std_floor": 0.0}),
-    "floor": ("bpnn", {"feature_std_floor": 0.05}),
+    "floor-0.05": ("bpnn", {"feature_std_floor": 0.05}),
     "floor-0.02": ("bpnn", {"feature_std_floor": 0.02}),
     "floor-0.1": ("bpnn", {"feature_std_floor": 0.1}),
-    "small+floor": ("bpnn", {"hidden": [16, 16], "feature_std_floor": 0.05}),
+    "small+floor": ("bpnn", {"hidden": [16, 16], "feature_std_floor": 0.02}),
     "delta-zbl": ("delta", {"baseline": "zbl"}),
     "delta-gfn2": ("delta", {"baseline": "gfn2"}),
     "delta-gfn2+floor": ("delta", {"baseline": "gfn2", "learned_hyperparameters": {"feature_std_floor": 0.05}}),

@@ -74,17 +74,17 @@ def test_descriptors_are_standardised(water_frames):
 
 
 def test_feature_scale_floor_keeps_narrow_features_moderate(water_frames):
-    """With the floor, no feature's scale is below 5% of the largest feature magnitude of its element: a feature
+    """With the floor, no feature's scale is below 2% of the largest feature magnitude of its element: a feature
     that barely varies in the data cannot turn a small change outside it into thousands of standard deviations."""
     free = create_potential("bpnn", water_frames[:30], hidden=(8,), feature_std_floor=0.0)
     floored = create_potential("bpnn", water_frames[:30], hidden=(8,))
-    assert floored.hyperparameters["feature_std_floor"] == 0.05  # the default
+    assert floored.hyperparameters["feature_std_floor"] == 0.02  # the default
     for pot in (free, floored):
         pot.fit(water_frames[:30], epochs=1, progress=False, valid_fraction=0.0)
     m = floored.module
     typical = np.sqrt(m.feature_mean.numpy() ** 2 + free.module.feature_std.numpy() ** 2).max(axis=1, keepdims=True)
-    assert np.all(m.feature_std.numpy() >= 0.05 * typical - 1e-12)
-    assert np.any(free.module.feature_std.numpy() < 0.05 * typical)  # the floor acts on this data
+    assert np.all(m.feature_std.numpy() >= 0.02 * typical - 1e-12)
+    assert np.any(free.module.feature_std.numpy() < 0.02 * typical)  # the floor acts on this data
     np.testing.assert_array_equal(m.feature_mean.numpy(), free.module.feature_mean.numpy())
 
 

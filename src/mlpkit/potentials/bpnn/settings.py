@@ -43,7 +43,7 @@ class BPNNHyperparameters(Settings):
     device: str = Field("cpu", description="cpu, cuda or auto")
     init_seed: int = Field(0, description="seed of the random initial weights")
     feature_std_floor: float = Field(
-        0.05,
+        0.02,
         ge=0,
         lt=1,
         description="lower bound of each feature's scale, as a fraction of the largest RMS feature value of its "
