@@ -37,7 +37,7 @@ from mlpkit.errors import InputError, UnsupportedSpeciesError
 from mlpkit.potentials.base import Capabilities, FitHistory, Potential, Prediction
 from mlpkit.potentials.gap.fitting import metrics, solve
 from mlpkit.potentials.gap.kernel import contracted, cur_points, design_rows, farthest_points, kernel
-from mlpkit.potentials.gap.settings import GAPFitSettings, GAPHyperparameters, default_hyperparameters
+from mlpkit.potentials.gap.settings import BATCH_ATOMS, GAPFitSettings, GAPHyperparameters, default_hyperparameters
 from mlpkit.potentials.gap.soap import SoapDescriptor
 from mlpkit.potentials.gap.twobody import TwoBody
 from mlpkit.potentials.store import read_model_json, read_weights, write_model_dir
@@ -45,7 +45,6 @@ from mlpkit.schema import validate_settings
 
 #: atoms per descriptor call with gradients: bounds the (g, 3, D) gradients (~50 neighbours per atom in liquid water
 #: at 5 Å: ~0.3 GB at D = 540) and the (g, 3, M) force rows of the variance; one larger structure is split by centres
-BATCH_ATOMS = 256
 
 
 class GAPPotential(Potential):

@@ -20,7 +20,7 @@ from ase import Atoms
 from scipy import linalg
 
 from mlpkit.errors import InputError
-from mlpkit.potentials.gap.potential import BATCH_ATOMS
+from mlpkit.potentials.gap.settings import BATCH_ATOMS
 
 if TYPE_CHECKING:
     from mlpkit.potentials.gap.potential import GAPPotential

@@ -104,3 +104,7 @@ def default_hyperparameters(train: Sequence[Atoms], **overrides: Any) -> dict[st
     if hp["cutoff"] is None:
         hp["cutoff"] = cutoff_from_data(train)
     return hp
+
+
+#: atoms per descriptor batch: bounds the memory of the SOAP gradients during fits and predictions
+BATCH_ATOMS = 256

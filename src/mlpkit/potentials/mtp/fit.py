@@ -27,6 +27,7 @@ from ase import Atoms
 from mlpkit.data.records import methods_of, reference_results, training_set_hash
 from mlpkit.potentials.base import FitHistory
 from mlpkit.potentials.mtp.grade import ActiveSet
+from mlpkit.potentials.mtp.pairs import Pairs
 
 if TYPE_CHECKING:
     from mlpkit.potentials.mtp.potential import MTPPotential
@@ -91,8 +92,6 @@ def design_block(pot: MTPPotential, images: Sequence[Atoms], stress: bool):
     Returns (energy rows (n, S*nb) (sum over atoms, not yet per atom), force rows (N, 3, S*nb), stress rows
     (n, 6, S*nb) or None, per-atom basis values (N, nb), species (N,), the Pairs).
     """
-    from mlpkit.potentials.mtp.potential import Pairs
-
     S, nb = len(pot.species), pot.basis.n_basis
     pairs = Pairs(images, pot.species, pot.cutoff)
     vec, cen, nsp = pairs.tensors()
