@@ -21,7 +21,9 @@ def screen_cmd(
     db: str = typer.Option(..., "--db", help="Store for every candidate's model result and the reference labels."),
     out_dir: Path = typer.Option(Path("reports/screen"), "--out", "-o", help="Run directory: report, state, models."),
     model: str = typer.Option("chgnet", "--model", help="Pretrained name (chgnet, chgnet:r2scan) or a saved model."),
-    relax: bool = typer.Option(False, "--relax", help="Relax each candidate with the model (and the cell if periodic)."),
+    relax: bool = typer.Option(
+        False, "--relax", help="Relax each candidate with the model (and the cell if periodic)."
+    ),
     fmax: float = typer.Option(0.05, "--fmax", help="Relaxation stops below this force (eV/Å)."),
     max_steps: int = typer.Option(200, "--steps", help="At most this many relaxation steps per candidate."),
     optimizer: str = typer.Option("BFGS", "--optimizer", help="BFGS or FIRE."),

@@ -127,7 +127,6 @@ def elemental_energies(energies: Sequence[tuple[Atoms, float]]) -> dict[str, flo
     return refs
 
 
-
 def quantities(atoms: Atoms, energy: float, info: Mapping[str, float], refs: Mapping[str, float] | None) -> dict:
     """Every named quantity of a candidate with total ``energy`` (eV)."""
     n = len(atoms)

@@ -121,11 +121,12 @@ def write_report(sc: Any) -> dict:
     out: Path = sc.out
     data = summarise(sc)
     atomic_write_json(out / RESULT_FILE, data)
+    rounds = f" x {data['rounds']} rounds" if data["rounds"] > 1 else ""
     page = HtmlReport(
         "mlpkit screen",
         subtitle=f"{data['candidates']} candidates · model {data['model_method']} · reference "
-        f"{data['reference_method']} on the top {data['top']}" + (f" x {data['rounds']} rounds" if data["rounds"] > 1 else ""),
-    )  # fmt: skip
+        f"{data['reference_method']} on the top {data['top']}{rounds}",
+    )
     page.add_heading("Summary")
     for line in summary_lines(data):
         page.add_paragraph(line)
@@ -149,16 +150,21 @@ def summary_lines(data: dict) -> list[str]:
         f" ({data['label_failures']} failed): {data['labels_saved']} labels saved "
         f"({100 * data['labels_saved_fraction']:.0f}%) against labelling everything.",
     ]
-    rho = data["spearman"]
+    rho, rho_last = data["spearman"], data["spearman_last_model"]
     lines.append(
         "Spearman rank correlation model vs reference over the labelled: "
         + ("– (fewer than 3 labelled)" if rho is None else f"{rho:.3f}")
-        + (f"; with the last fine-tuned model {data['spearman_last_model']:.3f}" if data["spearman_last_model"] is not None else "")
+        + ("" if rho_last is None else f"; with the last fine-tuned model {rho_last:.3f}")
         + "."
-    )  # fmt: skip
+    )
     lines.append(
         f"The model's top {data['top']} held {data['top_k_recall']} of the reference top {data['top_k_of']} "
-        "(among the labelled; with one round every label is a model pick, so this counts the picks only)."
+        "(among the labelled"
+        + (
+            "; with one round every label is a model pick, so this counts the picks only)."
+            if data["rounds"] == 1
+            else ")."
+        )
     )
     if data["rounds"] > 1:
         best = ", ".join(_n(b) for b in data["best_reference_score_by_round"])

@@ -265,7 +265,9 @@ class Screen:
             return self.ref_numbers
         if not self.ref_structures:
             return None
-        pairs = [(c.atoms, energies[c.hash]) for c in self.ref_structures if math.isfinite(energies.get(c.hash, math.nan))]
+        pairs = [
+            (c.atoms, energies[c.hash]) for c in self.ref_structures if math.isfinite(energies.get(c.hash, math.nan))
+        ]
         return elemental_energies(pairs)
 
     def scores(self, energies: dict[str, float]) -> dict[str, float]:
