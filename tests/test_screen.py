@@ -156,3 +156,19 @@ def test_score_expressions():
     assert math.isnan(Score("gap / (n_atoms - 9)")(q))
     assert Score("formation").names == ["formation_energy_per_atom"]
     assert rank({"a": 1.0, "b": math.nan, "c": -1.0}) == ["c", "a", "b"]
+
+
+def test_distinct_passes_over_near_duplicates(tmp_path):
+    """Relaxed copies of one minimum have nearly one score: ``distinct`` picks other structures first."""
+    cands = _candidates(tmp_path / "cands")
+    sc = Screen(cands, make_labeler("gfn2"), tmp_path / "s.db", tmp_path / "rep", ScreenSettings(top=3, distinct=0.01))
+    hashes = [c.hash for c in sc.candidates]
+    fake = dict(zip(hashes, [-5.0, -5.001, -5.002, -4.9, -4.8, -4.7, -4.6, -4.5], strict=True))
+    sc.model_energies = lambda r: fake
+    sc.scores = lambda energies: dict(energies)
+    picked = sc.select(0)
+    assert picked["selected"] == [hashes[2], hashes[3], hashes[4]] and picked["near_duplicates_passed"] == 2
+    sc.settings.top = 8  # fewer distinct ones than the budget: the near-duplicates fill it
+    assert sc.select(0)["selected"][-2:] == [hashes[1], hashes[0]]
+    sc.settings.distinct = 0.0
+    assert sc.select(0)["selected"][:3] == [hashes[2], hashes[1], hashes[0]]

@@ -36,6 +36,9 @@ def screen_cmd(
     references: str = typer.Option(
         None, "--references", help="Elemental energies 'H=-13.6,O=-2041' (eV/atom) or elemental structure file(s)."
     ),
+    distinct: float = typer.Option(
+        0.0, "--distinct", help="Pass over a pick within this score of a pick of the same formula (0: off)."
+    ),
     rounds: int = typer.Option(1, "--rounds", help="Closed loop: fine-tune on the labels and re-rank R-1 times."),
     fit: list[str] = typer.Option(None, "--fit", metavar="KEY=VALUE", help="Fine-tune setting (e.g. epochs=30)."),
     method: str = typer.Option("pyscf", "--label", "-m", help="Reference method: pyscf, gfn2, gpaw, ase, emt."),
@@ -57,8 +60,8 @@ def screen_cmd(
     labeler = build_labeler(method, calculator=calculator, level_of_theory=level_of_theory, params=param)
     settings = ScreenSettings(
         model=model, relax=relax, fmax=fmax, max_steps=max_steps, optimizer=optimizer.upper(), top=top, score=score,
-        references=references, rounds=rounds, fit=_key_values(fit, "--fit"), workers=workers, scheduler=scheduler,
-        cluster_config=None if cluster_config is None else str(cluster_config), seed=seed,
+        references=references, rounds=rounds, distinct=distinct, fit=_key_values(fit, "--fit"), workers=workers,
+        scheduler=scheduler, cluster_config=None if cluster_config is None else str(cluster_config), seed=seed,
     )  # fmt: skip
     run = Screen(candidates, labeler, db, out_dir, settings, say=lambda m: err.print(m, highlight=False))
     try:

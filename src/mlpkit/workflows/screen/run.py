@@ -46,6 +46,7 @@ from mlpkit.workflows.screen.candidates import (
     quantities,
     read_candidates,
 )
+from mlpkit.workflows.screen.relax import relax
 
 STATE_FILE = "state.json"
 SOURCE, REF_SOURCE, TOP_SOURCE = "screen-candidate", "screen-reference", "screen-top"
@@ -65,6 +66,7 @@ class ScreenSettings:
     score: str = "energy_per_atom"
     references: str | None = None  # "H=-13.6,O=-2041" (eV/atom) or a file/directory of elemental structures
     rounds: int = 1
+    distinct: float = 0.0  # pass over picks within this score of a pick of the same formula (0: off)
     fit: dict[str, Any] = field(default_factory=dict)  # fine-tune settings of rounds after the first
     workers: int = 2
     scheduler: str | None = None
@@ -101,6 +103,8 @@ class Screen:
             raise InputError(f"--top must be at least 1, got {s.top}")
         if s.rounds < 1:
             raise InputError(f"--rounds must be at least 1, got {s.rounds}")
+        if s.distinct < 0:
+            raise InputError(f"--distinct must be >= 0, got {s.distinct}")
         if s.optimizer not in OPTIMIZERS:
             raise InputError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, not {s.optimizer!r}")
         self.score = Score(s.score)
@@ -147,7 +151,7 @@ class Screen:
             "candidates": sorted(c.hash for c in self.candidates),
             "references": {"numbers": self.ref_numbers, "structures": sorted(c.hash for c in self.ref_structures)},
             "model": {"name": self.model_name, "method": self.method0},
-            "score": s.score,
+            "score": {"score": s.score, "distinct": s.distinct},
             "label": {"method": self.labeler.method, "top": s.top},
             "fit": s.fit,
         }
@@ -286,13 +290,28 @@ class Screen:
         return [h for r in range(upto) for h in self.state.result(f"select-{r}").get("selected", [])]
 
     def select(self, r: int) -> dict:
+        """Round ``r``'s top k by its model among the candidates not picked yet; with ``distinct`` > 0, a candidate
+        of the same formula as a pick and a score within ``distinct`` of its score is passed over (a near-duplicate,
+        e.g. two starting points relaxed to the same minimum) while others remain."""
         from mlpkit.workflows.screen.candidates import rank
 
         scores = self.scores(self.model_energies(r))
-        taken = set(self.selected(r))
-        order = [h for h in rank(scores) if h not in taken]
-        chosen = order[: self.settings.top]
-        return {"selected": chosen, "scores": {h: scores[h] for h in chosen}}
+        taken = self.selected(r)
+        formula = {c.hash: c.formula for c in self.candidates}
+        tol, top = self.settings.distinct, self.settings.top
+        kept = [(formula[h], scores[h]) for h in taken if math.isfinite(scores.get(h, math.nan))]
+        chosen, passed = [], []
+        for h in (h for h in rank(scores) if h not in set(taken)):
+            if len(chosen) == top:
+                break
+            if tol > 0 and any(f == formula[h] and abs(v - scores[h]) < tol for f, v in kept):
+                passed.append(h)
+                continue
+            chosen.append(h)
+            if math.isfinite(scores[h]):
+                kept.append((formula[h], scores[h]))
+        chosen += passed[: top - len(chosen)]  # too few distinct ones left: the budget is still spent
+        return {"selected": chosen, "scores": {h: scores[h] for h in chosen}, "near_duplicates_passed": len(passed)}
 
     def label(self, r: int) -> dict:
         """Add round ``r``'s picks (model structures) as pending for the reference method and label them on Dask."""
@@ -362,22 +381,6 @@ def _labelled(dataset: Dataset, model_row_id: int, method: str) -> Atoms:
     h = next(dataset.rows(id=model_row_id)).hash
     row = next(dataset.rows(hash=h, method=method, status="labelled"))
     return dataset.get_atoms(row.id)
-
-
-def relax(atoms: Atoms, pot: Potential, fmax: float, steps: int, optimizer: str) -> tuple[Atoms, float, Any, int]:
-    """Relax a copy of ``atoms`` with the potential (positions; and the cell, for periodic structures)."""
-    from ase.optimize import BFGS, FIRE
-
-    a = atoms.copy()
-    a.calc = pot.calculator()
-    target = a
-    if a.pbc.all():
-        from ase.filters import FrechetCellFilter
-
-        target = FrechetCellFilter(a)
-    opt = {"BFGS": BFGS, "FIRE": FIRE}[optimizer](target, logfile=None)
-    opt.run(fmax=fmax, steps=steps)
-    return a, float(a.get_potential_energy()), np.asarray(a.get_forces()), int(opt.nsteps)
 
 
 def _is_path(text: str | None) -> bool:
