@@ -57,12 +57,13 @@ def main() -> None:
     ap.add_argument("--layers", default="all")
     ap.add_argument("--label", default="gfn2")
     ap.add_argument("--relax", action="store_true")
+    ap.add_argument("--distinct", type=float, default=0.0, help="pass over near-duplicate picks (eV/atom)")
     args = ap.parse_args()
     out = args.out
     cands = candidates(out / "candidates", args.per_isomer)
     labeler = make_labeler(args.label)
     db = out / "screen.db"
-    common = {"relax": args.relax, "workers": 0}
+    common = {"relax": args.relax, "workers": 0, "distinct": args.distinct}
     runs = {
         "one-shot": ScreenSettings(top=args.top, **common),
         "closed-loop": ScreenSettings(
@@ -91,6 +92,7 @@ def main() -> None:
         "candidates": n,
         "reference": labeler.method,
         "relax": args.relax,
+        "distinct": args.distinct,
         "budget": args.top,
         "fine_tune": {"epochs": args.epochs, "learning_rate": args.learning_rate, "layers": args.layers},
         "spearman_all": float(spearman(np.array([model[h] for h in keys]), np.array([true[h] for h in keys]))),

@@ -44,10 +44,10 @@ def summarise(sc: Any) -> dict:
     rounds = s.rounds
     model0 = sc.scores(sc.model_energies(0))
     last = sc.scores(sc.model_energies(rounds - 1)) if rounds > 1 else model0
-    ref_e = sc.reference_energies()
-    ref = sc.scores(ref_e)
-    ref = {h: v for h, v in ref.items() if h in ref_e}
     picked_in = {h: r for r in range(rounds) for h in sc.state.result(f"select-{r}").get("selected", [])}
+    all_ref = sc.reference_energies()  # the store may hold labels of other screens: this run's picks only
+    ref_e = {h: e for h, e in all_ref.items() if h in picked_in}
+    ref = {h: v for h, v in sc.scores(all_ref).items() if h in ref_e}
     order0 = rank(model0)
     rank0 = {h: i + 1 for i, h in enumerate(order0)}
     labelled = [h for h in order0 if math.isfinite(ref.get(h, math.nan))]
