@@ -32,6 +32,7 @@ _COMMAND_MODULES = (
     "mlpkit.cli.learn_cmds",
     "mlpkit.cli.run_cmds",
     "mlpkit.cli.compare_cmds",
+    "mlpkit.cli.screen_cmds",
     "mlpkit.cli.engine_cmds",
 )
 
