@@ -17,6 +17,7 @@ Every write is one SQLite/PostgreSQL transaction: a killed process leaves either
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -28,7 +29,7 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlpkit.data.hashing import configuration_hash
-from mlpkit.errors import InputError, LabelFailure, MixedMethodError
+from mlpkit.errors import InputError, LabelFailure, MissingDependencyError, MixedMethodError
 
 STATUSES = ("pending", "labelled", "failed")
 SPLITS = ("train", "valid", "test")
@@ -96,7 +97,12 @@ class Dataset:
             url = str(path)
         self.url = url
         try:
-            self._db = connect(url, type="db" if not url.startswith("postgres") else "postgresql")
+            if url.startswith(("postgresql://", "postgres://")):
+                self._db = _postgres_database(url)
+            else:
+                self._db = connect(url, type="db")
+        except MissingDependencyError:
+            raise
         except Exception as exc:
             raise InputError(f"cannot open database {url}: {exc}") from exc
 
@@ -127,9 +133,10 @@ class Dataset:
             raise InputError("a method (level of theory) is required for every row")
         if split is not None and split not in SPLITS:
             raise InputError(f"split must be one of {SPLITS}, not {split!r}")
-        known = self._hashes(method)
         added, dupes, ids = 0, 0, []
-        with self._db:
+        with self._exclusive():
+            # read inside the lock: another process adding the same configurations waits for this one
+            known = self._hashes(method)
             for atoms in images:
                 h = configuration_hash(atoms)
                 if h in known:
@@ -167,7 +174,7 @@ class Dataset:
         """Turn ``failed`` rows back into ``pending`` (e.g. after fixing the method's settings)."""
         n = 0
         with self._db:
-            for row in self._db.select(**self._filters(status="failed", method=method)):
+            for row in self._db.select(sort="id", **self._filters(status="failed", method=method)):
                 self._db.update(row.id, delete_keys=["error"], status="pending")
                 n += 1
         return n
@@ -184,7 +191,7 @@ class Dataset:
             raise InputError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
         rows = [
             r
-            for r in self._db.select(**self._filters(status="labelled", method=method))
+            for r in self._db.select(sort="id", **self._filters(status="labelled", method=method))
             if overwrite or not r.get("split")
         ]
         ids = np.array([r.id for r in rows], dtype=int)
@@ -203,18 +210,19 @@ class Dataset:
     # -- reading ---------------------------------------------------------------------------------------
 
     def rows(self, **filters) -> Iterator:
-        """ASE database rows matching key-value ``filters`` (``status=``, ``method=``, ``source=``, ``split=``)."""
-        return self._db.select(**self._filters(**filters))
+        """ASE database rows matching key-value ``filters`` (``status=``, ``method=``, ``source=``, ``split=``),
+        in id (insertion) order on both backends."""
+        return self._db.select(sort="id", **self._filters(**filters))
 
     def count(self, **filters) -> int:
         return self._db.count(**self._filters(**filters))
 
     def pending(self, method: str) -> list[tuple[int, Atoms]]:
         """(row id, atoms) of every configuration still waiting for a ``method`` label."""
-        return [(row.id, row.toatoms()) for row in self._db.select(status="pending", method=method)]
+        return [(row.id, row.toatoms()) for row in self._db.select(sort="id", status="pending", method=method)]
 
     def methods(self, status: str | None = "labelled") -> list[str]:
-        return sorted({row.method for row in self._db.select(**self._filters(status=status))})
+        return sorted({row.method for row in self._db.select(sort="id", **self._filters(status=status))})
 
     def get_atoms(self, row_id: int) -> Atoms:
         return _row_to_atoms(self._db.get(id=row_id))
@@ -233,7 +241,9 @@ class Dataset:
         Refuses (:class:`MixedMethodError`) to return labelled data of more than one method unless
         ``allow_mixed_methods=True`` or a single ``method`` is named.
         """
-        rows = list(self._db.select(**self._filters(status=status, method=method, split=split, source=source)))
+        rows = list(
+            self._db.select(sort="id", **self._filters(status=status, method=method, split=split, source=source))
+        )
         found = sorted({r.method for r in rows})
         if status == "labelled" and len(found) > 1 and not allow_mixed_methods:
             raise MixedMethodError(
@@ -250,7 +260,7 @@ class Dataset:
         seconds = 0.0
         n_atoms = 0
         errors: Counter = Counter()
-        for row in self._db.select():
+        for row in self._db.select(sort="id"):
             by_status[row.status] += 1
             by_method.setdefault(row.method, Counter())[row.status] += 1
             by_source[row.get("source", "?")] += 1
@@ -312,6 +322,19 @@ class Dataset:
 
     # -- helpers ---------------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """One transaction holding the store's write lock, so that a check-then-write (is this (hash, method)
+        stored yet?) is not raced by another process: SQLite ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock."""
+        if not self._db.initialized:
+            self._db.count()  # creating the tables commits; do it before the transaction starts
+        with self._db:
+            if self._db.type == "postgresql":
+                self._db.lock_for_writing()
+            else:
+                self._db.connection.execute("BEGIN IMMEDIATE")
+            yield
+
     def _hashes(self, method: str) -> set[str]:
         return {row.hash for row in self._db.select(method=method)}
 
@@ -321,6 +344,16 @@ class Dataset:
         if status is not None and status not in STATUSES:
             raise InputError(f"status must be one of {STATUSES}, not {status!r}")
         return {k: v for k, v in kw.items() if v is not None}
+
+
+def _postgres_database(url: str):
+    try:
+        from mlpkit.data._postgres import PostgreSQLStore
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"a postgresql:// store needs psycopg2 and ase-db-backends ({exc}): pip install 'mlpkit[postgres]'"
+        ) from exc
+    return PostgreSQLStore(url)
 
 
 def _bare(atoms: Atoms) -> Atoms:
