@@ -6,6 +6,12 @@ PostgreSQL server of its own).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 from ase.calculators.singlepoint import SinglePointCalculator
@@ -15,6 +21,8 @@ from mlpkit.data import Dataset, Label
 from mlpkit.errors import InputError, LabelFailure, MixedMethodError
 
 METHOD = "pyscf:PBE/def2-SVP"
+TESTS_DIR = Path(__file__).resolve().parent
+SHARED = TESTS_DIR / "data" / "h2o-pbe-svp-500K-nve.extxyz"
 
 
 def bare(frames):
@@ -163,3 +171,70 @@ def test_labelled_import_needs_energy_and_forces(store, tmp_path, water_frames):
     with pytest.raises(InputError):
         ds.import_extxyz(path, method=METHOD)
     assert len(ds) == 0
+
+
+def test_writes_are_atomic(store, tmp_path, water_frames):
+    """A write that fails half-way, or whose process is killed (-9) half-way, leaves the store as it was."""
+    ds = Dataset(store())
+    ds.add(water_frames[:2], method=METHOD, source="a", labelled=True)
+    frames = water_frames[2:8]
+    forces = frames[3].get_forces().copy()
+    forces[0, 0] = np.nan
+    frames[3].calc = SinglePointCalculator(frames[3], energy=frames[3].get_potential_energy(), forces=forces)
+    with pytest.raises(LabelFailure):
+        ds.add(frames, method=METHOD, source="b", labelled=True)  # rows 0-2 written in the transaction, then this
+    assert len(ds) == 2 and Dataset(store()).count(source="b") == 0
+    # the same object (and another process) can write again at once: no connection or lock left behind
+    assert ds.add(water_frames[2:5], method=METHOD, source="b", labelled=True).added == 3
+
+    marker = tmp_path / "in-transaction"
+    code = (
+        "import sys; from ase.io import read; from helpers_labelling import slow_frames; from mlpkit.data import "
+        f"Dataset; Dataset({store()!r}).add(slow_frames(read({str(SHARED)!r}, '10:30'), {str(marker)!r}, 12), "
+        f"method={METHOD!r}, source='killed', labelled=True)"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 60
+        while not marker.exists():
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert time.time() < deadline, "the writer never reached the middle of its transaction"
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert Dataset(store()).count(source="killed") == 0 and len(Dataset(store())) == 5
+    assert Dataset(store()).add(water_frames[10:12], method=METHOD, source="after", labelled=True).added == 2
+
+
+def test_concurrent_writers_from_two_dask_workers(store, water_frames):
+    """Two Dask worker processes add and label the same 30 configurations at once (in opposite orders): each
+    (hash, method) is stored once, each id handed back is the row of that configuration."""
+    from distributed import Client, LocalCluster
+
+    from helpers_labelling import add_one_by_one
+
+    url = store()
+    Dataset(url).add(bare(water_frames[:1]), method=METHOD, source="seed")
+    images = bare(water_frames[:30])
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        workers = sorted(client.scheduler_info()["workers"])
+        start_at = time.time() + 3
+        futures = [
+            client.submit(add_one_by_one, url, imgs, METHOD, start_at, workers=[w], pure=False)
+            for w, imgs in zip(workers, (images[1:], images[::-1]), strict=True)
+        ]
+        results = client.gather(futures)
+    ds = Dataset(url)
+    rows = list(ds.rows())
+    hashes = [r.hash for r in rows]
+    assert len(rows) == 30 and len(set(hashes)) == 30
+    assert sum(len(r) for r in results) == 29  # every configuration added by exactly one of the two
+    by_id = {r.id: r for r in rows}
+    for row_id, h in results[0] + results[1]:
+        assert by_id[row_id].hash == h and by_id[row_id].status == "labelled"
+    assert ds.count(status="pending") == 1  # the seed row

@@ -12,7 +12,8 @@ Each row carries the atoms and, once labelled, the reference energy (eV), forces
 ``error``    the reason a calculation failed
 ``split``    ``train`` | ``valid`` | ``test`` once assigned
 
-Every write is one SQLite/PostgreSQL transaction: a killed process leaves either the old row or the new one.
+Every write is one SQLite/PostgreSQL transaction holding the store's write lock: a killed process leaves either
+the old row or the new one, and any number of processes (Dask workers, two ``mlpkit label`` runs) may write at once.
 """
 
 from __future__ import annotations
@@ -162,18 +163,18 @@ class Dataset:
         label.validate(row.natoms)
         atoms = row.toatoms()
         atoms.calc = _single_point(atoms, label)
-        with self._db:
+        with self._exclusive():
             self._db.update(row_id, atoms=atoms, delete_keys=["error"], status="labelled", seconds=float(label.seconds))
 
     def record_failure(self, row_id: int, error: str, seconds: float = 0.0) -> None:
         """Mark a row ``failed`` with the reason; its atoms stay, no energy or forces are stored."""
-        with self._db:
+        with self._exclusive():
             self._db.update(row_id, status="failed", error=str(error)[:4000] or "unknown error", seconds=float(seconds))
 
     def reset_failed(self, method: str | None = None) -> int:
         """Turn ``failed`` rows back into ``pending`` (e.g. after fixing the method's settings)."""
         n = 0
-        with self._db:
+        with self._exclusive():
             for row in self._db.select(sort="id", **self._filters(status="failed", method=method)):
                 self._db.update(row.id, delete_keys=["error"], status="pending")
                 n += 1
@@ -200,7 +201,7 @@ class Dataset:
         n_train = round(fractions[0] * len(ids))
         n_valid = round(fractions[1] * len(ids))
         counts: Counter = Counter()
-        with self._db:
+        with self._exclusive():
             for i, row_id in enumerate(ids):
                 split = "train" if i < n_train else "valid" if i < n_train + n_valid else "test"
                 self._db.update(int(row_id), split=split)
@@ -324,8 +325,10 @@ class Dataset:
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
-        """One transaction holding the store's write lock, so that a check-then-write (is this (hash, method)
-        stored yet?) is not raced by another process: SQLite ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock."""
+        """Every write: one transaction that takes the store's write lock first (SQLite ``BEGIN IMMEDIATE``, a
+        PostgreSQL advisory lock). A check-then-write (is this (hash, method) stored yet?) is then not raced by
+        another process, and two SQLite writers wait for each other instead of one failing with "database is
+        locked" (a read-then-write transaction cannot upgrade its lock while another writer waits)."""
         if not self._db.initialized:
             self._db.count()  # creating the tables commits; do it before the transaction starts
         with self._db:
