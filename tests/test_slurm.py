@@ -126,3 +126,41 @@ def test_label_on_slurm_survives_a_cancelled_worker_job(slurm, tmp_path, water_f
         f"slurm: job {cancelled} cancelled at {labelled_at_cancel}/{n} labels, {len(computed) - n} calculation(s) "
         f"repeated, {time.time() - start:.1f} s"
     )
+
+
+def test_active_learning_labels_on_slurm(slurm, tmp_path):
+    """`mlpkit learn` with the documented Slurm options in its execution section: every labelling stage (initial
+    set, test set, the iteration's selection) runs on worker jobs, and each label is computed and stored once."""
+    from al_helpers import tiny_config
+
+    cfg = yaml.safe_load(documented_slurm_yaml())
+    kind, jobs = cfg.pop("type"), cfg.pop("jobs")
+    log = tmp_path / "calls.log"
+    learn = tiny_config(
+        str(log),
+        max_iterations=1,
+        baseline={"enabled": False},
+        execution={"jobqueue": {"kind": kind, "jobs": jobs, "options": cfg}},
+    )
+    (tmp_path / "learn.yaml").write_text(yaml.safe_dump(learn))
+    env = {
+        **slurm.env,
+        "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")]),
+        "OMP_NUM_THREADS": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "mlpkit.cli", "learn", "learn.yaml", "--run-dir", "run", "-q"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    worker_jobs = {p.stem for p in (tmp_path / cfg["log_directory"]).glob("*.out")}
+    assert len(worker_jobs) >= 2 * 3, f"expected 3 labelling stages of 2 jobs each on Slurm, got {worker_jobs}"
+    ds = Dataset(tmp_path / "run" / "dataset.db")
+    calls = log.read_text().split()
+    assert len(calls) == len(set(calls)), "a reference calculation was repeated"
+    labelled = [r.hash for r in ds.rows(status="labelled")]
+    assert len(labelled) == len(set(labelled)) == len(calls) and ds.count(status="pending") == 0
