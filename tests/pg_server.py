@@ -87,7 +87,10 @@ class PostgresServer:
 
     def stop(self) -> None:
         bindir = pg_bindir()
-        _run([str(bindir / "pg_ctl"), "stop", "-D", str(self.directory / "data"), "-m", "immediate"], self._run_as)
+        _run(
+            [str(bindir / "pg_ctl"), "stop", "-D", str(self.directory / "data"), "-m", "immediate", "-t", "30"],
+            self._run_as,
+        )
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
@@ -101,7 +104,8 @@ def start_server() -> PostgresServer:
     """initdb + pg_ctl start on 127.0.0.1:<free port>; the caller calls ``stop()``."""
     bindir = pg_bindir()
     run_as = _server_user() if os.geteuid() == 0 else None
-    directory = Path(tempfile.mkdtemp(prefix="mlpkit-pg-"))
+    # as root the server runs as another user, who must reach the directory: /tmp rather than a private TMPDIR
+    directory = Path(tempfile.mkdtemp(prefix="mlpkit-pg-", dir="/tmp" if run_as and os.path.isdir("/tmp") else None))
     if run_as:
         os.chmod(directory, 0o700)
         shutil.chown(directory, run_as, run_as)
