@@ -238,3 +238,11 @@ def test_concurrent_writers_from_two_dask_workers(store, water_frames):
     for row_id, h in results[0] + results[1]:
         assert by_id[row_id].hash == h and by_id[row_id].status == "labelled"
     assert ds.count(status="pending") == 1  # the seed row
+
+
+def test_postgresql_url_without_the_extra_says_what_to_install(monkeypatch):
+    from mlpkit.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "mlpkit.data._postgres", None)  # as if psycopg2 / ase-db-backends were absent
+    with pytest.raises(MissingDependencyError, match=r"mlpkit\[postgres\]"):
+        Dataset("postgresql://user@127.0.0.1:5432/mlpkit")
