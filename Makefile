@@ -8,8 +8,10 @@ install:
 	$(PY) -m pip install -q -e .
 
 # Chromium renders the HTML reports in the report tests; without it those tests skip with a reason.
+# The postgres extra: the store tests also run on a PostgreSQL server of their own (tests/pg_server.py), which needs
+# Debian's postgresql package (.ci/run installs it); without the server binaries those tests skip with a reason.
 install-test:
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test,postgres]"
 	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } || \
 	  echo "note: chromium not installed; report-rendering tests will be skipped"

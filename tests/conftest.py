@@ -47,3 +47,36 @@ def water_frames(_water_frames_cached):
         copy.calc = SinglePointCalculator(copy, **atoms.calc.results)
         frames.append(copy)
     return frames
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server of its own for the session (tests/pg_server.py); skips where none can start."""
+    import pg_server
+
+    reason = pg_server.why_not()
+    if reason:
+        pytest.skip(reason)
+    server = pg_server.start_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path):
+    """The store's tests run on both backends: ``store(name)`` is the location of a store, new for each name
+    (an SQLite file in tmp_path, or a fresh database on the session's PostgreSQL server); the same name gives
+    the same store again."""
+    made: dict[str, str] = {}
+
+    def location(name: str = "w") -> str:
+        if name not in made:
+            if request.param == "sqlite":
+                made[name] = str(tmp_path / f"{name}.db")
+            else:
+                made[name] = request.getfixturevalue("postgres_server").create_database(name)
+        return made[name]
+
+    if request.param == "postgresql":
+        request.getfixturevalue("postgres_server")  # skip early, with the reason, where no server can start
+    return location

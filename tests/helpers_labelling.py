@@ -113,3 +113,30 @@ class BrokenCode(Calculator):
         work.calc = EMT()
         energy = work.get_potential_energy()
         self.results = {"energy": energy, "free_energy": energy, "forces": work.get_forces()}
+
+
+def add_one_by_one(url: str, images: list[Atoms], method: str, start_at: float) -> list[tuple[int, str]]:
+    """Runs on a Dask worker: wait until ``start_at`` (so two workers write at once), then add ``images`` one per
+    call (one transaction each), label each row it added (EMT) and return [(row id, hash)] of those rows."""
+    from mlpkit.data import Dataset, Label
+
+    ds = Dataset(url)
+    time.sleep(max(0.0, start_at - time.time()))
+    mine = []
+    for atoms in images:
+        rep = ds.add([atoms], method=method, source=f"worker-{os.getpid()}")
+        for row_id in rep.ids:
+            work = atoms.copy()
+            work.calc = EMT()
+            ds.record_label(row_id, Label(energy=work.get_potential_energy(), forces=work.get_forces()))
+            mine.append((row_id, configuration_hash(atoms)))
+    return mine
+
+
+def slow_frames(images: list[Atoms], marker: str, after: int):
+    """Yield ``images``; after ``after`` of them touch ``marker`` and then hang (to be killed mid-transaction)."""
+    for i, atoms in enumerate(images):
+        if i == after:
+            open(marker, "w").close()
+            time.sleep(600)
+        yield atoms

@@ -1,4 +1,7 @@
-"""Parallel labelling: results stored as they finish, failures recorded, kills lose nothing, threads set per worker."""
+"""Parallel labelling: results stored as they finish, failures recorded, kills lose nothing, threads set per worker.
+
+The tests that write a store run on both backends (``store`` fixture: SQLite file, PostgreSQL server).
+"""
 
 from __future__ import annotations
 
@@ -45,8 +48,8 @@ def emt_energy(atoms):
     return a.get_potential_energy(), a.get_forces()
 
 
-def test_in_process_labelling_and_duplicates(tmp_path, water_frames):
-    ds = Dataset(tmp_path / "w.db")
+def test_in_process_labelling_and_duplicates(store, water_frames):
+    ds = Dataset(store())
     lab = make_labeler("emt")
     images = bare(water_frames[:6])
     rep = label_configurations(images, lab, ds, source="md", workers=0, progress=False)
@@ -75,10 +78,10 @@ def test_in_process_labelling_and_duplicates(tmp_path, water_frames):
     assert len(ds) == 6
 
 
-def _flaky_setup(tmp_path, water_frames, behaviours):
+def _flaky_setup(location, water_frames, behaviours):
     images = bare(water_frames[:8])
     plan = {configuration_hash(images[i]): what for i, what in behaviours.items()}
-    ds = Dataset(tmp_path / "w.db")
+    ds = Dataset(location)
     ds.add(images, method="test:flaky-emt", source="md")
     return ds, FlakyLabeler(plan), images
 
@@ -96,9 +99,9 @@ def _check_flaky(ds, images, behaviours):
     return by_hash
 
 
-def test_failures_are_recorded_and_the_run_goes_on(tmp_path, water_frames):
+def test_failures_are_recorded_and_the_run_goes_on(store, water_frames):
     behaviours = {1: "failure", 4: "nan", 6: "error"}
-    ds, lab, images = _flaky_setup(tmp_path, water_frames, behaviours)
+    ds, lab, images = _flaky_setup(store(), water_frames, behaviours)
     rep = label_pending(ds, lab, workers=0, progress=False)
     assert (rep.labelled, rep.failed) == (5, 3)
     rows = _check_flaky(ds, images, behaviours)
@@ -109,13 +112,13 @@ def test_failures_are_recorded_and_the_run_goes_on(tmp_path, water_frames):
     assert label_pending(ds, lab, workers=0, progress=False).labelled == 0
 
 
-def test_dask_via_scheduler_address_records_failures_and_crashes(tmp_path, water_frames):
+def test_dask_via_scheduler_address_records_failures_and_crashes(store, water_frames):
     """A real Dask run (through a scheduler address): a label that kills its worker process is recorded too."""
     import dask
     from distributed import LocalCluster
 
     behaviours = {0: "failure", 3: "crash", 5: "nan"}
-    ds, lab, images = _flaky_setup(tmp_path, water_frames, behaviours)
+    ds, lab, images = _flaky_setup(store(), water_frames, behaviours)
     # fail a task on its first worker death (no retries on fresh workers); a worker holds one task at a time
     config = {"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0}
     with (
@@ -169,17 +172,22 @@ def test_jobqueue_cluster_from_yaml(tmp_path):
         make_jobqueue_cluster(tmp_path / "missing.yaml")
 
 
+def _store_exists(db: str) -> bool:
+    """A PostgreSQL database exists from the start (the fixture makes it); an SQLite file once the run made it."""
+    return "://" in db or Path(db).exists()
+
+
 def _labelled_hashes(db):
     return {r.hash: (r.energy, r.id) for r in Dataset(db).rows(status="labelled")}
 
 
-def test_kill_mid_run_then_rerun_loses_nothing_and_repeats_nothing(tmp_path, water_frames):
+def test_kill_mid_run_then_rerun_loses_nothing_and_repeats_nothing(store, tmp_path, water_frames):
     """SIGKILL a real `mlpkit label` (2 Dask workers) mid-run; the rerun labels only what was not stored."""
     n = 24
     images = bare(water_frames[:n])
     configs = tmp_path / "configs.extxyz"
     write(configs, images)
-    db = tmp_path / "w.db"
+    db = store()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")])}
 
     def command(log):
@@ -191,7 +199,7 @@ def test_kill_mid_run_then_rerun_loses_nothing_and_repeats_nothing(tmp_path, wat
             "--input",
             str(configs),
             "--db",
-            str(db),
+            db,
             "--method",
             "ase",
             "--calculator",
@@ -213,7 +221,7 @@ def test_kill_mid_run_then_rerun_loses_nothing_and_repeats_nothing(tmp_path, wat
     deadline = time.time() + 120
     try:
         while time.time() < deadline:
-            if db.exists() and Dataset(db).count(status="labelled") >= 6:
+            if _store_exists(db) and Dataset(db).count(status="labelled") >= 6:
                 break
             if proc.poll() is not None:
                 pytest.fail(f"mlpkit label ended early: {proc.stderr.read().decode()[-2000:]}")

@@ -12,11 +12,13 @@ Each row carries the atoms and, once labelled, the reference energy (eV), forces
 ``error``    the reason a calculation failed
 ``split``    ``train`` | ``valid`` | ``test`` once assigned
 
-Every write is one SQLite/PostgreSQL transaction: a killed process leaves either the old row or the new one.
+Every write is one SQLite/PostgreSQL transaction holding the store's write lock: a killed process leaves either
+the old row or the new one, and any number of processes (Dask workers, two ``mlpkit label`` runs) may write at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -28,7 +30,7 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlpkit.data.hashing import configuration_hash
-from mlpkit.errors import InputError, LabelFailure, MixedMethodError
+from mlpkit.errors import InputError, LabelFailure, MissingDependencyError, MixedMethodError
 
 STATUSES = ("pending", "labelled", "failed")
 SPLITS = ("train", "valid", "test")
@@ -96,7 +98,12 @@ class Dataset:
             url = str(path)
         self.url = url
         try:
-            self._db = connect(url, type="db" if not url.startswith("postgres") else "postgresql")
+            if url.startswith(("postgresql://", "postgres://")):
+                self._db = _postgres_database(url)
+            else:
+                self._db = connect(url, type="db")
+        except MissingDependencyError:
+            raise
         except Exception as exc:
             raise InputError(f"cannot open database {url}: {exc}") from exc
 
@@ -127,9 +134,10 @@ class Dataset:
             raise InputError("a method (level of theory) is required for every row")
         if split is not None and split not in SPLITS:
             raise InputError(f"split must be one of {SPLITS}, not {split!r}")
-        known = self._hashes(method)
         added, dupes, ids = 0, 0, []
-        with self._db:
+        with self._exclusive():
+            # read inside the lock: another process adding the same configurations waits for this one
+            known = self._hashes(method)
             for atoms in images:
                 h = configuration_hash(atoms)
                 if h in known:
@@ -155,19 +163,19 @@ class Dataset:
         label.validate(row.natoms)
         atoms = row.toatoms()
         atoms.calc = _single_point(atoms, label)
-        with self._db:
+        with self._exclusive():
             self._db.update(row_id, atoms=atoms, delete_keys=["error"], status="labelled", seconds=float(label.seconds))
 
     def record_failure(self, row_id: int, error: str, seconds: float = 0.0) -> None:
         """Mark a row ``failed`` with the reason; its atoms stay, no energy or forces are stored."""
-        with self._db:
+        with self._exclusive():
             self._db.update(row_id, status="failed", error=str(error)[:4000] or "unknown error", seconds=float(seconds))
 
     def reset_failed(self, method: str | None = None) -> int:
         """Turn ``failed`` rows back into ``pending`` (e.g. after fixing the method's settings)."""
         n = 0
-        with self._db:
-            for row in self._db.select(**self._filters(status="failed", method=method)):
+        with self._exclusive():
+            for row in self._db.select(sort="id", **self._filters(status="failed", method=method)):
                 self._db.update(row.id, delete_keys=["error"], status="pending")
                 n += 1
         return n
@@ -184,7 +192,7 @@ class Dataset:
             raise InputError(f"split fractions must be three non-negative numbers summing to 1, got {fractions}")
         rows = [
             r
-            for r in self._db.select(**self._filters(status="labelled", method=method))
+            for r in self._db.select(sort="id", **self._filters(status="labelled", method=method))
             if overwrite or not r.get("split")
         ]
         ids = np.array([r.id for r in rows], dtype=int)
@@ -193,7 +201,7 @@ class Dataset:
         n_train = round(fractions[0] * len(ids))
         n_valid = round(fractions[1] * len(ids))
         counts: Counter = Counter()
-        with self._db:
+        with self._exclusive():
             for i, row_id in enumerate(ids):
                 split = "train" if i < n_train else "valid" if i < n_train + n_valid else "test"
                 self._db.update(int(row_id), split=split)
@@ -203,18 +211,19 @@ class Dataset:
     # -- reading ---------------------------------------------------------------------------------------
 
     def rows(self, **filters) -> Iterator:
-        """ASE database rows matching key-value ``filters`` (``status=``, ``method=``, ``source=``, ``split=``)."""
-        return self._db.select(**self._filters(**filters))
+        """ASE database rows matching key-value ``filters`` (``status=``, ``method=``, ``source=``, ``split=``),
+        in id (insertion) order on both backends."""
+        return self._db.select(sort="id", **self._filters(**filters))
 
     def count(self, **filters) -> int:
         return self._db.count(**self._filters(**filters))
 
     def pending(self, method: str) -> list[tuple[int, Atoms]]:
         """(row id, atoms) of every configuration still waiting for a ``method`` label."""
-        return [(row.id, row.toatoms()) for row in self._db.select(status="pending", method=method)]
+        return [(row.id, row.toatoms()) for row in self._db.select(sort="id", status="pending", method=method)]
 
     def methods(self, status: str | None = "labelled") -> list[str]:
-        return sorted({row.method for row in self._db.select(**self._filters(status=status))})
+        return sorted({row.method for row in self._db.select(sort="id", **self._filters(status=status))})
 
     def get_atoms(self, row_id: int) -> Atoms:
         return _row_to_atoms(self._db.get(id=row_id))
@@ -233,7 +242,9 @@ class Dataset:
         Refuses (:class:`MixedMethodError`) to return labelled data of more than one method unless
         ``allow_mixed_methods=True`` or a single ``method`` is named.
         """
-        rows = list(self._db.select(**self._filters(status=status, method=method, split=split, source=source)))
+        rows = list(
+            self._db.select(sort="id", **self._filters(status=status, method=method, split=split, source=source))
+        )
         found = sorted({r.method for r in rows})
         if status == "labelled" and len(found) > 1 and not allow_mixed_methods:
             raise MixedMethodError(
@@ -250,7 +261,7 @@ class Dataset:
         seconds = 0.0
         n_atoms = 0
         errors: Counter = Counter()
-        for row in self._db.select():
+        for row in self._db.select(sort="id"):
             by_status[row.status] += 1
             by_method.setdefault(row.method, Counter())[row.status] += 1
             by_source[row.get("source", "?")] += 1
@@ -312,6 +323,21 @@ class Dataset:
 
     # -- helpers ---------------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Every write: one transaction that takes the store's write lock first (SQLite ``BEGIN IMMEDIATE``, a
+        PostgreSQL advisory lock). A check-then-write (is this (hash, method) stored yet?) is then not raced by
+        another process, and two SQLite writers wait for each other instead of one failing with "database is
+        locked" (a read-then-write transaction cannot upgrade its lock while another writer waits)."""
+        if not self._db.initialized:
+            self._db.count()  # creating the tables commits; do it before the transaction starts
+        with self._db:
+            if self._db.type == "postgresql":
+                self._db.lock_for_writing()
+            else:
+                self._db.connection.execute("BEGIN IMMEDIATE")
+            yield
+
     def _hashes(self, method: str) -> set[str]:
         return {row.hash for row in self._db.select(method=method)}
 
@@ -321,6 +347,16 @@ class Dataset:
         if status is not None and status not in STATUSES:
             raise InputError(f"status must be one of {STATUSES}, not {status!r}")
         return {k: v for k, v in kw.items() if v is not None}
+
+
+def _postgres_database(url: str):
+    try:
+        from mlpkit.data._postgres import PostgreSQLStore
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"a postgresql:// store needs psycopg2 and ase-db-backends ({exc}): pip install 'mlpkit[postgres]'"
+        ) from exc
+    return PostgreSQLStore(url)
 
 
 def _bare(atoms: Atoms) -> Atoms:
