@@ -64,7 +64,7 @@ class PotentialContract:
     def _energy(pot, atoms: Atoms) -> float:
         return float(pot.predict([atoms]).energy[0])
 
-    def _check_forces_fd(self, pot, atoms: Atoms, eps: float = 2e-5) -> None:
+    def _check_forces_fd(self, pot, atoms: Atoms, eps: float = 1e-4) -> None:
         pred = pot.predict([atoms])
         forces = pred.forces[0]
         displaced = []
