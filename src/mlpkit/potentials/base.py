@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 from ase import Atoms
+from ase.data import atomic_numbers, chemical_symbols
 
 from mlpkit.errors import InputError, UnsupportedSpeciesError
 from mlpkit.schema import NoSettings, Settings, validate_settings
@@ -193,13 +194,15 @@ class Potential(ABC):
         return None
 
     def check_species(self, images: Sequence[Atoms]) -> None:
-        """Raise :class:`UnsupportedSpeciesError` if any configuration holds an element the model lacks."""
-        known = set(self.species)
+        """Raise :class:`UnsupportedSpeciesError` if any configuration holds an element the model lacks (one
+        ``np.unique`` per configuration, no loop over atoms)."""
+        known = {atomic_numbers[s] for s in self.species}
         for i, atoms in enumerate(images):
-            extra = set(atoms.get_chemical_symbols()) - known
+            extra = set(np.unique(atoms.numbers).tolist()) - known
             if extra:
+                names = ", ".join(sorted(chemical_symbols[z] for z in extra))
                 raise UnsupportedSpeciesError(
-                    f"configuration {i} contains {', '.join(sorted(extra))}, but this {self.family} potential "
+                    f"configuration {i} contains {names}, but this {self.family} potential "
                     f"was trained for {', '.join(self.species)} only"
                 )
 

@@ -40,6 +40,14 @@ def read_model_json(path: str | os.PathLike) -> dict:
         raise InputError(f"{file} is corrupt: {exc}") from exc
 
 
+def read_family_json(path: str | os.PathLike, family: str) -> dict:
+    """``model.json`` of a directory that must hold a ``family`` model (a clear error otherwise)."""
+    meta = read_model_json(path)
+    if meta.get("family") != family:
+        raise InputError(f"{path} holds a {meta.get('family')!r} model, not {family!r}")
+    return meta
+
+
 def write_model_dir(
     path: str | os.PathLike,
     model_json: dict,

@@ -23,18 +23,17 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from ase import Atoms
-from ase.data import atomic_numbers, chemical_symbols
 
 from mlpkit.data.records import methods_of, reference_results, species_of, training_set_hash
 from mlpkit.descriptors.graph import GraphArrays, GraphBatch, collate, concatenate, graph_arrays, species_index
 from mlpkit.descriptors.symmetry import SymmetryFunctionSettings
 from mlpkit.descriptors.tables import KernelParameters, Workspace
-from mlpkit.errors import InputError, UnsupportedSpeciesError
+from mlpkit.errors import InputError
 from mlpkit.potentials.base import Capabilities, FitHistory, Potential, Prediction
 from mlpkit.potentials.bpnn.md_graph import MDGraph
 from mlpkit.potentials.bpnn.network import AtomicNetworks, _device, _dtype, energy_forces, kernel_energy_forces
 from mlpkit.potentials.bpnn.settings import BPNNHyperparameters, default_hyperparameters
-from mlpkit.potentials.store import read_model_json, read_weights, write_model_dir
+from mlpkit.potentials.store import read_family_json, read_weights, write_model_dir
 from mlpkit.schema import validate_settings
 from mlpkit.training import FIT_DEFAULTS, Trainer, TrainerSettings, energy_force_loss
 
@@ -125,18 +124,6 @@ class BPNNPotential(Potential):
         return self._kernel_params
 
     # -- data -------------------------------------------------------------------------------------------
-
-    def check_species(self, images: Sequence[Atoms]) -> None:
-        """Raise :class:`UnsupportedSpeciesError` for an element the model lacks (vectorised over atoms)."""
-        known = {atomic_numbers[s] for s in self.species}
-        for i, atoms in enumerate(images):
-            extra = set(np.unique(atoms.numbers).tolist()) - known
-            if extra:
-                names = ", ".join(sorted(chemical_symbols[z] for z in extra))
-                raise UnsupportedSpeciesError(
-                    f"configuration {i} contains {names}, but this {self.family} potential "
-                    f"was trained for {', '.join(self.species)} only"
-                )
 
     def graph(self, atoms: Atoms) -> GraphArrays:
         """Pairs of one configuration (raises UnsupportedSpeciesError for unknown elements)."""
@@ -396,9 +383,7 @@ class BPNNPotential(Potential):
         ``device`` / ``dtype`` override the saved ones, e.g. ``dtype="float32"`` for faster MD with a model trained
         in float64.
         """
-        meta = read_model_json(path)
-        if meta.get("family") != cls.family:
-            raise InputError(f"{path} holds a {meta.get('family')!r} model, not {cls.family!r}")
+        meta = read_family_json(path, cls.family)
         hp = dict(meta["hyperparameters"])
         if dtype is not None:
             hp["dtype"] = dtype

@@ -30,17 +30,17 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from ase import Atoms
-from ase.data import atomic_numbers, chemical_symbols
+from ase.data import atomic_numbers
 
 from mlpkit.data.records import methods_of, reference_results, species_of, training_set_hash
-from mlpkit.errors import InputError, UnsupportedSpeciesError
+from mlpkit.errors import InputError
 from mlpkit.potentials.base import Capabilities, FitHistory, Potential, Prediction
 from mlpkit.potentials.gap.fitting import metrics, solve
 from mlpkit.potentials.gap.kernel import contracted, cur_points, design_rows, farthest_points, kernel
 from mlpkit.potentials.gap.settings import BATCH_ATOMS, GAPFitSettings, GAPHyperparameters, default_hyperparameters
 from mlpkit.potentials.gap.soap import SoapDescriptor
 from mlpkit.potentials.gap.twobody import TwoBody
-from mlpkit.potentials.store import read_model_json, read_weights, write_model_dir
+from mlpkit.potentials.store import read_family_json, read_weights, write_model_dir
 from mlpkit.schema import validate_settings
 
 #: atoms per descriptor call with gradients: bounds the (g, 3, D) gradients (~50 neighbours per atom in liquid water
@@ -100,18 +100,6 @@ class GAPPotential(Potential):
         return cls(species_of(train), **default_hyperparameters(train, **hyperparameters))
 
     # -- helpers ----------------------------------------------------------------------------------------
-
-    def check_species(self, images: Sequence[Atoms]) -> None:
-        """Raise :class:`UnsupportedSpeciesError` for an element the model lacks (vectorised over atoms)."""
-        known = {atomic_numbers[s] for s in self.species}
-        for i, atoms in enumerate(images):
-            extra = set(np.unique(atoms.numbers).tolist()) - known
-            if extra:
-                names = ", ".join(sorted(chemical_symbols[z] for z in extra))
-                raise UnsupportedSpeciesError(
-                    f"configuration {i} contains {names}, but this gap potential was trained for "
-                    f"{', '.join(self.species)} only"
-                )
 
     def _counts(self, images: Sequence[Atoms]) -> np.ndarray:
         """(n, n_elements) atoms of each element in each configuration."""
@@ -387,9 +375,7 @@ class GAPPotential(Potential):
     def load(cls, path: str | os.PathLike, variance: bool = True) -> GAPPotential:
         """Read a model written by :meth:`save` (tensors through ``torch.load(weights_only=True)``); ``variance=False``
         for plain MD without the predictive variance."""
-        meta = read_model_json(path)
-        if meta.get("family") != cls.family:
-            raise InputError(f"{path} holds a {meta.get('family')!r} model, not {cls.family!r}")
+        meta = read_family_json(path, cls.family)
         pot = cls(meta["species"], **meta["hyperparameters"])
         state = read_weights(path)
         pot.sparse = [state[f"sparse.{s}"].numpy() for s in pot.species]

@@ -35,7 +35,7 @@ from mlpkit.potentials.mtp.settings import (
     default_hyperparameters,
     default_level,
 )
-from mlpkit.potentials.store import read_model_json, read_weights, write_model_dir
+from mlpkit.potentials.store import read_family_json, read_weights, write_model_dir
 from mlpkit.schema import validate_settings
 
 
@@ -215,9 +215,7 @@ class MTPPotential(Potential):
     @classmethod
     def load(cls, path: str | os.PathLike) -> MTPPotential:
         """Read a model written by :meth:`save` (arrays through ``torch.load(weights_only=True)``)."""
-        meta = read_model_json(path)
-        if meta.get("family") != cls.family:
-            raise InputError(f"{path} holds a {meta.get('family')!r} model, not {cls.family!r}")
+        meta = read_family_json(path, cls.family)
         pot = cls(meta["species"], **meta["hyperparameters"])
         tensors = {k: v.numpy() for k, v in read_weights(path).items()}
         if tensors["coefficients"].shape != pot.coefficients.shape:

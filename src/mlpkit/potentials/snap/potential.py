@@ -30,7 +30,7 @@ from mlpkit.potentials.mtp.fit import composition_baseline, reference_stress, so
 from mlpkit.potentials.mtp.grade import ActiveSet
 from mlpkit.potentials.mtp.settings import LinearFitSettings, cutoff_from_data
 from mlpkit.potentials.snap import engine
-from mlpkit.potentials.store import read_model_json, read_weights, write_model_dir
+from mlpkit.potentials.store import read_family_json, read_weights, write_model_dir
 from mlpkit.schema import Settings, validate_settings
 
 
@@ -245,9 +245,7 @@ class SNAPPotential(Potential):
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SNAPPotential:
-        meta = read_model_json(path)
-        if meta.get("family") != cls.family:
-            raise InputError(f"{path} holds a {meta.get('family')!r} model, not {cls.family!r}")
+        meta = read_family_json(path, cls.family)
         pot = cls(meta["species"], **meta["hyperparameters"])
         tensors = {k: v.numpy() for k, v in read_weights(path).items()}
         pot.reference_energies = tensors["reference_energies"].astype(np.float64)

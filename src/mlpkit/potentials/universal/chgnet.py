@@ -25,7 +25,7 @@ from ase.data import chemical_symbols
 from mlpkit.data.records import methods_of, reference_results, training_set_hash
 from mlpkit.errors import InputError, UnsupportedSpeciesError
 from mlpkit.potentials.base import Capabilities, Potential, Prediction
-from mlpkit.potentials.store import read_model_json, read_weights, write_model_dir
+from mlpkit.potentials.store import read_family_json, read_weights, write_model_dir
 from mlpkit.potentials.universal import chgnet_backend as backend
 from mlpkit.potentials.universal.alignment import fit_offsets, offset_energy
 from mlpkit.potentials.universal.settings import CHGNetFitSettings, CHGNetHyperparameters
@@ -299,9 +299,7 @@ class CHGNetPotential(Potential):
     def load(cls, path: str | os.PathLike, **options: Any) -> CHGNetPotential:
         """Rebuild the CHGNet architecture from the saved constructor arguments and load the saved weights
         (``torch.load(weights_only=True)``); ``options`` override ``dtype``, ``device``, ``batch_atoms``."""
-        meta = read_model_json(path)
-        if meta.get("family") != cls.family:
-            raise InputError(f"{path} holds a {meta.get('family')!r} model, not {cls.family!r}")
+        meta = read_family_json(path, cls.family)
         unknown = set(options) - {"dtype", "device", "batch_atoms"}
         if unknown:
             raise InputError(f"unknown chgnet load option(s) {sorted(unknown)}; known: dtype, device, batch_atoms")
