@@ -31,6 +31,7 @@ ENTRY_POINT_GROUP = "mlpkit.potentials"
 #: only when that family is asked for)
 BUILTIN: dict[str, str] = {
     "bpnn": "mlpkit.potentials.bpnn:BPNNPotential",
+    "mace": "mlpkit.potentials.mace:MACEPotential",
     "committee": "mlpkit.uncertainty.committee:Committee",
     "mc_dropout": "mlpkit.uncertainty.mc_dropout:MCDropout",
 }
