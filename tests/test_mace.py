@@ -213,3 +213,32 @@ def test_periodic_box_and_cuda_default(frames):
     assert np.isfinite(pred.stress[0]).all() and np.isnan(pred.stress[1]).all()
     # forces of a periodic box sum to zero (translation invariance)
     np.testing.assert_allclose(pred.forces[0].sum(0), 0, atol=1e-10)
+
+
+@pytest.mark.slow
+def test_import_of_a_model_written_by_mace_run_train(tmp_path):
+    """A .model file from mace-torch's own CLI converts and gives its calculator's energies and forces."""
+    import shutil
+    import subprocess
+
+    from ase.io import write
+    from mace.calculators import MACECalculator
+
+    if shutil.which("mace_run_train") is None:
+        pytest.skip("mace_run_train not on PATH")
+    frames = labelled_water(10)
+    write(tmp_path / "train.extxyz", frames)
+    args = [
+        "mace_run_train", "--name=tiny", f"--train_file={tmp_path / 'train.extxyz'}", "--valid_fraction=0.2",
+        "--energy_key=energy", "--forces_key=forces", "--E0s=average", "--model=MACE", "--num_channels=8",
+        "--max_L=1", "--r_max=4.0", "--correlation=2", "--max_num_epochs=1", "--batch_size=4", "--device=cpu",
+        "--default_dtype=float64", "--seed=1",
+    ]  # fmt: skip
+    subprocess.run(args, cwd=tmp_path, check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    pot = MACEPotential.import_foreign(tmp_path / "tiny.model", trust_pickle=True, device="cpu")
+    calc = MACECalculator(model_paths=str(tmp_path / "tiny.model"), device="cpu", default_dtype="float64")
+    pred = pot.predict(frames[:3])
+    for k, atoms in enumerate(frames[:3]):
+        atoms.calc = calc
+        assert abs(pred.energy[k] - atoms.get_potential_energy()) < 1e-8
+        np.testing.assert_allclose(pred.forces[k], atoms.get_forces(), atol=1e-10)

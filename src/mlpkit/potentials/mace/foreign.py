@@ -46,9 +46,10 @@ def import_mace_model(
     hp.update(options)
     pot = cls(species, **hp)
     state = {k: v.detach().clone() for k, v in foreign.state_dict().items()}
-    state["atomic_energies_fn.atomic_energies"] = torch.zeros_like(state["atomic_energies_fn.atomic_energies"])
     own = pot.module.state_dict()
-    for key in ("scale_shift.scale", "scale_shift.shift"):  # one head: scalar or (1,) depending on the writer
+    # the per-element energies live in mlpkit's float64 reference energies; the network's stay zero
+    state["atomic_energies_fn.atomic_energies"] = torch.zeros_like(own["atomic_energies_fn.atomic_energies"])
+    for key in ("scale_shift.scale", "scale_shift.shift"):  # one head: () or (1,) depending on the writer
         state[key] = state[key].reshape(own[key].shape)
     try:
         pot.module.load_state_dict(state, strict=True)
