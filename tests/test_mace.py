@@ -242,3 +242,30 @@ def test_import_of_a_model_written_by_mace_run_train(tmp_path):
         atoms.calc = calc
         assert abs(pred.energy[k] - atoms.get_potential_energy()) < 1e-8
         np.testing.assert_allclose(pred.forces[k], atoms.get_forces(), atol=1e-10)
+
+
+def test_descriptors_are_invariant_scalars(fitted):
+    from scipy.spatial.transform import Rotation
+
+    box = water_cluster(3, spacing=2.6, seed=3)
+    feats = fitted.descriptors([box])[0]
+    # scalars of both layers: 8 channels each (layer 1: 8x0e of 8x0e+8x1o; last layer: 8x0e)
+    assert feats.shape == (len(box), 16)
+    moved = box.copy()
+    moved.positions = box.positions @ Rotation.random(random_state=1).as_matrix().T + 2.0
+    np.testing.assert_allclose(fitted.descriptors([moved])[0], feats, atol=1e-10)
+    assert np.abs(feats).max() > 1e-3  # not trivially zero
+
+
+def test_committee_of_mace_members(tmp_path, frames):
+    import mlpkit
+    from mlpkit.uncertainty.committee import train_committee
+
+    committee = train_committee(
+        frames[:6], family="mace", n_members=2, hyperparameters=TINY, epochs=2, progress=False, valid_fraction=0.0
+    )
+    pred = committee.predict(frames[20:22])
+    assert pred.forces_std is not None and (pred.score() > 0).all()  # members differ (init seed, bootstrap)
+    committee.save(tmp_path / "committee")
+    again = mlpkit.load(tmp_path / "committee").predict(frames[20:22])
+    np.testing.assert_array_equal(again.energy, pred.energy)

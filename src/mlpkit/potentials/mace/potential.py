@@ -148,6 +148,33 @@ class MACEPotential(Potential):
         energy = np.concatenate(energies) + refs
         return Prediction(energy=energy, forces=forces, stress=np.concatenate(stresses) if stress else None)
 
+    def descriptors(self, images: Sequence[Atoms], batch_atoms: int = 5000) -> list[np.ndarray]:
+        """Invariant per-atom features: the scalar (0e) channels of every layer's node features, list of
+        (n_atoms_i, n_features) arrays (what active learning's diversity selection compares)."""
+        images = list(images)
+        self.check_species(images)
+        columns, offset = [], 0
+        for product in self.module.products:
+            irreps = product.linear.irreps_out
+            for (_, ir), cut in zip(irreps, irreps.slices(), strict=True):
+                if ir.l == 0 and ir.p == 1:
+                    columns.append(np.arange(offset + cut.start, offset + cut.stop))
+            offset += irreps.dim
+        cols = torch.as_tensor(np.concatenate(columns), device=self.device)
+        graphs = [self.graph(a) for a in images]
+        out, start = [], 0
+        with torch.no_grad():
+            while start < len(graphs):
+                stop, n = start, 0
+                while stop < len(graphs) and (stop == start or n + len(graphs[stop].species) <= batch_atoms):
+                    n += len(graphs[stop].species)
+                    stop += 1
+                feats = self.module(self._batch(graphs[start:stop]), compute_force=False)["node_feats"]
+                feats = feats[:, cols].double().cpu().numpy()
+                out.extend(np.split(feats, np.cumsum([len(g.species) for g in graphs[start:stop]])[:-1]))
+                start = stop
+        return out
+
     # -- fitting ----------------------------------------------------------------------------------------
 
     def fit(self, train: Sequence[Atoms], valid: Sequence[Atoms] | None = None, **settings: Any) -> FitHistory:
