@@ -32,6 +32,7 @@ ENTRY_POINT_GROUP = "mlpkit.potentials"
 BUILTIN: dict[str, str] = {
     "bpnn": "mlpkit.potentials.bpnn:BPNNPotential",
     "chgnet": "mlpkit.potentials.universal:CHGNetPotential",
+    "mace": "mlpkit.potentials.mace:MACEPotential",
     "committee": "mlpkit.uncertainty.committee:Committee",
     "delta": "mlpkit.potentials.delta:DeltaPotential",
     "gap": "mlpkit.potentials.gap:GAPPotential",
