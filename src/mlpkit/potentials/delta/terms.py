@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 from ase import Atoms
@@ -89,10 +90,16 @@ class ZBL(Term):
 class MethodTerm(Term):
     """A reference method as an energy term (Δ-learning): ``gfn2``, ``emt``, or any labeler with its options."""
 
+    #: options a term needs beyond a labeler's defaults: a term must be one smooth function of the positions, and
+    #: tblite's default SCC convergence leaves ~1e-4 eV/Å of forces that depend on the previous call's wavefunction
+    #: (a translated or permuted copy then gets other forces); 100x tighter removes it
+    TERM_DEFAULTS: ClassVar[dict[str, dict]] = {"gfn2": {"accuracy": 0.01}, "gfn1": {"accuracy": 0.01}}
+
     def __init__(self, method: str, options: dict | None = None):
         from mlpkit.labelers import make_labeler
 
-        self.labeler = make_labeler(method, **dict(options or {}))
+        options = {**self.TERM_DEFAULTS.get(str(method).lower(), {}), **dict(options or {})}
+        self.labeler = make_labeler(method, **options)
         self.spec = method
         self.options = dict(options or {})
         self._calc = None
