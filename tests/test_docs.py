@@ -15,13 +15,17 @@ DOCS = [ROOT / "README.md", ROOT / "docs" / "user-guide.md"]
 
 
 def _shown_commands() -> list[tuple[str, str]]:
+    """Command lines inside ```bash (or bare ```) fences of the README and the user guide."""
     out = []
     for path in DOCS:
-        for block in re.findall(r"```(?:bash)?\n(.*?)```", path.read_text(), re.S):
-            for line in block.splitlines():
-                line = line.split("  #")[0].strip()
-                if re.match(r"mlpkit [a-z-]+( |$)", line) and "..." not in line:  # not printed output
-                    out.append((path.name, line))
+        fence = None  # the language of the open fence, or None outside one
+        for raw in path.read_text().splitlines():
+            if raw.startswith("```"):
+                fence = None if fence is not None else (raw[3:].strip() or "bash")
+                continue
+            line = raw.split("  #")[0].strip()
+            if fence == "bash" and re.match(r"mlpkit [a-z-]+( |$)", line) and "..." not in line:
+                out.append((path.name, line))
     return out
 
 

@@ -259,7 +259,7 @@ def test_descriptors_are_invariant_scalars(fitted):
 
 def test_committee_of_mace_members(tmp_path, frames):
     import mlpkit
-    from mlpkit.uncertainty.committee import train_committee
+    from mlpkit.uncertainty.model_spec import train_committee
 
     committee = train_committee(
         frames[:6], family="mace", n_members=2, hyperparameters=TINY, epochs=2, progress=False, valid_fraction=0.0
