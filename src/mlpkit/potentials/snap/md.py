@@ -49,7 +49,9 @@ def _executables() -> tuple[str, str, dict]:
         )
     env = dict(os.environ)
     env["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [str(Path(sys.prefix) / "lib"), env.get("LD_LIBRARY_PATH")]))
-    env.setdefault("OMP_NUM_THREADS", "1")
+    # one thread per MPI rank: the ranks are the parallelism asked for (mlpkit's own thread layout may have set
+    # OMP_NUM_THREADS to every core, which LAMMPS would multiply by the ranks)
+    env["OMP_NUM_THREADS"] = "1"
     return str(lmp), str(mpiexec), env
 
 
