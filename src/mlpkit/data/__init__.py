@@ -1,6 +1,6 @@
 """The dataset store and structure files."""
 
-from mlpkit.data.dataset import STATUSES, AddReport, Dataset, Label, split_images
+from mlpkit.data.dataset import STATUSES, AddReport, Dataset, Label, holdout, split_images
 from mlpkit.data.hashing import configuration_hash
 from mlpkit.data.records import methods_of, reference_results, species_of, training_set_hash
 from mlpkit.data.structures import check_structure, molecule_from_name, read_structures
@@ -12,6 +12,7 @@ __all__ = [
     "Label",
     "check_structure",
     "configuration_hash",
+    "holdout",
     "methods_of",
     "molecule_from_name",
     "read_structures",

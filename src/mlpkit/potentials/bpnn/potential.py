@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from ase import Atoms
 
+from mlpkit.data.dataset import holdout
 from mlpkit.data.records import methods_of, reference_results, species_of, training_set_hash
 from mlpkit.descriptors.graph import GraphArrays, GraphBatch, collate, concatenate, graph_arrays, species_index
 from mlpkit.descriptors.symmetry import SymmetryFunctionSettings
@@ -263,13 +264,7 @@ class BPNNPotential(Potential):
         if not train:
             raise InputError("no training configurations")
         self.check_species(train)
-        if valid is None and cfg["valid_fraction"] > 0 and len(train) >= 4:
-            from mlpkit.data import split_images
-
-            train, valid = split_images(train, [1 - cfg["valid_fraction"], cfg["valid_fraction"]], seed=cfg["seed"])
-            if not valid:
-                valid = None
-        valid = list(valid) if valid else None
+        train, valid = holdout(train, valid, cfg["valid_fraction"], cfg["seed"])
         if valid:
             self.check_species(valid)
         warm = bool(cfg["warm_start"]) and self.fitted

@@ -32,6 +32,7 @@ import torch
 from ase import Atoms
 from ase.data import atomic_numbers
 
+from mlpkit.data.dataset import holdout
 from mlpkit.data.records import methods_of, reference_results, species_of, training_set_hash
 from mlpkit.errors import InputError
 from mlpkit.potentials.base import Capabilities, FitHistory, Potential, Prediction
@@ -251,12 +252,7 @@ class GAPPotential(Potential):
         if not train:
             raise InputError("no training configurations")
         self.check_species(train)
-        if valid is None and cfg["valid_fraction"] > 0 and len(train) >= 4:
-            from mlpkit.data import split_images
-
-            train, valid = split_images(
-                train, [1 - cfg["valid_fraction"], cfg["valid_fraction"]], seed=runtime.get("seed", 0)
-            )
+        train, valid = holdout(train, valid, cfg["valid_fraction"], runtime.get("seed", 0))
         t0 = time.perf_counter()
         energies, ref_forces = reference_results(train)
         counts = self._counts(train)

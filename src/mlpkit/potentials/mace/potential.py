@@ -26,6 +26,7 @@ import torch
 from ase import Atoms
 from ase.data import atomic_numbers
 
+from mlpkit.data.dataset import holdout
 from mlpkit.data.records import methods_of, reference_results, species_of, training_set_hash
 from mlpkit.errors import InputError, UnsupportedSpeciesError
 from mlpkit.potentials.base import Capabilities, FitHistory, Potential, Prediction
@@ -190,11 +191,7 @@ class MACEPotential(Potential):
         if not train:
             raise InputError("no training configurations")
         self.check_species(train)
-        if valid is None and cfg["valid_fraction"] > 0 and len(train) >= 4:
-            from mlpkit.data import split_images
-
-            train, valid = split_images(train, [1 - cfg["valid_fraction"], cfg["valid_fraction"]], seed=cfg["seed"])
-        valid = list(valid) if valid else None
+        train, valid = holdout(train, valid, cfg["valid_fraction"], cfg["seed"])
         if valid:
             self.check_species(valid)
         warm = bool(cfg["warm_start"]) and self.fitted

@@ -22,6 +22,7 @@ import torch
 from ase import Atoms
 from ase.data import chemical_symbols
 
+from mlpkit.data.dataset import holdout
 from mlpkit.data.records import methods_of, reference_results, training_set_hash
 from mlpkit.errors import InputError, UnsupportedSpeciesError
 from mlpkit.potentials.base import Capabilities, Potential, Prediction
@@ -193,11 +194,8 @@ class CHGNetPotential(Potential):
         train = list(train)
         if not train:
             raise InputError("no training configurations")
-        if cfg["epochs"] > 0 and valid is None and cfg["valid_fraction"] > 0 and len(train) >= 4:
-            from mlpkit.data import split_images
-
-            train, valid = split_images(train, [1 - cfg["valid_fraction"], cfg["valid_fraction"]], seed=cfg["seed"])
-        valid = list(valid) if valid else None
+        # alignment alone (epochs 0) uses every label; a fine-tune holds some out for early stopping
+        train, valid = holdout(train, valid, cfg["valid_fraction"] if cfg["epochs"] > 0 else 0.0, cfg["seed"])
         if cfg["align"]:
             self.align(train)
         self.check_species(train + (valid or []))
