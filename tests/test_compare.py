@@ -71,3 +71,25 @@ def test_checklist_column(tmp_path):
     train, test = labelled_water(20), labelled_water(6, seed=5)
     [entry] = compare(train, test, tmp_path, families=["toy"], md_atoms=0, run_checklist=True)
     assert entry.checklist and sum(entry.checklist.values()) >= 5
+
+
+def test_compare_page_renders_in_chromium(tmp_path):
+    """The compare page in headless Chromium: the table is there and every parity plot decodes."""
+    import html as html_lib
+    import re
+
+    from test_validation_browser import CHROMIUM, PROBE, _chromium
+
+    if CHROMIUM is None:
+        pytest.skip("needs headless Chromium: install Debian's package with `apt-get install -y chromium`")
+    train, test = labelled_water(15), labelled_water(6, seed=7)
+    compare(train, test, tmp_path / "out", families=["toy"], md_atoms=0, run_checklist=False)
+    probe = tmp_path / "probe.html"
+    probe.write_text((tmp_path / "out" / "report.html").read_text().replace("</body>", PROBE + "\n</body>"))
+    res = _chromium(["--dump-dom", "--virtual-time-budget=10000", probe.as_uri()], tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    match = re.search(r'<pre id="probe">(.*?)</pre>', res.stdout, re.S)
+    assert match, "the probe script did not run"
+    images = json.loads(html_lib.unescape(match.group(1)))
+    assert len(images) == 2 and all(w > 100 and h > 100 and done for _, w, h, done in images)
+    assert "F MAE (meV/Å)" in res.stdout and "Recommendation" in res.stdout
