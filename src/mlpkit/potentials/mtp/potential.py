@@ -23,6 +23,7 @@ import torch
 from ase import Atoms
 from ase.data import atomic_numbers
 
+from mlpkit.data.dataset import holdout
 from mlpkit.data.records import species_of
 from mlpkit.errors import InputError
 from mlpkit.potentials.base import Capabilities, FitHistory, Potential, Prediction
@@ -183,12 +184,7 @@ class MTPPotential(Potential):
         if not train:
             raise InputError("no training configurations")
         self.check_species(train)
-        if valid is None and typed.valid_fraction > 0 and len(train) >= 4:
-            from mlpkit.data import split_images
-
-            fraction = typed.valid_fraction
-            train, valid = split_images(train, [1 - fraction, fraction], seed=int(runtime.get("seed") or 0))
-        valid = list(valid) if valid else None
+        train, valid = holdout(train, valid, typed.valid_fraction, int(runtime.get("seed") or 0))
         if valid:
             self.check_species(valid)
         return fit_linear(self, train, valid, typed)

@@ -23,6 +23,7 @@ from ase import Atoms
 from ase.data import atomic_numbers
 from pydantic import Field
 
+from mlpkit.data.dataset import holdout
 from mlpkit.data.records import methods_of, reference_results, species_of, training_set_hash
 from mlpkit.errors import InputError
 from mlpkit.potentials.base import Capabilities, FitHistory, Potential, Prediction
@@ -168,11 +169,7 @@ class SNAPPotential(Potential):
         if not train:
             raise InputError("no training configurations")
         self.check_species(train)
-        if valid is None and typed.valid_fraction > 0 and len(train) >= 4:
-            from mlpkit.data import split_images
-
-            f = typed.valid_fraction
-            train, valid = split_images(train, [1 - f, f], seed=int(runtime.get("seed") or 0))
+        train, valid = holdout(train, valid, typed.valid_fraction, int(runtime.get("seed") or 0))
         start = time.perf_counter()
         energies, forces = reference_results(train)
         self.reference_energies = composition_baseline(train, self.species, energies)
