@@ -178,7 +178,9 @@ class ActiveLearningConfig(_Strict):
     )
     driver: dict[str, Any] | None = Field(
         default_factory=lambda: {"method": "gfn2"},
-        description="cheap method driving the MD of the initial set, the test set and the random baseline; "
+        description="what drives the MD of the initial set, the test set and the random baseline: a cheap method "
+        "{method: gfn2}, or any potential {potential: chgnet} (a pretrained name such as chgnet:r2scan, or a saved "
+        "mlpkit model directory, relative to this file; other keys are load options); a bare string is either; "
         "None: the reference itself",
     )
     seed: int = 0
@@ -194,21 +196,36 @@ class ActiveLearningConfig(_Strict):
     baseline: BaselineSettings = Field(default_factory=BaselineSettings)
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
 
-    @field_validator("reference", "driver")
+    @field_validator("driver", mode="before")
     @classmethod
-    def _method_spec(cls, v):
-        if v is None:
-            return v
-        if "method" not in v:
-            raise ValueError("needs a 'method' (pyscf, gfn2, gpaw, ase, emt)")
-        from mlpkit.errors import MlpkitError
-        from mlpkit.labelers import make_labeler
+    def _driver_spec(cls, v):
+        """A bare string becomes {method: NAME} for a cheap method, {potential: NAME_OR_DIR} otherwise."""
+        if isinstance(v, str):
+            from mlpkit.sampling.driver import driver_spec
 
-        try:
-            make_labeler(dict(v))
-        except MlpkitError as exc:
-            raise ValueError(str(exc)) from exc
+            return driver_spec(v)
         return v
+
+    @field_validator("driver")
+    @classmethod
+    def _driver_usable(cls, v):
+        if v is not None and "potential" in v:
+            from mlpkit.config.sampling import _check_potential_driver
+
+            if "method" in v:
+                raise ValueError("give either 'method' (a cheap method) or 'potential', not both")
+            _check_potential_driver(str(v["potential"]), what="driver")
+            return v
+        if v is not None and "method" not in v:
+            raise ValueError(
+                "needs a 'method' (a cheap method: gfn2, emt) or a 'potential' (chgnet, a model directory)"
+            )
+        return _method_spec(v)
+
+    @field_validator("reference")
+    @classmethod
+    def _reference_spec(cls, v):
+        return _method_spec(v)
 
     @model_validator(mode="after")
     def _budget(self):
@@ -245,6 +262,15 @@ class ActiveLearningConfig(_Strict):
             raise InputError(f"{path} is not valid YAML: {exc}") from None
         if data is None:
             raise InputError(f"{path} is empty")
+        driver = data.get("driver") if isinstance(data, dict) else None
+        if isinstance(driver, (str, dict)):  # a model directory is relative to this file, also while validating
+            from mlpkit.config.sampling import potential_path
+            from mlpkit.sampling.driver import is_labeler_name
+
+            if isinstance(driver, str) and not is_labeler_name(driver):
+                data["driver"] = potential_path(driver, path.resolve().parent)
+            elif isinstance(driver, dict) and isinstance(driver.get("potential"), str):
+                data["driver"] = {**driver, "potential": potential_path(driver["potential"], path.resolve().parent)}
         cfg = cls.from_dict(data, where=str(path))
         return cfg.resolve_paths(path.parent)
 
@@ -262,10 +288,30 @@ class ActiveLearningConfig(_Strict):
         s = Path(self.structure).expanduser()
         if s.suffix or "/" in self.structure:
             upd.structure = fix(self.structure)
+        if self.driver is not None and "potential" in self.driver:
+            from mlpkit.config.sampling import potential_path
+
+            upd.driver = {**self.driver, "potential": potential_path(str(self.driver["potential"]), base)}
         upd.initial.file = fix(self.initial.file)
         upd.test.file = fix(self.test.file)
         upd.test.cache = fix(self.test.cache)
         return upd
+
+
+def _method_spec(v: dict[str, Any] | None) -> dict[str, Any] | None:
+    """ValueError (for pydantic) unless ``v`` is a labeler spec mlpkit can build."""
+    if v is None:
+        return v
+    if "method" not in v:
+        raise ValueError("needs a 'method' (pyscf, gfn2, gpaw, ase, emt)")
+    from mlpkit.errors import MlpkitError
+    from mlpkit.labelers import make_labeler
+
+    try:
+        make_labeler(dict(v))
+    except MlpkitError as exc:
+        raise ValueError(str(exc)) from exc
+    return v
 
 
 def _format_error(exc: ValidationError, where: str = "config") -> str:

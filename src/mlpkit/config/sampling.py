@@ -4,9 +4,10 @@ ensemble names every MD setting of both files shares."""
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from mlpkit.config.base import _check_method, _Section, _Strict
 
@@ -37,9 +38,10 @@ class SamplingSection(_Section):
     )
     driver: str = Field(
         "gfn2",
-        description="method driving the sampling MD / normal modes: 'reference' (the "
-        "reference method itself, costly), or a cheap one (gfn2, emt); only the picked frames are "
-        "labelled with the reference method",
+        description="what drives the sampling MD / normal modes (and, in active learning, the driver MD of the "
+        "baseline): 'reference' (the reference method itself, costly), a cheap method (gfn2, emt), or any "
+        "potential: a pretrained name (chgnet, chgnet:r2scan) or a saved mlpkit model directory (relative to this "
+        "file); no reference calculation is spent on sampling, only the picked frames are labelled",
     )
     n_configs: int = Field(
         14,
@@ -87,10 +89,49 @@ class SamplingSection(_Section):
 
     @field_validator("driver")
     @classmethod
-    def _driver_installed(cls, v: str) -> str:
-        if v != "reference":
+    def _driver_installed(cls, v: str, info: ValidationInfo) -> str:
+        if v == "reference":
+            return v
+        from mlpkit.sampling.driver import is_labeler_name
+
+        if is_labeler_name(v):
             _check_method(v, None, what="sampling driver")
+            return v
+        base = Path((info.context or {}).get("base_dir", "."))
+        _check_potential_driver(potential_path(v, base), what="sampling driver")
         return v
+
+    def driver_spec(self, base_dir: str | Path) -> dict[str, Any] | None:
+        """The driver as a spec for :func:`mlpkit.sampling.driver.make_driver` (None: the reference itself); a
+        model directory is made absolute against ``base_dir`` (the project file's directory)."""
+        if self.driver == "reference":
+            return None
+        from mlpkit.sampling.driver import is_labeler_name
+
+        if is_labeler_name(self.driver):
+            return {"method": self.driver}
+        return {"potential": potential_path(self.driver, Path(base_dir))}
+
+
+def potential_path(spec: str, base_dir: Path) -> str:
+    """``spec`` made absolute against ``base_dir`` when it names a path there; else as given (a pretrained name
+    such as ``chgnet:r2scan``, or an absolute path)."""
+    p = Path(spec).expanduser()
+    if p.is_absolute():
+        return str(p)
+    q = base_dir / p
+    return str(q.resolve()) if q.exists() else spec
+
+
+def _check_potential_driver(spec: str, *, what: str) -> None:
+    """ValueError (for pydantic) unless ``spec`` is a loadable potential; loads no weights."""
+    from mlpkit.errors import MlpkitError
+    from mlpkit.sampling.driver import check_driver
+
+    try:
+        check_driver({"potential": spec})
+    except MlpkitError as exc:
+        raise ValueError(f"{what}: {exc}") from None
 
 
 class InitialSettings(_Strict):

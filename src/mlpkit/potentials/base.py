@@ -153,6 +153,12 @@ class Potential(ABC):
         """A pretrained model by name (families with ``capabilities.pretrained``); never downloads."""
         raise InputError(f"the {cls.family} family has no pretrained models")
 
+    @classmethod
+    def check_pretrained(cls, model: str | None = None) -> None:
+        """Raise InputError unless :meth:`from_pretrained` would find ``model`` here, without loading any weights
+        (configuration checks call this before any calculation)."""
+        raise InputError(f"the {cls.family} family has no pretrained models")
+
     @abstractmethod
     def fit(self, train: Sequence[Atoms], valid: Sequence[Atoms] | None = None, **settings) -> FitHistory:
         """Train on labelled configurations; ``valid`` drives early stopping where the family has epochs."""

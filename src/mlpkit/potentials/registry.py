@@ -122,3 +122,32 @@ def load_potential(path: str | os.PathLike, **options: Any) -> Potential:
             raise InputError(f"{path!r}: the {family} family has no pretrained models; give a model directory")
     meta = read_model_json(path)
     return family_class(meta["family"]).load(path, **options)
+
+
+def check_potential(spec: str | os.PathLike) -> str:
+    """Refuse, without loading weights, anything :func:`load_potential` could not load; return what ``spec`` is.
+
+    ``spec``: a saved model directory (its ``model.json`` names an installed family) or a pretrained name
+    (``chgnet``, ``chgnet:r2scan``) whose weights are on this machine. Returns ``"FAMILY model at PATH"`` or
+    ``"pretrained FAMILY[:MODEL]"``; raises :class:`InputError` with the reason otherwise.
+    """
+    text = str(spec)
+    if os.path.exists(text):
+        if not is_model_dir(text):
+            raise InputError(f"{text} is not a saved mlpkit model (no model.json in it)")
+        family = read_model_json(text).get("family")
+        family_class(str(family))  # an unknown family or a missing optional package fails here
+        return f"{family} model at {text}"
+    family, _, model = text.partition(":")
+    if family in known_families():
+        cls = family_class(family)
+        if not cls.capabilities.pretrained:
+            raise InputError(f"{text!r}: the {family} family has no pretrained models; give a model directory")
+        cls.check_pretrained(model or None)
+        return f"pretrained {text}"
+    close = difflib.get_close_matches(family, known_families(), n=1)
+    raise InputError(
+        f"{text!r} is neither a saved mlpkit model directory (no such path) nor a pretrained model name "
+        "(FAMILY or FAMILY:MODEL of a family that ships models, e.g. chgnet or chgnet:r2scan)"
+        + (f"; did you mean {close[0]!r}?" if close else "")
+    )

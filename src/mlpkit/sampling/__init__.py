@@ -5,8 +5,17 @@ seeded, never changes its input, and returns plain ``ase.Atoms`` whose ``info`` 
 (``source``, ``temperature``, ``step``...). They carry no energies: labels come from the reference method.
 """
 
+from mlpkit.sampling.driver import PotentialDriver, check_driver, make_driver
 from mlpkit.sampling.md import md_snapshots
 from mlpkit.sampling.normal_modes import harmonic_modes, normal_mode_sampling
 from mlpkit.sampling.rattle import rattle
 
-__all__ = ["harmonic_modes", "md_snapshots", "normal_mode_sampling", "rattle"]
+__all__ = [
+    "PotentialDriver",
+    "check_driver",
+    "harmonic_modes",
+    "make_driver",
+    "md_snapshots",
+    "normal_mode_sampling",
+    "rattle",
+]

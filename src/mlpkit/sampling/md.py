@@ -12,15 +12,18 @@ THERMOSTATS = ("nve", "langevin")
 
 
 def as_calculator(calculator) -> Calculator:
-    """An ASE calculator from an ASE calculator, an mlpkit labeler, or a labeler name/spec (``"gfn2"``)."""
-    from mlpkit.labelers import Labeler, make_labeler
+    """An ASE calculator from an ASE calculator, an mlpkit labeler, a potential driver
+    (:class:`mlpkit.sampling.driver.PotentialDriver`), or a driver spec (``"gfn2"``, ``"chgnet"``, a model
+    directory, ``{"method": ...}``, ``{"potential": ...}``)."""
+    from mlpkit.labelers import Labeler
+    from mlpkit.sampling.driver import PotentialDriver, make_driver
 
     if isinstance(calculator, (str, dict)):
-        calculator = make_labeler(calculator)
-    if isinstance(calculator, Labeler):
+        calculator = make_driver(calculator)
+    if isinstance(calculator, (Labeler, PotentialDriver)):
         return calculator.calculator()
     if not isinstance(calculator, Calculator) and not hasattr(calculator, "get_forces"):
-        raise InputError(f"need an ASE calculator or an mlpkit labeler, got {calculator!r}")
+        raise InputError(f"need an ASE calculator, an mlpkit labeler or a potential driver, got {calculator!r}")
     return calculator
 
 

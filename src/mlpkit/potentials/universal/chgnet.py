@@ -94,6 +94,11 @@ class CHGNetPotential(Potential):
         return cls(module, args, hp, metadata={"base_model": hp["model"]})
 
     @classmethod
+    def check_pretrained(cls, model: str | None = None) -> None:
+        """The checkpoint of ``model`` (None → "0.3.0") exists here (InputError naming what is missing otherwise)."""
+        backend.checkpoint_file(model or backend.DEFAULT_MODEL)
+
+    @classmethod
     def from_data(cls, train: Sequence[Atoms], **hyperparameters: Any) -> CHGNetPotential:
         """The pretrained model (``model`` hyperparameter) for the elements of ``train``, ready to align and fit."""
         pot = cls.from_pretrained(hyperparameters.pop("model", None), **hyperparameters)

@@ -100,6 +100,7 @@ def _pool(run, n_needed: int, starts: list | None = None) -> list:
             frames += driver_frames(
                 start,
                 run.driver.calculator,
+                driver=run.driver.method,
                 temperature=t,
                 thermostat=e.ensemble,
                 timestep=e.timestep,

@@ -53,6 +53,7 @@ class ALRun:
     def __init__(self, cfg: ActiveLearningConfig, run_dir: Path, progress: bool, log: Log):
         from mlpkit.data.structures import read_structures
         from mlpkit.labelers import make_labeler
+        from mlpkit.sampling.driver import make_driver
 
         self.cfg = cfg
         self.run_dir = run_dir
@@ -66,7 +67,8 @@ class ALRun:
         )
         self.state = WorkflowState(run_dir / STATE_FILE)
         self.labeler = make_labeler(dict(cfg.reference))
-        self.driver = make_labeler(dict(cfg.driver)) if cfg.driver is not None else self.labeler
+        # a cheap method, or any potential (pretrained or a saved model): nothing of the reference spent on sampling
+        self.driver = make_driver(dict(cfg.driver)) if cfg.driver is not None else self.labeler
         self.method = self.labeler.method
         self.structure = read_structures(cfg.structure)[0]
         self.labeler.check(self.structure)

@@ -24,8 +24,11 @@ def driver_frames(
     seed: int,
     allow_bond_breaking: bool = False,
     label: str = "md",
+    driver: str | None = None,
 ) -> list[Atoms]:
-    """``n`` frames, one every ``every`` steps after ``equilibration``, of MD driven by a cheap method.
+    """``n`` frames, one every ``every`` steps after ``equilibration``, of MD driven by a cheap method or a
+    potential (``calculator_factory`` makes its ASE calculator); ``driver``, its name, is recorded in each frame's
+    ``info`` (provenance).
 
     If the MD stops early (unphysical), it restarts from the start structure with the next seed until ``n``
     frames are collected (at most 20 restarts)."""
@@ -54,6 +57,8 @@ def driver_frames(
         got = [f for f in res.frames if f.info["step"] > equilibration and f.info["step"] % every == 0]
         for f in got[:need]:
             f.info.update(source=label, temperature=float(temperature))
+            if driver is not None:
+                f.info["driver"] = driver
             for k in ("mlp_energy",):
                 f.info.pop(k, None)
             frames.append(f)

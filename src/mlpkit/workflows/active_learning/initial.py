@@ -33,6 +33,7 @@ class InitialSet(Step):
                 images = driver_frames(
                     run.structure,
                     run.driver.calculator,
+                    driver=run.driver.method,
                     temperature=ini.temperature,
                     thermostat=ini.thermostat,
                     timestep=cfg.explore.timestep,
@@ -98,6 +99,7 @@ def initial_pool(run) -> list[Atoms]:
         pool = driver_frames(
             run.structure,
             run.driver.calculator,
+            driver=run.driver.method,
             temperature=ini.temperature,
             thermostat=ini.thermostat,
             timestep=run.cfg.explore.timestep,

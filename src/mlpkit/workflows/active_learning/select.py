@@ -276,6 +276,7 @@ class Select(Step):
             selected = driver_frames(
                 run.structure,
                 run.driver.calculator,
+                driver=run.driver.method,
                 temperature=e.temperatures[0],
                 thermostat=e.ensemble,
                 timestep=e.timestep,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mlpkit.errors import InputError
 from mlpkit.files import read_json
+from mlpkit.sampling.driver import driver_provenance
 from mlpkit.workflows.active_learning.labelling import count_labels
 from mlpkit.workflows.active_learning.metrics import CURVE_METRICS
 
@@ -27,6 +28,8 @@ class ALSummary:
     baseline: dict | None = None
     label_seconds: float = 0.0
     wall_seconds: float = 0.0
+    #: what drove the sampling MD (:func:`mlpkit.sampling.driver.driver_provenance`)
+    driver: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,6 +66,7 @@ def summary(run, final: int, reason: str, baseline: dict | None, wall: float) ->
         baseline=baseline,
         label_seconds=float(s["label_seconds"]),
         wall_seconds=wall,
+        driver=driver_provenance(run.driver),
     )
 
 

@@ -52,6 +52,7 @@ class TestSet(Step):
                     frames += driver_frames(
                         run.structure,
                         run.driver.calculator,
+                        driver=run.driver.method,
                         temperature=temp,
                         thermostat=t.thermostat,
                         timestep=run.cfg.explore.timestep,

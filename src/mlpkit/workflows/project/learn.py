@@ -31,7 +31,7 @@ def active_learning_config(run: ProjectRun):
         "name": cfg.project.name,
         "structure": str(spath) if spath.exists() else structure,
         "reference": {"method": cfg.reference.method, **cfg.reference.options},
-        "driver": None if cfg.sampling.driver == "reference" else {"method": cfg.sampling.driver},
+        "driver": cfg.sampling.driver_spec(cfg.base_dir),
         "seed": cfg.project.seed,
         "max_iterations": al.max_iterations,
         "label_budget": max(al.label_budget, n_initial),

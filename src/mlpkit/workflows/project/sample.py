@@ -17,15 +17,16 @@ class Sample(Step):
     def run(self, run: ProjectRun) -> dict:
         """Initial configurations (driver MD / rattle / normal modes) and a test set from independent Langevin runs
         at ``sampling.test_temperatures``; both stored as pending rows of the reference method."""
-        from mlpkit.labelers import make_labeler
         from mlpkit.sampling import md_snapshots, normal_mode_sampling, rattle
+        from mlpkit.sampling.driver import driver_provenance, make_driver
 
         s = run.cfg.sampling
         seed = run.cfg.project.seed
         start = run.start
         labeler = run.labeler
         labeler.check(start)  # an element the method cannot handle fails now, before any MD
-        driver = labeler if s.driver == "reference" else make_labeler(s.driver)
+        spec = s.driver_spec(run.cfg.base_dir)
+        driver = labeler if spec is None else make_driver(spec)  # a method, or any potential's ASE calculator
         driver.check(start)
         run.say(f"start: {start.get_chemical_formula()} ({len(start)} atoms), driver {driver.method}")
 
@@ -51,11 +52,14 @@ class Sample(Step):
             source = f"initial-normal-modes-{s.temperature:g}K"
         for f in initial:
             f.info["sampling"] = source
+            if s.method != "rattle":
+                f.info["driver"] = driver.method  # provenance: what moved the atoms (never a label)
         if s.n_normal_modes and s.method != "normal_modes":
             minimum = relaxed(start, driver.calculator())
             extra = normal_mode_sampling(minimum, driver.calculator(), s.n_normal_modes, s.temperature, seed=seed + 1)
             for f in extra:
                 f.info["sampling"] = f"initial-normal-modes-{s.temperature:g}K"
+                f.info["driver"] = driver.method
             initial = initial + extra
             run.say(f"added {len(extra)} normal-mode configurations around the {driver.method} minimum")
 
@@ -80,6 +84,7 @@ class Sample(Step):
             )[20:]
             for f in frames:
                 f.info["source"] = f"test-md-{temp:g}K"
+                f.info["driver"] = driver.method
             test += frames
 
         atomic_write_images(run.path("configs", "initial.extxyz"), initial)
@@ -115,4 +120,5 @@ class Sample(Step):
             "test": len(test),
             "sampling": source,
             "driver": driver.method,
+            "driver_provenance": driver_provenance(driver),
         }
