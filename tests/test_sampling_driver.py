@@ -191,3 +191,31 @@ def test_project_sampling_with_a_model_driver_records_it(tmp_path, tiny_model):
     assert len(rows) == 8
     assert {a.info.get("driver") for a in rows} == {result["driver"]}
     assert run.dataset.count(status="labelled") == 0  # the driver's energies are never stored as labels
+
+
+@pytest.mark.slow
+def test_zero_shot_chgnet_drives_project_sampling(tmp_path):
+    """CHGNet (pretrained, zero-shot) as the driver of MD and of the normal modes around its own water minimum."""
+    pytest.importorskip("chgnet")
+    from mlpkit.workflows.engine import WorkflowState
+    from mlpkit.workflows.project.context import ProjectRun
+    from mlpkit.workflows.project.sample import Sample
+
+    cfg = ProjectConfig.from_dict(
+        {
+            "system": {"structure": "H2O"},
+            "reference": {"method": "gfn2"},
+            "sampling": {"driver": "chgnet", "n_configs": 3, "every": 5, "n_normal_modes": 2, "n_test": 0},
+            "project": {"run_dir": str(tmp_path / "run")},
+        },
+        base_dir=tmp_path,
+    )
+    run = ProjectRun(cfg, WorkflowState(tmp_path / "state.json"), progress=False)
+    result = Sample().run(run)
+    assert result["driver"] == "chgnet" and result["driver_provenance"]["base_model"] == "0.3.0"
+    rows = run.dataset.to_atoms(status="pending")
+    assert len(rows) == 5 and {a.info.get("driver") for a in rows} == {"chgnet"}
+    # CHGNet's own water: O–H bonds within 0.1 Å of 0.97 Å in every sampled frame (a physical molecule)
+    for a in rows:
+        d = np.linalg.norm(a.positions[1:] - a.positions[0], axis=1)
+        assert np.all(np.abs(d - 0.97) < 0.1), d
