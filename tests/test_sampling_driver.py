@@ -159,6 +159,7 @@ def test_a_trained_model_drives_the_initial_md_and_no_reference_is_spent_on_samp
     # provenance: the run's summary says what drove the sampling
     record = json.loads((run_dir / "report" / "summary.json").read_text())["driver"]
     assert record["kind"] == "potential" and record["family"] == "bpnn" and record["driver"] == method
+    assert f"Sampling driver: {method} (family bpnn" in (run_dir / "report" / "summary.md").read_text()
 
 
 def molecule_h2o():

@@ -72,6 +72,7 @@ class ALRun:
         self.method = self.labeler.method
         self.structure = read_structures(cfg.structure)[0]
         self.labeler.check(self.structure)
+        self.driver.check(self.structure)  # a potential without parameters for an element fails before any MD
         self.dataset = Dataset(run_dir / "dataset.db")
         self.test: list[Atoms] = []
 

@@ -74,6 +74,14 @@ def _spread(point: dict) -> str:
     return "; ".join(parts)
 
 
+def _driver_line(driver: dict) -> list[str]:
+    """The sampling driver of the run (a method or a potential), for the summary page; none for old runs."""
+    if not driver:
+        return []
+    extra = ", ".join(f"{k} {driver[k]}" for k in ("family", "base_model", "method") if k in driver)
+    return ["", f"Sampling driver: {driver.get('driver')}" + (f" ({extra})" if extra else "") + "."]
+
+
 def _markdown(summary: dict) -> str:
     lines = [
         f"# Active learning: {Path(summary['run_dir']).name}",
@@ -83,6 +91,7 @@ def _markdown(summary: dict) -> str:
         f"Iterations (label rounds): {summary['iterations']}; reference labels: {summary['n_labels']} "
         f"(+{summary['n_failed']} failed, skipped); label time {summary['label_seconds']:.0f} s; "
         f"wall time {summary['wall_seconds']:.0f} s (this session).",
+        *_driver_line(summary.get("driver") or {}),
         "",
         "| iteration | labels | test force MAE (meV/Å) | test energy MAE (meV/atom) | untrusted MD fraction "
         "| force MAE: frame median; by temperature (meV/Å) |",
