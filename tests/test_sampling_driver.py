@@ -220,3 +220,17 @@ def test_zero_shot_chgnet_drives_project_sampling(tmp_path):
     for a in rows:
         d = np.linalg.norm(a.positions[1:] - a.positions[0], axis=1)
         assert np.all(np.abs(d - 0.97) < 0.1), d
+
+
+def test_mlpkit_sample_md_takes_a_potential_as_calc(tmp_path, tiny_model, capsys):
+    from mlpkit.cli import main
+    from mlpkit.files import read_images
+
+    out = tmp_path / "md.extxyz"
+    main(["sample", "md", "--structure", "H2O", "--calc", str(tiny_model), "--thermostat", "langevin",
+          "--temperature", "300", "--steps", "20", "--every", "10", "--out", str(out)])  # fmt: skip
+    frames = read_images(out)
+    assert len(frames) == 2 and {a.info["driver"] for a in frames} == {f"model:{tiny_model.resolve()}"}
+    with pytest.raises(SystemExit):
+        main(["sample", "md", "--structure", "H2O", "--calc", str(tmp_path / "nothing"), "--out", str(out)])
+    assert "neither a saved mlpkit model directory" in "".join(capsys.readouterr())

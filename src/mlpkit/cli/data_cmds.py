@@ -94,6 +94,19 @@ def build_labeler(
     return make_labeler(method, **{k: v for k, v in kwargs.items() if v is not None})
 
 
+def sampling_driver(calc: str, params: list[str] | None = None):
+    """The driver of ``mlpkit sample``: a labeler (``--calc gfn2 --calc-param ...``), or a potential (``--calc
+    chgnet``, ``--calc models/final``; ``--calc-param`` then gives its load options), refused before any MD if it
+    cannot be loaded."""
+    from mlpkit.sampling.driver import check_driver, is_labeler_name, make_driver
+
+    if is_labeler_name(calc):
+        return build_labeler(calc, params=params)
+    spec = {"potential": calc, **_parse_params(params)}
+    check_driver(spec)
+    return make_driver(spec)
+
+
 def _read_one(structure: str, index: int) -> Atoms:
     from mlpkit.data import read_structures
 
@@ -171,7 +184,12 @@ _STRUCTURE = typer.Option(
     "name such as H2O or CH3CH2OH (put in a box with 5 Å vacuum).",
 )
 _INDEX = typer.Option(-1, "--index", help="Which structure of a multi-frame file to start from.")
-_CALC = typer.Option("gfn2", "--calc", help="Method driving the sampling: gfn2, emt, pyscf, gpaw, ase, ...")
+_CALC = typer.Option(
+    "gfn2",
+    "--calc",
+    help="What drives the sampling: a method (gfn2, emt, pyscf, gpaw, ase, ...) or any potential (a pretrained "
+    "name such as chgnet or chgnet:r2scan, or a saved model directory).",
+)
 _CALC_PARAM = typer.Option(
     None, "--calc-param", metavar="KEY=VALUE", help="Option of the --calc method (repeatable: one per option)."
 )
@@ -203,7 +221,7 @@ def sample_md(
     from mlpkit.sampling import md_snapshots
 
     atoms = _read_one(structure, index)
-    labeler = build_labeler(calc, params=calc_param)
+    labeler = sampling_driver(calc, calc_param)
     labeler.check(atoms)
     if not out_path.parent.exists():
         raise InputError(f"directory {out_path.parent} for {out_path} does not exist")
@@ -264,7 +282,7 @@ def sample_normal_modes(
     from mlpkit.sampling.normal_modes import normal_mode_sampling
 
     atoms = _read_one(structure, index)
-    labeler = build_labeler(calc, params=calc_param)
+    labeler = sampling_driver(calc, calc_param)
     labeler.check(atoms)
     if not out_path.parent.exists():
         raise InputError(f"directory {out_path.parent} for {out_path} does not exist")
