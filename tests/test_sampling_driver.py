@@ -234,3 +234,8 @@ def test_mlpkit_sample_md_takes_a_potential_as_calc(tmp_path, tiny_model, capsys
     with pytest.raises(SystemExit):
         main(["sample", "md", "--structure", "H2O", "--calc", str(tmp_path / "nothing"), "--out", str(out)])
     assert "neither a saved mlpkit model directory" in "".join(capsys.readouterr())
+
+
+def test_a_missing_model_path_is_named_where_it_was_looked_for(tmp_path):
+    with pytest.raises(InputError, match=rf"no saved model at {tmp_path}/models/final \(a path is relative"):
+        _project("models/final", tmp_path)

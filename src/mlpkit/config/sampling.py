@@ -98,7 +98,11 @@ class SamplingSection(_Section):
             _check_method(v, None, what="sampling driver")
             return v
         base = Path((info.context or {}).get("base_dir", "."))
-        _check_potential_driver(potential_path(v, base), what="sampling driver")
+        path = potential_path(v, base)
+        if ("/" in v or v.startswith(".")) and not Path(path).exists() and ":" not in v:
+            where = (base / v).resolve()
+            raise ValueError(f"sampling driver: no saved model at {where} (a path is relative to this file)")
+        _check_potential_driver(path, what="sampling driver")
         return v
 
     def driver_spec(self, base_dir: str | Path) -> dict[str, Any] | None:
