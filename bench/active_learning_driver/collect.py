@@ -73,19 +73,26 @@ def main(runs_dir: str = "runs/driver") -> None:
             rows.append((driver, run.name, s, mae, wall, cpu, oh, ang))
 
     print(
-        "| run | driver | labels | rounds, stop | force MAE 300 K (meV/Å) | force MAE 1000 K | initial O–H, H–O–H "
-        "| wall s | CPU s |"
+        "| run | driver | labels | label rounds | final force MAE 300 K (meV/Å) | final 1000 K | first committee (20 "
+        "labels) 300 K / 1000 K | initial O–H, H–O–H | wall s | CPU s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for driver, name, s, mae, wall, cpu, oh, ang in rows:
+        first = s["curve"][0].get("forces_mae_by_temperature") or {}
         print(
-            f"| `{name}` | {s.get('driver', {}).get('driver', driver)} | {s['n_labels']} | {s['iterations']}, "
-            f"{s['stopped_because'][:40]} | {mae['300 K'] * 1000:.1f} | {mae['1000 K'] * 1000:.1f} | "
+            f"| `{name}` | {s.get('driver', {}).get('driver', driver)} | {s['n_labels']} | {s['iterations']} "
+            f"| {mae['300 K'] * 1000:.1f} | {mae['1000 K'] * 1000:.1f} | "
+            f"{first.get('300', float('nan')) * 1000:.1f} / {first.get('1000', float('nan')) * 1000:.1f} | "
             f"{oh:.3f} Å, {ang:.1f}° | {wall:.0f} | {cpu:.0f} |"
         )
+        if not s["stopped_because"].startswith("converged"):
+            print(f"|  | stopped: {s['stopped_because']} |  |  |  |  |  |  |  |  |")
     print()
-    print("| driver | runs | labels (mean) | force MAE 300 K (mean ± sd, meV/Å) | force MAE 1000 K | CPU s (mean) |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| driver | runs | labels (mean) | final force MAE 300 K (mean ± sd, meV/Å) | final 1000 K | first committee "
+        "300 K / 1000 K (mean) | CPU s (mean) |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for driver in ORDER:
         sel = [r for r in rows if r[0] == driver]
         if not sel:
@@ -94,9 +101,11 @@ def main(runs_dir: str = "runs/driver") -> None:
         m3 = np.array([r[3]["300 K"] for r in sel]) * 1000
         m10 = np.array([r[3]["1000 K"] for r in sel]) * 1000
         cpu = np.array([r[5] for r in sel])
+        f3 = np.mean([r[2]["curve"][0]["forces_mae_by_temperature"]["300"] for r in sel]) * 1000
+        f10 = np.mean([r[2]["curve"][0]["forces_mae_by_temperature"]["1000"] for r in sel]) * 1000
         print(
             f"| {driver} | {len(sel)} | {lab.mean():.0f} | {m3.mean():.1f} ± {m3.std():.1f} | "
-            f"{m10.mean():.1f} ± {m10.std():.1f} | {np.nanmean(cpu):.0f} |"
+            f"{m10.mean():.1f} ± {m10.std():.1f} | {f3:.1f} / {f10:.1f} | {np.nanmean(cpu):.0f} |"
         )
     print()
     for k, frames in tests.items():
