@@ -265,6 +265,10 @@ class ActiveLearningConfig(_Strict):
         upd.initial.file = fix(self.initial.file)
         upd.test.file = fix(self.test.file)
         upd.test.cache = fix(self.test.cache)
+        # a missing input file must stop the run here, not after the initial set has been labelled
+        for key, p in (("initial.file", upd.initial.file), ("test.file", upd.test.file)):
+            if p is not None and not Path(p).is_file():
+                raise InputError(f"{key}: {p} does not exist")
         return upd
 
 
