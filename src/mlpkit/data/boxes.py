@@ -59,7 +59,9 @@ def parse_box_spec(text: str) -> tuple[str, int, float]:
 
     m = _BOX_SPEC.match(str(text).strip())
     if m is None:
-        raise InputError(f"{text!r} is not a box spec; write NAME-box:N or NAME-box:N@DENSITY (g/cm³), e.g. water-box:32")
+        raise InputError(
+            f"{text!r} is not a box spec; write NAME-box:N or NAME-box:N@DENSITY (g/cm³), e.g. water-box:32"
+        )
     name = _ALIASES.get(m["name"], m["name"])
     if name not in g2.names:
         raise InputError(f"{text!r}: {m['name']!r} is not an ASE molecule name (ase.collections.g2.names) or 'water'")
@@ -68,7 +70,9 @@ def parse_box_spec(text: str) -> tuple[str, int, float]:
         raise InputError(f"{text!r}: a box needs at least one molecule")
     if m["density"] is None:
         if name not in LIQUID_DENSITY:
-            raise InputError(f"{text!r}: no known liquid density for {name}; give one in g/cm³: {m['name']}-box:{n}@0.8")
+            raise InputError(
+                f"{text!r}: no known liquid density for {name}; give one in g/cm³: {m['name']}-box:{n}@0.8"
+            )
         return name, n, LIQUID_DENSITY[name]
     try:
         density = float(m["density"])
@@ -108,6 +112,7 @@ def molecular_box(
     jitter: float = 0.15,
     seed: int = 0,
     max_rounds: int = 2000,
+    reorient_rounds: int = 100,
 ) -> Atoms:
     """``n`` rigid copies of ``molecule`` (a G2 name or an Atoms) in a periodic cell, without overlaps.
 
@@ -117,6 +122,9 @@ def molecular_box(
                   lets water's hydrogen bonds, ~1.7-2.0 Å, form; the start of MD, not a relaxed liquid)
     jitter:       Å, largest random displacement of a centre from its lattice site
     seed:         seed of every random draw (sites, jitter, orientations)
+    max_rounds:   clash checks at most (one neighbour list each)
+    reorient_rounds: of these, the first ones only turn (and now and then move) the clashing molecules at random;
+                  the rest push and turn whole molecules down the overlap penalty (needed for dense, anisotropic ones)
 
     Returns an Atoms with ``pbc=True``, positions wrapped into the cell, and ``info["density"]`` (g/cm³),
     ``info["n_molecules"]``; ``arrays["mol-id"]`` (n_atoms,) numbers the molecules. Raises :class:`InputError` if no
@@ -156,7 +164,6 @@ def molecular_box(
     molecule_id = np.repeat(np.arange(n), n_per)
     nl = NeighborList(cutoff=min_distance, full_list=False)
     tries = np.zeros(n, dtype=int)  # orientations tried at the current centre, per molecule
-    redraw_rounds = min(100, max_rounds // 4)  # then rigid-body relaxation of the remaining contacts (packmol's idea)
     for rounds in range(max_rounds):
         body = np.einsum("mij,aj->mai", rotations, reference)  # (n, m, 3) atoms relative to their centre
         positions = (centres[:, None, :] + body).reshape(-1, 3)
@@ -164,7 +171,7 @@ def molecular_box(
         clash = (molecule_id[i] != molecule_id[j]) | np.any(shift != 0, axis=1)
         if not clash.any():
             break
-        if rounds < redraw_rounds:
+        if rounds < reorient_rounds:
             # one molecule of each clashing pair turns (all of a molecule clashing with its own image)
             bad = np.unique(molecule_id[i[clash]])
             rotations[bad] = Rotation.random(len(bad), random_state=rng).as_matrix()

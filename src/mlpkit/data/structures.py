@@ -64,8 +64,8 @@ def molecule_from_name(name: str, vacuum: float = 5.0) -> Atoms:
 
     if name not in g2.names:
         raise InputError(
-            f"{name!r} is neither an existing file, a molecule name ASE knows (see ase.collections.g2.names) nor a box "
-            "of molecules (NAME-box:N or NAME-box:N@DENSITY, e.g. water-box:32)"
+            f"{name!r} is neither an existing file nor a molecule name ASE knows (see ase.collections.g2.names); "
+            "a periodic box of molecules is written NAME-box:N or NAME-box:N@DENSITY, e.g. water-box:32"
         )
     atoms = molecule(name)
     atoms.center(vacuum=vacuum)
