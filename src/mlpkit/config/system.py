@@ -35,8 +35,9 @@ class SystemSection(_Section):
         "H2O",
         min_length=1,
         description="an ASE molecule name (H2O, CH3CH2OH, ...; see "
-        "ase.collections.g2), a periodic box of molecules NAME-box:N or NAME-box:N@DENSITY (water-box:32 = 32 H2O at 1.0 g/cm³; "
-        "CH3OH-box:20@0.79, density in g/cm³; placed with project.seed), or a structure file ASE reads (xyz, extxyz, "
+        "ase.collections.g2), a periodic box of molecules NAME-box:N or NAME-box:N@DENSITY (water-box:32 = 32 "
+        "H2O at 1.0 g/cm³; CH3OH-box:20@0.79, density in g/cm³; placed with project.seed), or a structure file "
+        "ASE reads (xyz, extxyz, "
         "cif, POSCAR, ...; periodic cells keep their lattice); relative paths are relative to this file's directory",
     )
     index: int = Field(0, description="which frame of a multi-frame structure file to start from")

@@ -46,7 +46,7 @@ _ALIASES = {"water": "H2O", "methanol": "CH3OH", "ethanol": "CH3CH2OH", "benzene
 
 
 def is_box_spec(text: str) -> bool:
-    """Whether ``text`` has the form of a box spec (``water-box:32``, ``CH3OH-box:20@0.79``); it may still be invalid."""
+    """Whether ``text`` has the form of a box spec (``water-box:32``, ``CH3OH-box:20@0.79``), valid or not."""
     return _BOX_SPEC.match(str(text).strip()) is not None
 
 
