@@ -39,12 +39,15 @@ AMU_PER_A3_IN_G_PER_CM3 = 1.66053906660
 
 
 def partial_rdfs(frames: Sequence[Atoms], *, rmax: float | None = None, nbins: int = 200) -> dict[str, RDF]:
-    """g(r) of every unordered element pair ('H-H', 'H-O', 'O-O' for water; keys sorted alphabetically) and of all
-    atoms ('all'), each normalised by the ideal gas of its neighbour species (see
+    """g(r) of every unordered element pair, heavier element (the centres) first ('O-O', 'O-H', 'H-H' for water),
+    and of all atoms ('all'), each normalised by the ideal gas of its neighbour species (see
     :func:`mlpkit.md.properties.radial_distribution`)."""
     if not frames:
         raise InputError("no frames for the RDFs")
-    symbols = sorted(set(frames[0].get_chemical_symbols()))
+    from ase.data import atomic_masses, atomic_numbers
+
+    # heavier element first: 'O-H' (H around each O: coordination 2 in water), 'O-O', 'H-H'
+    symbols = sorted(set(frames[0].get_chemical_symbols()), key=lambda s: (-atomic_masses[atomic_numbers[s]], s))
     out = {"all": radial_distribution(frames, rmax=rmax, nbins=nbins)}
     for k, a in enumerate(symbols):
         for b in symbols[k:]:
