@@ -22,6 +22,13 @@ class TrainerSettings(Settings):
         description="weight of the force MSE (eV²/Å²) against the per-atom energy MSE (eV²/atom²); the source "
         "warns that ignoring forces is a pitfall",
     )
+    stress_weight: float = Field(
+        0.0,
+        ge=0,
+        description="weight of the stress MSE ((eV/Å³)²) against the per-atom energy MSE, for periodic cells with a "
+        "reference stress (bpnn; 1 weighs 1 meV/atom like 1.6 kbar); 0 = stress not fitted (needed for NPT MD: "
+        "try 1-10 for liquids)",
+    )
     learning_rate: float = Field(
         5e-3,
         gt=0,

@@ -105,7 +105,7 @@ class Trainer:
         for i in range(0, len(items), bs):
             _, st = self.loss_fn(items[i : i + bs], False)
             stats.append(st)
-        return summarize(stats, float(self.s.get("force_weight", 1.0)))
+        return summarize(stats, float(self.s.get("force_weight", 1.0)), float(self.s.get("stress_weight", 0.0)))
 
     def _save_checkpoint(self, state: dict) -> None:
         assert self.checkpoint_dir is not None
@@ -183,7 +183,12 @@ class Trainer:
                     stats.append(st)
                 self.module.eval()
                 record = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"]}
-                record.update({f"train_{k}": v for k, v in summarize(stats, float(s["force_weight"])).items()})
+                record.update(
+                    {
+                        f"train_{k}": v
+                        for k, v in summarize(stats, float(s["force_weight"]), float(s["stress_weight"])).items()
+                    }
+                )
                 if self.valid:
                     record.update({f"valid_{k}": v for k, v in self._evaluate(self.valid).items()})
                     monitor = record["valid_loss"]

@@ -118,7 +118,8 @@ def energy_forces(
     forces = forces.index_add(0, batch.centers, grad).index_add(0, batch.neighbors, -grad)
     sigma = None
     if stress:
-        outer = vectors.detach()[:, :, None] * grad.detach()[:, None, :]  # (P, 3, 3)
+        # differentiable in the parameters when training on stress (create_graph), a plain number otherwise
+        outer = vectors.detach()[:, :, None] * (grad if create_graph else grad.detach())[:, None, :]  # (P, 3, 3)
         pair_image = batch.image[batch.centers]
         virial = torch.zeros(batch.n_images, 3, 3, dtype=outer.dtype, device=outer.device).index_add(
             0, pair_image, outer

@@ -273,14 +273,26 @@ class BPNNPotential(Potential):
         train_data = self._training_items(train)
         valid_data = self._training_items(valid) if valid else None
         force_weight = float(cfg["force_weight"])
+        stress_weight = float(cfg["stress_weight"])
         module = self.module
 
         def loss_fn(items, training: bool):
             batch = self._batch([it[0] for it in items])
-            energy, forces, _ = energy_forces(module, batch, create_graph=training)
+            has = np.array([it[3] is not None for it in items])
+            want = stress_weight > 0 and has.any()
+            energy, forces, stress = energy_forces(module, batch, stress=want, create_graph=training)
             e_ref = torch.as_tensor(np.array([it[1] for it in items]), dtype=energy.dtype, device=energy.device)
             f_ref = torch.as_tensor(np.concatenate([it[2] for it in items]), dtype=forces.dtype, device=forces.device)
-            return energy_force_loss(energy, e_ref, batch.n_atoms, forces, f_ref, force_weight)
+            s_ref = None
+            if want:
+                rows = torch.as_tensor(np.flatnonzero(has), device=energy.device)
+                stress = stress[rows]
+                s_ref = torch.as_tensor(
+                    np.stack([it[3] for it in items if it[3] is not None]), dtype=stress.dtype, device=stress.device
+                )
+            return energy_force_loss(
+                energy, e_ref, batch.n_atoms, forces, f_ref, force_weight, stress, s_ref, stress_weight
+            )
 
         fingerprint = {
             "family": self.family,
@@ -289,6 +301,8 @@ class BPNNPotential(Potential):
             "valid": training_set_hash(valid) if valid else "",
             "force_weight": force_weight,
             "warm_start": warm,
+            # only when used, so checkpoints written before stress could be fitted still resume
+            **({"stress_weight": stress_weight} if stress_weight > 0 else {}),
         }
         trainer = Trainer(module, loss_fn, train_data, valid_data, cfg, fingerprint=fingerprint)
         history = trainer.run()
@@ -310,11 +324,13 @@ class BPNNPotential(Potential):
         )
         return history
 
-    def _training_items(self, images: Sequence[Atoms]) -> list[tuple[GraphArrays, float, np.ndarray]]:
-        """(pairs, interaction energy = E - Σ e_ref, forces) of each labelled configuration."""
+    def _training_items(self, images: Sequence[Atoms]) -> list[tuple[GraphArrays, float, np.ndarray, Any]]:
+        """(pairs, interaction energy = E - Σ e_ref, forces, stress (6,) eV/Å³ or None) of each labelled
+        configuration; stress only for fully periodic cells whose label has one."""
         energies, forces = reference_results(images)
         energies = energies - self.reference_energy(images)
-        return [(self.graph(a), float(e), f) for a, e, f in zip(images, energies, forces, strict=True)]
+        stresses = [_reference_stress(a) for a in images]
+        return [(self.graph(a), float(e), f, s) for a, e, f, s in zip(images, energies, forces, stresses, strict=True)]
 
     def _fit_normalisation(self, train: Sequence[Atoms]) -> None:
         """Reference energies by least squares on composition, feature mean/std per element, energy scale."""
@@ -409,3 +425,14 @@ def _to(batch: GraphBatch, module: torch.nn.Module) -> GraphBatch:
     for name in ("species", "image", "centers", "neighbors", "n_atoms"):
         setattr(batch, name, getattr(batch, name).to(p.device))
     return batch
+
+
+def _reference_stress(atoms: Atoms) -> np.ndarray | None:
+    """(6,) eV/Å³ Voigt reference stress of a fully periodic labelled configuration, else None."""
+    calc = atoms.calc
+    if calc is None or not atoms.pbc.all() or calc.results.get("stress") is None:
+        return None
+    stress = np.asarray(calc.results["stress"], dtype=float)
+    if stress.shape == (3, 3):
+        stress = stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+    return stress
