@@ -154,3 +154,19 @@ def test_gfn2_stress_labels_are_stored_and_npt_runs_on_the_water_box(tmp_path, w
         assert np.allclose(atoms.cell[:], ds.get_atoms(i).cell[:])
     # pressure from the stress, for the record: a packed box far from equilibrium, finite and modest (< 50 kbar)
     assert np.all(np.abs(-labels[ids[0]].stress[:3].mean() / BAR) < 5e4)
+
+
+def test_cli_samples_npt_from_a_box_spec(tmp_path):
+    from ase.io import read
+    from typer.testing import CliRunner
+
+    from mlpkit.cli import _register, app
+
+    _register()
+    out = tmp_path / "npt.extxyz"
+    args = ["sample", "md", "-s", "water-box:8", "--calc", "emt", "--thermostat", "npt", "--pressure", "1000"]
+    res = CliRunner().invoke(app, [*args, "--steps", "4", "--every", "2", "--timestep", "0.5", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    frames = read(out, ":")
+    assert len(frames) == 2 and frames[0].pbc.all() and len(frames[0]) == 24
+    assert frames[0].info["source"] == "md-500K-npt-1000bar" and frames[0].info["density"] > 0
