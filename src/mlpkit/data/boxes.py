@@ -3,13 +3,15 @@
 Placement: the ``n`` molecular centres go on ``n`` sites of a lattice that fills the cell (chosen at random when the
 lattice has more sites than molecules, so any ``n`` works, not only ``k³``), jittered, each molecule rotated at random.
 Molecules that bring an atom closer than ``min_distance`` to an atom of another molecule (or to a periodic image of
-itself) get a new random orientation, and after a few unsuccessful orientations a new centre at an empty site or a
-new jitter; the clash test is one vesin neighbour list per round over the whole box (no Python loop over atoms or
-pairs). Everything draws from one seeded generator, so a spec and a seed give the same box every time.
+itself) get a new random orientation, and after 20 unsuccessful ones a new centre (an empty site, or a wider jitter).
+What reorientation does not resolve in ``reorient_rounds`` rounds (dense, anisotropic molecules such as DMSO) is
+relaxed like packmol does: steepest descent of the overlap penalty, moving and turning whole molecules. The clash test
+is one vesin neighbour list per round over the whole box (no Python loop over atoms or pairs). Everything draws from
+one seeded generator, so a spec and a seed give the same box every time.
 
 Packmol (PyPI ``packmol`` 21.2.3, Debian ``packmol``) solves the same problem by optimisation and is the tool to use for
-mixtures and interfaces; it is not installed here and ASE has no packer, so mlpkit carries this ~150-line version
-for the single-component liquids it needs (no new dependency, deterministic, vectorised).
+mixtures and interfaces; it is not installed here and ASE has no packer, so mlpkit carries this short version for the
+single-component liquids it needs (no new dependency, deterministic, vectorised).
 """
 
 from __future__ import annotations
