@@ -26,6 +26,7 @@ from mlpkit.md.properties import (
     plot_rdf,
     plot_spectrum,
     radial_distribution,
+    unwrap_positions,
     vibrational_spectrum,
 )
 
@@ -113,7 +114,9 @@ def self_diffusion(
     """Einstein self-diffusion coefficient of ``element``'s atoms (all atoms if None; 'O' for water molecules'
     centres) with the Yeh-Hummer finite-size correction at ``temperature`` K and ``viscosity`` Pa·s.
 
-    The correction is derived for cubic cells; for another shape the cube root of the volume stands in for L.
+    The centre of mass of the whole box is held still first (a Langevin thermostat without ``FixCom``, as under NPT,
+    lets it wander; that drift is not diffusion). The correction is derived for cubic cells; for another shape the
+    cube root of the volume stands in for L.
     """
     if not frames or not np.all(frames[0].pbc):
         raise InputError("self-diffusion with the finite-size correction needs a periodic trajectory")
@@ -122,7 +125,10 @@ def self_diffusion(
         select = np.array(frames[0].get_chemical_symbols()) == element
         if not select.any():
             raise InputError(f"no {element} atoms in the trajectory")
-    diff = diffusion_coefficient(frames, dt, select=select, fit_window=fit_window)
+    positions = unwrap_positions(frames)
+    masses = frames[0].get_masses()
+    positions = positions - (np.einsum("a,tai->ti", masses, positions) / masses.sum())[:, None, :]
+    diff = diffusion_coefficient(None, dt, positions=positions, select=select, fit_window=fit_window)
     length = float(np.mean([a.get_volume() for a in frames]) ** (1 / 3))
     return SelfDiffusion(
         diffusion=diff,
