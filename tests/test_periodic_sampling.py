@@ -170,3 +170,25 @@ def test_cli_samples_npt_from_a_box_spec(tmp_path):
     frames = read(out, ":")
     assert len(frames) == 2 and frames[0].pbc.all() and len(frames[0]) == 24
     assert frames[0].info["source"] == "md-500K-npt-1000bar" and frames[0].info["density"] > 0
+
+
+def test_equilibrate_box_removes_close_contacts_then_thermalises():
+    from mlpkit.sampling import equilibrate_box
+
+    hot = _copper()
+    hot.rattle(0.2, seed=0)  # close contacts: forces of several eV/Å
+    probe = hot.copy()
+    probe.calc = EMT()
+    assert np.abs(probe.get_forces()).max() > 2.0
+    out = equilibrate_box(hot, EMT(), temperature=300, relax_steps=200, fmax=0.3, nvt_steps=10, timestep=2.0)
+    check = out.copy()
+    check.calc = EMT()
+    # the NVT steps move the atoms again, but from a relaxed start: forces stay of thermal size
+    assert np.abs(check.get_forces()).max() < 1.5
+    assert out.get_momenta().any() and "FIRE" in out.info["equilibration"]
+    assert np.allclose(out.cell[:], hot.cell[:])  # cell fixed
+    relaxed_only = equilibrate_box(hot, EMT(), temperature=300, relax_steps=200, fmax=0.3)
+    relaxed_only.calc = EMT()
+    assert np.linalg.norm(relaxed_only.get_forces(), axis=1).max() < 0.3
+    assert not relaxed_only.get_momenta().any()
+    assert np.allclose(hot.positions, probe.positions)  # the input was not changed

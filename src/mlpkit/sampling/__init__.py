@@ -5,8 +5,8 @@ seeded, never changes its input, and returns plain ``ase.Atoms`` whose ``info`` 
 (``source``, ``temperature``, ``step``...). They carry no energies: labels come from the reference method.
 """
 
-from mlpkit.sampling.md import md_snapshots
+from mlpkit.sampling.md import equilibrate_box, md_snapshots
 from mlpkit.sampling.normal_modes import harmonic_modes, normal_mode_sampling
 from mlpkit.sampling.rattle import rattle
 
-__all__ = ["harmonic_modes", "md_snapshots", "normal_mode_sampling", "rattle"]
+__all__ = ["equilibrate_box", "harmonic_modes", "md_snapshots", "normal_mode_sampling", "rattle"]
