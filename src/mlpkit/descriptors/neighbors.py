@@ -96,7 +96,7 @@ class VerletList:
 
 
 def spatial_order(positions: np.ndarray, cell: np.ndarray, pbc, bin_size: float = 3.0) -> np.ndarray:
-    """A permutation of the atoms along a Morton (Z-order) curve over bins of ``bin_size`` Å.
+    """A permutation of the atoms along a Morton (Z-order) curve over bins of at most ``bin_size`` Å.
 
     Atoms close in space end up close in memory, so a pass over pairs touches a small, cache-sized set of
     per-atom rows (LAMMPS sorts atoms for the same reason). ``order[k]`` is the original index of the k-th atom.
@@ -112,7 +112,11 @@ def spatial_order(positions: np.ndarray, cell: np.ndarray, pbc, bin_size: float 
         lo = positions.min(axis=0)
         lengths = np.maximum(positions.max(axis=0) - lo, 1e-9)
         frac = (positions - lo) / lengths
-    n_bins = np.clip((lengths / bin_size).astype(np.int64), 1, 1023)
+    # a power of two of bins per axis (each bin_size/2 to bin_size wide): the curve then splits space in halves,
+    # quarters, ... so equal contiguous ranges of atoms are compact blocks in space (threaded kernels: few pairs
+    # cross between blocks)
+    wanted = np.maximum(lengths / bin_size, 1.0)
+    n_bins = np.clip(2 ** np.ceil(np.log2(wanted)).astype(np.int64), 1, 1024)
     idx = np.minimum((frac * n_bins).astype(np.int64), n_bins - 1)
     code = _spread_bits(idx[:, 0]) | (_spread_bits(idx[:, 1]) << 1) | (_spread_bits(idx[:, 2]) << 2)
     return np.argsort(code, kind="stable").astype(np.int64)

@@ -14,7 +14,7 @@ import numpy as np
 from ase import Atoms
 
 from mlpkit.descriptors.graph import GraphArrays, species_index
-from mlpkit.descriptors.kernels import pair_vectors
+from mlpkit.descriptors.kernel_threads import pair_vectors
 from mlpkit.descriptors.neighbors import NeighborList, VerletList, spatial_order
 
 

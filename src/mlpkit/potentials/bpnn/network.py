@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from mlpkit.descriptors.graph import GraphBatch, GraphConcat
-from mlpkit.descriptors.kernels import symmetry_features, symmetry_forces
+from mlpkit.descriptors.kernel_threads import pair_topology, symmetry_features, symmetry_forces
 from mlpkit.descriptors.symmetry import SymmetryFunctions, SymmetryFunctionSettings
 from mlpkit.descriptors.tables import KernelParameters, Workspace
 from mlpkit.errors import InputError
@@ -141,8 +141,9 @@ def kernel_energy_forces(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """:func:`energy_forces` on the CPU with the compiled descriptor kernels (prediction and MD only).
 
-    The features and their backward pass run in :mod:`mlpkit.descriptors.kernels`; only the networks run in torch
-    (in the module's dtype), differentiated once to get dE/dG. Same results as :func:`energy_forces` up to the
+    The features and their backward pass run in :mod:`mlpkit.descriptors.kernel_threads` on torch's thread count
+    (``torch.set_num_threads``); the networks run in torch (in the module's dtype, same threads), differentiated
+    once to get dE/dG. Same results as :func:`energy_forces` up to the
     radial tables' interpolation error (~1e-10 relative; float32 models: float32 rounding). Returns numpy arrays:
     energies (n_images,) eV, forces (N, 3) eV/Å, stress (n_images, 6) eV/Å³ or None.
     """
@@ -155,8 +156,14 @@ def kernel_energy_forces(
     real = np.float32 if p.dtype == torch.float32 else np.float64
     feats = ws.get("features", (n, d.n_features), real)
     moments = ws.get("moments", (n, d.n_species, max(d.n_angular, 1), d.n_monomials), real)
+    # the pair index by centre and the thread blocks: built once per neighbour list (the MD graph keeps its
+    # arrays between Verlet rebuilds, so their identity says whether the list changed)
+    topo = ws.topology
+    if topo is None or topo.centers is not graph.centers or topo.neighbors is not graph.neighbors or topo.n_atoms != n:
+        topo = ws.topology = pair_topology(graph.centers, graph.neighbors, n)
     args = params.args()
-    symmetry_features(graph.vectors, graph.centers, graph.neighbors, graph.species, graph.half, feats, moments, *args)
+    symmetry_features(graph.vectors, graph.centers, graph.neighbors, graph.species, graph.half, feats, moments, *args,
+                      topology=topo)  # fmt: skip
     g = torch.from_numpy(feats).to(p.dtype).requires_grad_(True)
     image = torch.from_numpy(graph.image)
     with torch.enable_grad():
@@ -166,8 +173,9 @@ def kernel_energy_forces(
     forces = np.empty((n, 3))
     virial = np.empty((graph.n_images, 3, 3))
     grad = np.ascontiguousarray(grad_g.detach().numpy(), dtype=real)
+    cross_grad = ws.get("cross_grad", (graph.vectors.shape[0], 3))
     symmetry_forces(graph.vectors, graph.centers, graph.neighbors, graph.species, graph.image, graph.half, grad,
-                    moments, forces, virial, *args)  # fmt: skip
+                    moments, forces, virial, *args, topology=topo, cross_grad=cross_grad)  # fmt: skip
     sigma = None
     if stress:
         sym = 0.5 * (virial + virial.transpose(0, 2, 1))
