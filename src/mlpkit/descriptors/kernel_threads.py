@@ -184,6 +184,15 @@ def _pair_vectors_parallel(bounds, positions, i, j, shifts, cell, out):
         ak.pair_vectors_block(bounds[b], bounds[b + 1], positions, i, j, shifts, cell, out)
 
 
+def block_bounds(topology: PairTopology, threads: int | None = None) -> np.ndarray:
+    """The atom blocks (n_blocks + 1,) the kernels use for this topology and thread count (other per-atom
+    kernels, e.g. the networks, run on the same blocks)."""
+    blocks = _blocks(topology.n_atoms, kernel_threads(threads))
+    if blocks == 1:
+        return np.array([0, topology.n_atoms], dtype=np.int64)
+    return topology.layout(blocks).bounds
+
+
 def _even_bounds(n: int, blocks: int) -> np.ndarray:
     return (np.arange(blocks + 1, dtype=np.int64) * n) // blocks
 
