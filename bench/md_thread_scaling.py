@@ -11,7 +11,7 @@ Counted from the arrays a step streams: bytes moved per atom per step.
 
 Predicted (a model, not a measurement), for T threads:
 ``t(T) = max(compute(T), memory(T)) + serial + launches``, with
-``compute(T) = (features × (1 + cross(T)) + networks + dE/dM + forces) / T``,
+``compute(T) = (features × (1 + cross(T)) × imbalance(T) + networks + dE/dM + forces + pair vectors) / T``,
 ``memory(T) = bytes per atom-step / min(T × bandwidth per core, bandwidth of the node)``,
 ``launches`` = 7 parallel launches per step × ``--launch-us`` µs, over the atoms.
 """
@@ -84,10 +84,17 @@ def measure(n_atoms: int, steps: int, threads_for_cross: list[int]) -> dict:
         graph = concatenate([MDGraph(pot.species, pot.cutoff, pot.verlet_skin).get(atoms)])
         fresh = kt.pair_topology(graph.centers, graph.neighbors, n)
         fresh.layout(2)
+        fresh.layout(2, with_cross=True)
         rebuild.append(time.process_time() - c)
     out["rebuild"] = statistics.median(rebuild) / n * 1e6
     P = graph.centers.shape[0]
-    cross = {T: topo.layout(T).cross.shape[0] / P for T in threads_for_cross}
+    # the forward pass's blocks (balanced on own + crossing pairs): crossing fraction and the largest block's
+    # share of that work over the mean (the pass waits for the slowest block)
+    cross, imbalance = {}, {}
+    for T in threads_for_cross:
+        lay = topo.layout(T, with_cross=True)
+        work = np.diff(topo.own_start[lay.bounds]) + np.diff(lay.cross_start)
+        cross[T], imbalance[T] = lay.cross.shape[0] / P, float(work.max() / work.mean())
     # bytes streamed per atom-step: each pass over the pairs reads vectors (24 B) and two int32 indices;
     # pair vectors also read shifts (24 B) and write vectors; per-atom arrays: G (F×8) written, read by the
     # networks, dE/dG written and read by the forces; M (S·K·C×8) written, read + written by dE/dM, read by
@@ -100,6 +107,7 @@ def measure(n_atoms: int, steps: int, threads_for_cross: list[int]) -> dict:
         "pairs_per_atom": P / n,
         "stages": out,
         "cross": cross,
+        "imbalance": imbalance,
         "bytes_per_atom_step": per_pair * P / n + per_atom,
     }
 
@@ -107,8 +115,9 @@ def measure(n_atoms: int, steps: int, threads_for_cross: list[int]) -> dict:
 def predict(m: dict, threads: int, bw_core: float, bw_node: float, launch_us: float, steps_per_rebuild: float):
     """µs/atom/step predicted for ``threads`` threads (module docstring)."""
     s = m["stages"]
-    cross = m["cross"].get(threads, 0.0)
-    compute = (s["features"] * (1 + cross) + s["networks"] + s["dE/dM + forces"] + s["pair vectors"]) / threads
+    cross, imbalance = m["cross"].get(threads, 0.0), m["imbalance"].get(threads, 1.0)
+    features = s["features"] * (1 + cross) * imbalance
+    compute = (features + s["networks"] + s["dE/dM + forces"] + s["pair vectors"]) / threads
     memory = m["bytes_per_atom_step"] / (min(threads * bw_core, bw_node) * 1e3)  # GB/s -> bytes per µs: ×1e3
     serial = s["serial rest"] + s["rebuild"] / steps_per_rebuild
     launches = 7 * launch_us / m["atoms"]
@@ -132,12 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{m['atoms']} atoms, {m['pairs_per_atom']:.1f} pairs/atom (half list with skin)")
         print("one thread, CPU µs/atom/step: " + ", ".join(f"{k} {v:.2f}" for k, v in s.items()))
         print(f"bytes streamed per atom-step (counted): {m['bytes_per_atom_step'] / 1e3:.1f} KB")
-        print("| threads | crossing pairs | compute | memory floor | serial + launches | predicted µs/atom/step |")
-        print("|---|---|---|---|---|---|")
+        print("| threads | crossing pairs | block imbalance | compute | memory floor | serial + launches | predicted |")
+        print("|---|---|---|---|---|---|---|")
         for t in opts.threads:
             r = predict(m, t, opts.bandwidth_core, opts.bandwidth_node, opts.launch_us, opts.steps_per_rebuild)
-            cross = m["cross"].get(t, 0.0)
-            print(f"| {t} | {cross:.1%} | {r['compute']:.3f} | {r['memory']:.3f} | {r['serial']:.3f} | "
+            cross, imb = m["cross"].get(t, 0.0), m["imbalance"].get(t, 1.0)
+            print(f"| {t} | {cross:.1%} | {imb:.3f} | {r['compute']:.3f} | {r['memory']:.3f} | {r['serial']:.3f} | "
                   f"{r['total']:.3f} |")  # fmt: skip
     return 0
 

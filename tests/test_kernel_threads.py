@@ -81,8 +81,8 @@ def test_block_layout_covers_atoms_and_lists_every_crossing_pair(small_blocks):
     n = len(g.species)
     topo = kt.pair_topology(g.centers, g.neighbors, n)
     assert topo.direct  # pairs grouped by centre: no indirection
-    for blocks in (1, 2, 5):
-        lay = topo.layout(blocks)
+    for blocks, with_cross in ((1, False), (2, False), (5, False), (2, True), (5, True)):
+        lay = topo.layout(blocks, with_cross=with_cross)
         assert lay.bounds[0] == 0 and lay.bounds[-1] == n and np.all(np.diff(lay.bounds) > 0)
         block = np.searchsorted(lay.bounds, np.arange(n), side="right") - 1
         crossing = np.nonzero(block[g.centers] != block[g.neighbors])[0]
