@@ -99,7 +99,8 @@ class VerletList:
         threads, 0: vesin's default)."""
         positions = np.asarray(atoms.positions, dtype=np.float64)
         cell = np.asarray(atoms.cell[:], dtype=np.float64)
-        key = (tuple(atoms.numbers.tolist()), tuple(bool(p) for p in atoms.pbc), cell.tobytes())
+        # bytes, not a tuple of ints: this runs every MD step (a 50k-atom tuple costs milliseconds)
+        key = (np.asarray(atoms.numbers).tobytes(), tuple(bool(p) for p in atoms.pbc), cell.tobytes())
         if self._list is not None and key == self._key and self._positions is not None:
             moved = np.einsum("ij,ij->i", positions - self._positions, positions - self._positions)
             if moved.size == 0 or float(moved.max()) <= (0.5 * self.skin) ** 2:
