@@ -13,6 +13,7 @@ Predicted (a model, not a measurement), for T threads:
 ``t(T) = max(compute(T), memory(T)) + serial + launches``, with
 ``compute(T) = (features × (1 + cross(T)) × imbalance(T) + networks + dE/dM + forces + pair vectors) / T``,
 ``memory(T) = bytes per atom-step / min(T × bandwidth per core, bandwidth of the node)``,
+``serial`` = rest of predict + (rebuild − vesin + vesin / T) / steps per rebuild,
 ``launches`` = 7 parallel launches per step × ``--launch-us`` µs, over the atoms.
 """
 
@@ -87,6 +88,18 @@ def measure(n_atoms: int, steps: int, threads_for_cross: list[int]) -> dict:
         fresh.layout(2, with_cross=True)
         rebuild.append(time.process_time() - c)
     out["rebuild"] = statistics.median(rebuild) / n * 1e6
+    # of which vesin's pair search (which runs on the kernels' threads; the rest of a rebuild is serial)
+    from mlpkit.descriptors.neighbors import _compute, spatial_order
+
+    search = []
+    for _ in range(3):
+        order = spatial_order(atoms.positions, atoms.cell[:], atoms.pbc)
+        c = time.process_time()
+        _compute(
+            atoms.positions[order], atoms.cell[:], atoms.pbc, pot.cutoff + pot.verlet_skin, threads=1, by_centre=True
+        )
+        search.append(time.process_time() - c)
+    out["rebuild: vesin"] = statistics.median(search) / n * 1e6
     P = graph.centers.shape[0]
     # the forward pass's blocks (balanced on own + crossing pairs): crossing fraction and the largest block's
     # share of that work over the mean (the pass waits for the slowest block)
@@ -119,7 +132,8 @@ def predict(m: dict, threads: int, bw_core: float, bw_node: float, launch_us: fl
     features = s["features"] * (1 + cross) * imbalance
     compute = (features + s["networks"] + s["dE/dM + forces"] + s["pair vectors"]) / threads
     memory = m["bytes_per_atom_step"] / (min(threads * bw_core, bw_node) * 1e3)  # GB/s -> bytes per µs: ×1e3
-    serial = s["serial rest"] + s["rebuild"] / steps_per_rebuild
+    vesin = min(s["rebuild: vesin"], s["rebuild"])
+    serial = s["serial rest"] + (s["rebuild"] - vesin + vesin / threads) / steps_per_rebuild
     launches = 7 * launch_us / m["atoms"]
     return {"compute": compute, "memory": memory, "serial": serial + launches,
             "total": max(compute, memory) + serial + launches}  # fmt: skip
