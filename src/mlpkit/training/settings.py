@@ -52,6 +52,14 @@ class TrainerSettings(Settings):
     )
     weight_decay: float = Field(0.0, ge=0, description="Adam weight decay")
     grad_clip: float = Field(10.0, gt=0, description="gradient-norm clip")
+    amsgrad: bool = Field(False, description="AMSGrad variant of Adam (MACE's CLI default)")
+    ema_decay: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="exponential moving average of the weights after every optimiser step (e.g. 0.99, MACE's "
+        "--ema); validation, early stopping and the kept model use the averaged weights; 0 = off",
+    )
     checkpoint_every: int = Field(50, ge=1, description="epochs between checkpoints (with a checkpoint_dir)")
 
 

@@ -33,6 +33,7 @@ from mlpkit.errors import InputError
 from mlpkit.potentials.base import Capabilities, FitHistory, Potential, Prediction
 from mlpkit.potentials.bpnn.md_graph import MDGraph
 from mlpkit.potentials.bpnn.network import AtomicNetworks, _device, _dtype, energy_forces, kernel_energy_forces
+from mlpkit.potentials.bpnn.network_kernels import CompiledNetworks
 from mlpkit.potentials.bpnn.settings import BPNNHyperparameters, default_hyperparameters
 from mlpkit.potentials.store import read_family_json, read_weights, write_model_dir
 from mlpkit.schema import validate_settings
@@ -109,6 +110,8 @@ class BPNNPotential(Potential):
         self.compiled = True
         self._kernel_params: KernelParameters | None = None
         self._workspace = Workspace()
+        #: the networks packed for the compiled kernels (repacked when the weights change)
+        self._networks = CompiledNetworks()
 
     @classmethod
     def from_data(cls, train: Sequence[Atoms], **hyperparameters: Any) -> BPNNPotential:
@@ -186,7 +189,12 @@ class BPNNPotential(Potential):
             if self._use_kernels():
                 concat = concatenate(graphs[start:stop])
                 e, f, s = kernel_energy_forces(
-                    self.module, self.kernel_parameters, concat, stress=stress, workspace=self._workspace
+                    self.module,
+                    self.kernel_parameters,
+                    concat,
+                    stress=stress,
+                    workspace=self._workspace,
+                    networks=self._networks,
                 )
                 volume = concat.volume
             else:
