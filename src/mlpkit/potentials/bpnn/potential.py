@@ -25,7 +25,7 @@ import torch
 from ase import Atoms
 
 from mlpkit.data.dataset import holdout
-from mlpkit.data.records import methods_of, reference_results, species_of, training_set_hash
+from mlpkit.data.records import methods_of, reference_results, reference_stress, species_of, training_set_hash
 from mlpkit.descriptors.graph import GraphArrays, GraphBatch, collate, concatenate, graph_arrays, species_index
 from mlpkit.descriptors.symmetry import SymmetryFunctionSettings
 from mlpkit.descriptors.tables import KernelParameters, Workspace
@@ -337,7 +337,7 @@ class BPNNPotential(Potential):
         configuration; stress only for fully periodic cells whose label has one."""
         energies, forces = reference_results(images)
         energies = energies - self.reference_energy(images)
-        stresses = [_reference_stress(a) for a in images]
+        stresses = [reference_stress(a) for a in images]
         return [(self.graph(a), float(e), f, s) for a, e, f, s in zip(images, energies, forces, stresses, strict=True)]
 
     def _fit_normalisation(self, train: Sequence[Atoms]) -> None:
@@ -433,14 +433,3 @@ def _to(batch: GraphBatch, module: torch.nn.Module) -> GraphBatch:
     for name in ("species", "image", "centers", "neighbors", "n_atoms"):
         setattr(batch, name, getattr(batch, name).to(p.device))
     return batch
-
-
-def _reference_stress(atoms: Atoms) -> np.ndarray | None:
-    """(6,) eV/Å³ Voigt reference stress of a fully periodic labelled configuration, else None."""
-    calc = atoms.calc
-    if calc is None or not atoms.pbc.all() or calc.results.get("stress") is None:
-        return None
-    stress = np.asarray(calc.results["stress"], dtype=float)
-    if stress.shape == (3, 3):
-        stress = stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
-    return stress
