@@ -199,26 +199,31 @@ def format_table(results: list[dict], reference: str, threads: list[int]) -> str
     t_cols = [str(t) for t in threads]
     header = ["atoms", "model"]
     for t in t_cols:
-        header.append(f"{t}T µs/atom")
-        if t == "1":
-            header.append("1T CPU µs/atom")
+        header += [f"{t}T µs/atom", f"{t}T CPU µs/atom"]
+    # parallel efficiency from 1 to t threads: wall t1 / (t * t_t); and the work (CPU time, all threads) that
+    # the threads add, t-thread CPU / 1-thread CPU (load-robust: idle waiting threads sleep and cost no CPU)
+    multi = [t for t in t_cols if t != "1"] if "1" in t_cols else []
+    for t in multi:
+        header += [f"eff 1→{t}T", f"CPU {t}T/1T"]
     for t in t_cols:
         header.append(f"ratio {t}T")
         if t == "1":
             header.append("ratio 1T CPU")
-    header += ["NL builds", "peak RSS MB", "KB/atom"]
+    header += ["NL builds", "peak RSS MB", "KB/atom", "load avg"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in sorted(results, key=lambda r: (r.get("n_atoms", r.get("size", 0)), r.get("name", r.get("model")))):
         if "threads" not in r:
             name = f"{r['model']} {r['precision']}"
             why = r.get("error") or r.get("skipped", "")
-            lines.append(f"| {r['size']} | {name} | " + " | ".join(["—"] * (len(header) - 3)) + f" | {why} |")
+            lines.append(f"| {r['size']} | {name} | " + " | ".join(["—"] * (len(header) - 4)) + f" | {why} | |")
             continue
         cells = [str(r["n_atoms"]), r["name"]]
+        th = r["threads"]
         for t in t_cols:
-            cells.append(f"{r['threads'][t]['us_per_atom']:.1f}")
-            if t == "1":
-                cells.append(f"{r['threads'][t]['cpu_us_per_atom']:.1f}")
+            cells += [f"{th[t]['us_per_atom']:.2f}", f"{th[t]['cpu_us_per_atom']:.2f}"]
+        for t in multi:
+            cells.append(f"{th['1']['us_per_atom'] / (int(t) * th[t]['us_per_atom']):.2f}")
+            cells.append(f"{th[t]['cpu_us_per_atom'] / th['1']['cpu_us_per_atom']:.2f}")
         base = ref.get(r["n_atoms"])
         for t in t_cols:
             keys = ["us_per_atom", "cpu_us_per_atom"] if t == "1" else ["us_per_atom"]
@@ -228,6 +233,7 @@ def format_table(results: list[dict], reference: str, threads: list[int]) -> str
         steps = [r["threads"][t]["steps"] for t in t_cols]
         cells.append("every step" if nb[0] is None else ", ".join(f"{b}/{k}" for b, k in zip(nb, steps, strict=True)))
         cells += [f"{r['peak_rss_mb']:.0f}", f"{r['kb_per_atom']:.1f}" if r["n_atoms"] >= 1000 else "(small)"]
+        cells.append("/".join(f"{th[t].get('load_average', float('nan')):.1f}" for t in t_cols))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -72,8 +72,8 @@ class MlpkitBPNN:
         return float(pred.energy[0]), np.asarray(pred.forces[0])
 
     def neighbor_builds(self) -> int | None:
-        verlet = getattr(self.potential, "_verlet", None)
-        return None if verlet is None else verlet.n_builds
+        graph = getattr(self.potential, "md_graph", None)  # the MD path's Verlet list (None before the first step)
+        return None if graph is None else graph.n_builds
 
 
 class MlpkitBPNNRebuild(MlpkitBPNN):

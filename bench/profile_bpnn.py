@@ -162,7 +162,7 @@ def _profile_compiled(pot, atoms, opts) -> int:
     import torch
 
     from mlpkit.descriptors.graph import concatenate
-    from mlpkit.descriptors.kernels import symmetry_features, symmetry_forces
+    from mlpkit.descriptors.kernel_threads import pair_topology, symmetry_features, symmetry_forces
 
     n = len(atoms)
     module, params, ws = pot.module, pot.kernel_parameters, pot._workspace
@@ -176,7 +176,11 @@ def _profile_compiled(pot, atoms, opts) -> int:
         t.append(clock())
         feats = ws.get("features", (n, d.n_features))
         moments = ws.get("moments", (n, d.n_species, max(d.n_angular, 1), d.n_monomials))
-        symmetry_features(g.vectors, g.centers, g.neighbors, g.species, g.half, feats, moments, *params.args())
+        topo = ws.topology
+        if topo is None or topo.centers is not g.centers:  # once per neighbour list, as kernel_energy_forces
+            topo = ws.topology = pair_topology(g.centers, g.neighbors, n)
+        symmetry_features(g.vectors, g.centers, g.neighbors, g.species, g.half, feats, moments, *params.args(),
+                          topology=topo)  # fmt: skip
         t.append(clock())
         x = torch.from_numpy(feats).to(pot.dtype).requires_grad_(True)
         energy = module.energies_from_features(x, torch.from_numpy(g.species), fold=True).sum()
@@ -185,8 +189,9 @@ def _profile_compiled(pot, atoms, opts) -> int:
         grad = np.ascontiguousarray(grad.numpy(), dtype=np.float64)
         t.append(clock())
         forces, virial = np.empty((n, 3)), np.empty((1, 3, 3))
+        cross_grad = ws.get("cross_grad", (len(g.centers), 3))
         symmetry_forces(g.vectors, g.centers, g.neighbors, g.species, g.image, g.half, grad, moments, forces,
-                        virial, *params.args())  # fmt: skip
+                        virial, *params.args(), topology=topo, cross_grad=cross_grad)  # fmt: skip
         t.append(clock())
         names = ["Verlet list + pair vectors", "descriptor kernel", "networks", "networks backward", "forces kernel"]
         for name, a, b in zip(names, t[:-1], t[1:], strict=True):

@@ -315,3 +315,22 @@ def test_test_metrics_split_by_temperature_and_frame_median():
     for a in frames:
         a.info.pop("temperature")
     assert "forces_mae_by_temperature" not in evaluate_committee(ZeroForces(), frames)
+
+
+def test_missing_test_file_is_refused_before_any_label(tmp_path):
+    """A `test.file` that does not exist stops the run at config time (relative to the YAML), not after labelling."""
+    cfg = tmp_path / "learn.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "structure": "H2O",
+                "driver": {"method": "gfn2"},
+                "reference": {"method": "gfn2"},
+                "test": {"file": "missing.extxyz"},
+            }
+        )
+    )
+    with pytest.raises(InputError, match=r"test\.file: .*missing\.extxyz does not exist"):
+        ActiveLearningConfig.from_yaml(cfg)
+    (tmp_path / "missing.extxyz").write_text("")
+    assert ActiveLearningConfig.from_yaml(cfg).test.file == str(tmp_path / "missing.extxyz")

@@ -17,7 +17,8 @@ from ase import Atoms
 from ase.build import molecule
 
 from mlpkit.descriptors.graph import concatenate, graph_arrays
-from mlpkit.descriptors.kernels import pair_vectors, symmetry_features, symmetry_forces
+from mlpkit.descriptors.kernel_threads import symmetry_features, symmetry_forces
+from mlpkit.descriptors.kernels import pair_vectors
 from mlpkit.descriptors.neighbors import neighbor_list, spatial_order
 from mlpkit.descriptors.symmetry import SymmetryFunctions, SymmetryFunctionSettings
 from mlpkit.descriptors.tables import TABLE_TOLERANCE, Workspace, analytic_basis, basis_table
@@ -48,18 +49,18 @@ def _torch_features(sf: SymmetryFunctions, g) -> tuple[torch.Tensor, torch.Tenso
     return vectors, feats
 
 
-def _kernel(sf: SymmetryFunctions, g, grad: np.ndarray | None = None, n_images: int = 1):
+def _kernel(sf: SymmetryFunctions, g, grad: np.ndarray | None = None, n_images: int = 1, threads: int = 1):
     kp = sf.kernel_parameters()
     n = len(g.species)
     feats = np.empty((n, sf.n_features))
     moments = np.empty((n, sf.n_species, max(sf.n_angular, 1), sf.n_monomials))
     image = getattr(g, "image", np.zeros(n, dtype=np.int64))
-    symmetry_features(g.vectors, g.centers, g.neighbors, g.species, g.half, feats, moments, *kp.args())
+    symmetry_features(g.vectors, g.centers, g.neighbors, g.species, g.half, feats, moments, *kp.args(), threads=threads)
     if grad is None:
         return feats
     forces, virial = np.empty((n, 3)), np.empty((n_images, 3, 3))
     symmetry_forces(g.vectors, g.centers, g.neighbors, g.species, image, g.half, grad, moments, forces, virial,
-                    *kp.args())  # fmt: skip
+                    *kp.args(), threads=threads)  # fmt: skip
     return feats, forces, virial
 
 

@@ -164,3 +164,45 @@ def test_bad_settings_are_clear_errors(water_frames):
     unlabelled.calc = None
     with pytest.raises(InputError, match="no reference energy"):
         pot.fit([unlabelled], progress=False)
+
+
+def test_weight_average_by_hand():
+    """``avg ← d·avg + (1 − d)·w`` after every step; swap_in loads it and hands back the live weights."""
+    from mlpkit.training.trainer import _WeightAverage
+
+    lin = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        lin.weight.fill_(1.0)
+    ema = _WeightAverage(lin, 0.75)
+    for w in (3.0, 5.0):
+        with torch.no_grad():
+            lin.weight.fill_(w)
+        ema.update()
+    expected = 0.75 * (0.75 * 1.0 + 0.25 * 3.0) + 0.25 * 5.0
+    live = ema.swap_in()
+    assert float(lin.weight) == pytest.approx(expected)
+    assert float(live["weight"]) == 5.0
+
+
+def test_weight_average_is_kept_and_resumes(water_frames, tmp_path):
+    """With ``ema_decay`` the kept model is the averaged one (not the last step's weights), and a run killed
+    mid-way resumes to exactly the same averaged weights."""
+    train = water_frames[:9]
+    settings = {"epochs": 6, "progress": False, "batch_size": 3, "seed": 2, "keep": "last", "amsgrad": True}
+    plain = create_potential("bpnn", train, **SMALL)
+    plain.fit(train, **settings)
+    avg = create_potential("bpnn", train, **SMALL)
+    avg.fit(train, ema_decay=0.5, **settings)
+    assert not np.allclose(_weights(avg), _weights(plain))
+
+    def kill_at_4(epoch, record):
+        if epoch == 4:
+            raise _Kill
+
+    ckpt = tmp_path / "ckpt"
+    killed = create_potential("bpnn", train, **SMALL)
+    with pytest.raises(_Kill):
+        killed.fit(train, ema_decay=0.5, checkpoint_dir=ckpt, callback=kill_at_4, checkpoint_every=2, **settings)
+    resumed = create_potential("bpnn", train, **SMALL)
+    resumed.fit(train, ema_decay=0.5, checkpoint_dir=ckpt, checkpoint_every=2, **settings)
+    np.testing.assert_array_equal(_weights(resumed), _weights(avg))

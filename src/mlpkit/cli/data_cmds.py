@@ -180,8 +180,9 @@ _STRUCTURE = typer.Option(
     ...,
     "--structure",
     "-s",
-    help="Structure file (any format ASE reads) or an ASE molecule "
-    "name such as H2O or CH3CH2OH (put in a box with 5 Å vacuum).",
+    help="Structure file (any format ASE reads), an ASE molecule "
+    "name such as H2O or CH3CH2OH (put in a box with 5 Å vacuum), or a periodic box of molecules such as water-box:32 "
+    "or CH3OH-box:20@0.79 (g/cm³).",
 )
 _INDEX = typer.Option(-1, "--index", help="Which structure of a multi-frame file to start from.")
 _CALC = typer.Option(
@@ -206,7 +207,11 @@ def sample_md(
         "-T",
         help="Temperature (K) of the Maxwell-Boltzmann start and of the Langevin thermostat.",
     ),
-    thermostat: str = typer.Option("nve", "--thermostat", help="nve (velocity Verlet) or langevin (NVT)."),
+    thermostat: str = typer.Option(
+        "nve", "--thermostat", help="nve (velocity Verlet), langevin (NVT) or npt (periodic cells: + barostat)."
+    ),
+    pressure: float = typer.Option(1.0, "--pressure", help="NPT pressure (bar; 1 GPa = 10000 bar)."),
+    barostat_time: float = typer.Option(1000.0, "--barostat-time", help="NPT barostat period (fs)."),
     steps: int = typer.Option(500, "--steps", help="MD steps."),
     every: int = typer.Option(10, "--every", help="Keep a snapshot every this many steps."),
     timestep: float = typer.Option(1.0, "--timestep", help="Time step (fs)."),
@@ -234,6 +239,8 @@ def sample_md(
         thermostat=thermostat,
         timestep=timestep,
         friction=friction,
+        pressure=pressure,
+        barostat_time=barostat_time,
         seed=seed,
         progress=True,
     )

@@ -38,7 +38,13 @@ def _parse_options(items: list[str] | None) -> dict:
 @app.command("init")
 def init_cmd(
     directory: Path = typer.Argument(..., help="project directory (created); the file is DIRECTORY/mlpkit.yaml"),
-    structure: str = typer.Option("H2O", "--structure", "-s", help="ASE molecule name (H2O) or a structure file"),
+    structure: str = typer.Option(
+        "H2O",
+        "--structure",
+        "-s",
+        help="ASE molecule name (H2O), a periodic box of molecules (water-box:32, CH3OH-box:20@0.79 g/cm³) or a "
+        "structure file (xyz, POSCAR, CIF, ...)",
+    ),
     method: str = typer.Option("pyscf", "--method", "-m", help="reference method: pyscf, gfn2, gpaw, ase, emt"),
     option: list[str] = typer.Option(
         None, "--option", "-o", help="method option key=value (repeatable), e.g. -o xc=PBE -o basis=def2-TZVP"

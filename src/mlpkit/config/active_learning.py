@@ -172,7 +172,9 @@ class ActiveLearningConfig(_Strict):
     """An active-learning run: see the module docstring for what each default means."""
 
     name: str = "active-learning"
-    structure: str = Field(..., description="structure file, or a molecule name ASE knows (H2O)")
+    structure: str = Field(
+        ..., description="structure file, a molecule name ASE knows (H2O), or a box of molecules (water-box:32)"
+    )
     reference: dict[str, Any] = Field(
         default_factory=lambda: {"method": "pyscf"}, description="reference method spec for make_labeler"
     )
@@ -286,7 +288,9 @@ class ActiveLearningConfig(_Strict):
 
         upd = self.model_copy(deep=True)
         s = Path(self.structure).expanduser()
-        if s.suffix or "/" in self.structure:
+        from mlpkit.data.boxes import is_box_spec
+
+        if (s.suffix or "/" in self.structure) and not is_box_spec(self.structure):  # CH3OH-box:20@0.79 is no file
             upd.structure = fix(self.structure)
         if self.driver is not None and "potential" in self.driver:
             from mlpkit.config.sampling import potential_path
@@ -295,6 +299,10 @@ class ActiveLearningConfig(_Strict):
         upd.initial.file = fix(self.initial.file)
         upd.test.file = fix(self.test.file)
         upd.test.cache = fix(self.test.cache)
+        # a missing input file must stop the run here, not after the initial set has been labelled
+        for key, p in (("initial.file", upd.initial.file), ("test.file", upd.test.file)):
+            if p is not None and not Path(p).is_file():
+                raise InputError(f"{key}: {p} does not exist")
         return upd
 
 

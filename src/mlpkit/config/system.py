@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from mlpkit.config.base import _check_method, _Section
+from mlpkit.errors import InputError
 from mlpkit.execution.settings import JobqueueSettings as JobqueueSection
 from mlpkit.execution.settings import target_problem
 
@@ -34,8 +35,10 @@ class SystemSection(_Section):
         "H2O",
         min_length=1,
         description="an ASE molecule name (H2O, CH3CH2OH, ...; see "
-        "ase.collections.g2) or a structure file ASE reads (xyz, extxyz, cif, POSCAR, ...); "
-        "relative paths are relative to this file's directory",
+        "ase.collections.g2), a periodic box of molecules NAME-box:N or NAME-box:N@DENSITY (water-box:32 = 32 "
+        "H2O at 1.0 g/cm³; CH3OH-box:20@0.79, density in g/cm³; placed with project.seed), or a structure file "
+        "ASE reads (xyz, extxyz, "
+        "cif, POSCAR, ...; periodic cells keep their lattice); relative paths are relative to this file's directory",
     )
     index: int = Field(0, description="which frame of a multi-frame structure file to start from")
 
@@ -46,6 +49,14 @@ class SystemSection(_Section):
         path = Path(v).expanduser()
         path = path if path.is_absolute() else base / path
         if path.exists():
+            return v
+        from mlpkit.data.boxes import is_box_spec, parse_box_spec
+
+        if is_box_spec(v):
+            try:
+                parse_box_spec(v)
+            except InputError as exc:
+                raise ValueError(str(exc)) from None
             return v
         if any(sep in v for sep in ("/", "\\")) or Path(v).suffix:
             raise ValueError(f"file {path} does not exist (relative paths are relative to the configuration file)")

@@ -38,6 +38,15 @@ def reference_results(images: Sequence[Atoms]) -> tuple[np.ndarray, list[np.ndar
     return np.array(energies), forces
 
 
+def reference_stress(atoms: Atoms) -> np.ndarray | None:
+    """(6,) eV/Å³ Voigt reference stress of a fully periodic labelled configuration, else None."""
+    calc = atoms.calc
+    if calc is None or not atoms.pbc.all() or calc.results.get("stress") is None:
+        return None
+    stress = np.asarray(calc.results["stress"], dtype=float)
+    return stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]] if stress.shape == (3, 3) else stress
+
+
 def species_of(images: Sequence[Atoms]) -> tuple[str, ...]:
     """Elements present in ``images``, sorted by atomic number."""
     found = {s for a in images for s in a.get_chemical_symbols()}

@@ -7,20 +7,25 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from mlpkit.data.boxes import box_from_spec, is_box_spec
 from mlpkit.errors import InputError
 
 #: Two atoms closer than this (Å) are "on top of each other": no reference method gives a sane answer.
 MIN_INTERATOMIC_DISTANCE = 0.5
 
 
-def read_structures(source: str | Path, index: str | int = ":") -> list[Atoms]:
-    """Read structures from any file ASE reads, or build a molecule from an ASE/G2 name (``"H2O"``).
+def read_structures(source: str | Path, index: str | int = ":", *, seed: int = 0) -> list[Atoms]:
+    """Read structures from any file ASE reads (periodic cells too: POSCAR, CIF, extxyz with a lattice), build a
+    molecule from an ASE/G2 name (``"H2O"``), or a periodic box of molecules from a spec (``"water-box:32"``,
+    ``"CH3OH-box:20@0.79"``: see :func:`structure_from_name`; ``seed`` places its molecules).
 
     Raises :class:`InputError` with one clear sentence for a missing, empty, truncated or garbled file.
     """
     from ase.io import read
 
     path = Path(source)
+    if isinstance(source, str) and is_box_spec(source) and not path.exists():
+        return [structure_from_name(source, seed=seed)]
     if path.exists():
         if path.is_dir():
             raise InputError(f"{path} is a directory, not a structure file")
@@ -40,7 +45,16 @@ def read_structures(source: str | Path, index: str | int = ":") -> list[Atoms]:
         return images
     if any(sep in str(source) for sep in ("/", "\\")) or Path(str(source)).suffix:
         raise InputError(f"structure file {source} does not exist")
-    return [molecule_from_name(str(source))]
+    return [structure_from_name(str(source), seed=seed)]
+
+
+def structure_from_name(name: str, *, vacuum: float = 5.0, seed: int = 0) -> Atoms:
+    """A structure named without a file: a G2 molecule (``H2O``, in a box with ``vacuum`` Å, non-periodic) or a
+    periodic box of molecules, ``NAME-box:N[@DENSITY]`` (``water-box:32``: 32 H2O at 1.0 g/cm³; ``CH3OH-box:20@0.79``:
+    density in g/cm³, default the liquid's from :data:`mlpkit.data.boxes.LIQUID_DENSITY`), placed with ``seed``."""
+    if is_box_spec(name):
+        return box_from_spec(name, seed=seed)
+    return molecule_from_name(name, vacuum=vacuum)
 
 
 def molecule_from_name(name: str, vacuum: float = 5.0) -> Atoms:
@@ -50,7 +64,8 @@ def molecule_from_name(name: str, vacuum: float = 5.0) -> Atoms:
 
     if name not in g2.names:
         raise InputError(
-            f"{name!r} is neither an existing file nor a molecule name ASE knows (see ase.collections.g2.names)"
+            f"{name!r} is neither an existing file nor a molecule name ASE knows (see ase.collections.g2.names); "
+            "a periodic box of molecules is written NAME-box:N or NAME-box:N@DENSITY, e.g. water-box:32"
         )
     atoms = molecule(name)
     atoms.center(vacuum=vacuum)

@@ -38,7 +38,17 @@ def neighbor_list(atoms: Atoms, cutoff: float, full: bool = False) -> NeighborLi
     return _compute(pos, np.asarray(atoms.cell[:]), atoms.pbc, cutoff, full)
 
 
-def _compute(positions: np.ndarray, cell: np.ndarray, pbc, cutoff: float, full: bool = False) -> NeighborList:
+def _compute(
+    positions: np.ndarray,
+    cell: np.ndarray,
+    pbc,
+    cutoff: float,
+    full: bool = False,
+    threads: int = 0,
+    by_centre: bool = False,
+) -> NeighborList:
+    """vesin's list; ``threads`` > 0: on that many threads (vesin's own pthreads: safe in forked children),
+    0: vesin's default (``OMP_NUM_THREADS``, else all cores); ``by_centre``: pairs grouped by ``i`` ascending."""
     from vesin import NeighborList as _VesinNL
 
     pbc = np.asarray(pbc, dtype=bool)
@@ -52,7 +62,7 @@ def _compute(positions: np.ndarray, cell: np.ndarray, pbc, cutoff: float, full: 
         empty = np.zeros(0, dtype=np.int64)
         if not pbc.any():
             return NeighborList(empty, empty, np.zeros((0, 3), dtype=np.int64), not full)
-    nl = _VesinNL(cutoff=float(cutoff), full_list=full)
+    nl = _VesinNL(cutoff=float(cutoff), full_list=full, n_threads=int(threads), sorted=by_centre)
     i, j, shifts = nl.compute(points=positions, box=box, periodic=pbc.tolist(), quantities="ijS")
     return NeighborList(i.astype(np.int64), j.astype(np.int64), shifts.astype(np.int64), not full)
 
@@ -65,30 +75,42 @@ class VerletList:
     periodicity or atoms change. Pairs between ``cutoff`` and ``cutoff + skin`` are harmless to a
     descriptor whose cutoff function vanishes beyond ``cutoff``.
 
-    Call :meth:`get` every step; ``n_builds`` counts rebuilds.
+    Call :meth:`get` every step; ``n_builds`` counts rebuilds. With ``relabel`` (a function of positions, cell
+    and pbc returning a permutation, e.g. :func:`spatial_order`), each rebuild relabels the atoms first: the list
+    is in the new labels (atom ``a`` of the list is atom ``order[a]`` of the structure), grouped by ``i``
+    ascending, and :attr:`order` holds the permutation (no sorting of the pairs afterwards).
     """
 
-    def __init__(self, cutoff: float, skin: float = 0.5, full: bool = False):
+    def __init__(self, cutoff: float, skin: float = 0.5, full: bool = False, relabel=None):
         if skin < 0:
             raise InputError(f"skin must be >= 0, got {skin}")
         self.cutoff = float(cutoff)
         self.skin = float(skin)
         self.full = full
+        self.relabel = relabel
+        self.order: np.ndarray | None = None
         self.n_builds = 0
         self._key: tuple | None = None
         self._positions: np.ndarray | None = None
         self._list: NeighborList | None = None
 
-    def get(self, atoms: Atoms) -> NeighborList:
-        """The list for ``atoms`` as they are now (rebuilt if an atom moved more than skin/2)."""
+    def get(self, atoms: Atoms, threads: int = 0) -> NeighborList:
+        """The list for ``atoms`` as they are now (rebuilt if an atom moved more than skin/2; on ``threads``
+        threads, 0: vesin's default)."""
         positions = np.asarray(atoms.positions, dtype=np.float64)
         cell = np.asarray(atoms.cell[:], dtype=np.float64)
-        key = (tuple(atoms.numbers.tolist()), tuple(bool(p) for p in atoms.pbc), cell.tobytes())
+        # bytes, not a tuple of ints: this runs every MD step (a 50k-atom tuple costs milliseconds)
+        key = (np.asarray(atoms.numbers).tobytes(), tuple(bool(p) for p in atoms.pbc), cell.tobytes())
         if self._list is not None and key == self._key and self._positions is not None:
             moved = np.einsum("ij,ij->i", positions - self._positions, positions - self._positions)
             if moved.size == 0 or float(moved.max()) <= (0.5 * self.skin) ** 2:
                 return self._list
-        self._list = _compute(positions, cell, atoms.pbc, self.cutoff + self.skin, self.full)
+        if self.relabel is None:
+            self._list = _compute(positions, cell, atoms.pbc, self.cutoff + self.skin, self.full, threads)
+        else:
+            self.order = np.asarray(self.relabel(positions, cell, atoms.pbc))
+            cutoff = self.cutoff + self.skin
+            self._list = _compute(positions[self.order], cell, atoms.pbc, cutoff, self.full, threads, by_centre=True)
         self._positions = positions.copy()
         self._key = key
         self.n_builds += 1
@@ -96,7 +118,7 @@ class VerletList:
 
 
 def spatial_order(positions: np.ndarray, cell: np.ndarray, pbc, bin_size: float = 3.0) -> np.ndarray:
-    """A permutation of the atoms along a Morton (Z-order) curve over bins of ``bin_size`` Å.
+    """A permutation of the atoms along a Morton (Z-order) curve over bins of at most ``bin_size`` Å.
 
     Atoms close in space end up close in memory, so a pass over pairs touches a small, cache-sized set of
     per-atom rows (LAMMPS sorts atoms for the same reason). ``order[k]`` is the original index of the k-th atom.
@@ -112,7 +134,11 @@ def spatial_order(positions: np.ndarray, cell: np.ndarray, pbc, bin_size: float 
         lo = positions.min(axis=0)
         lengths = np.maximum(positions.max(axis=0) - lo, 1e-9)
         frac = (positions - lo) / lengths
-    n_bins = np.clip((lengths / bin_size).astype(np.int64), 1, 1023)
+    # a power of two of bins per axis (each bin_size/2 to bin_size wide): the curve then splits space in halves,
+    # quarters, ... so equal contiguous ranges of atoms are compact blocks in space (threaded kernels: few pairs
+    # cross between blocks)
+    wanted = np.maximum(lengths / bin_size, 1.0)
+    n_bins = np.clip(2 ** np.ceil(np.log2(wanted)).astype(np.int64), 1, 1024)
     idx = np.minimum((frac * n_bins).astype(np.int64), n_bins - 1)
     code = _spread_bits(idx[:, 0]) | (_spread_bits(idx[:, 1]) << 1) | (_spread_bits(idx[:, 2]) << 2)
     return np.argsort(code, kind="stable").astype(np.int64)

@@ -136,12 +136,14 @@ class Workspace:
 
     def __init__(self) -> None:
         self._arrays: dict[str, np.ndarray] = {}
+        #: the pair topology of the last neighbour list (``mlpkit.descriptors.kernel_threads.PairTopology``)
+        self.topology = None
 
     def __getstate__(self) -> dict:
         return {}  # scratch memory: not worth pickling or copying with the potential
 
     def __setstate__(self, state: dict) -> None:
-        self._arrays = {}
+        self.__init__()
 
     def get(self, name: str, shape: tuple[int, ...], dtype=np.float64) -> np.ndarray:
         """An array of ``shape`` and ``dtype`` (contents undefined), the same memory while both stay."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from ase import Atoms, units
+from ase import Atoms
 
 from mlpkit.errors import InputError
 from mlpkit.md.temperature import kinetic_dof
@@ -106,7 +106,7 @@ class MDResult:
     temperatures:    (steps_done,) K, instantaneous temperature of every step
     uncertainties:   (steps_done,) eV/Å, calibrated uncertainty of every step (empty without a watchdog/σ)
     n_dof, target_temperature, ensemble, friction: what :meth:`temperature_summary` needs (ASE's degrees of
-                     freedom, K, 'nvt'/'nve', 1/fs)
+                     freedom, K, 'nvt'/'nve'/'npt', 1/fs)
     """
 
     frames: list[Atoms]
@@ -129,12 +129,13 @@ class MDResult:
         if not len(self.temperatures) or self.n_dof < 1:
             return None
         n_atoms = len(self.frames[0]) if self.frames else None
+        canonical = self.ensemble in ("nvt", "npt")  # both Langevin-thermostatted: canonical kinetic energy
         return temperature_summary(
             self.temperatures,
             n_dof=self.n_dof,
             target=self.target_temperature,
-            ensemble=self.ensemble,
-            friction=self.friction if self.ensemble == "nvt" else None,
+            ensemble="nvt" if canonical else self.ensemble,
+            friction=self.friction if canonical else None,
             n_atoms=n_atoms,
         )
 
@@ -204,6 +205,9 @@ def run_md(
     timestep: float = 0.5,
     steps: int,
     friction: float = 0.01,
+    pressure: float = 1.0,
+    barostat_time: float = 1000.0,
+    isotropic: bool = True,
     interval: int = 10,
     seed: int = 0,
     trajectory: str | os.PathLike | None = None,
@@ -215,7 +219,9 @@ def run_md(
 ) -> MDResult:
     """Run MD from ``atoms`` (not modified) with ``calculator``.
 
-    ensemble:     'nvt' (Langevin, ``friction`` in 1/fs) or 'nve' (velocity Verlet)
+    ensemble:     'nvt' (Langevin, ``friction`` in 1/fs), 'nve' (velocity Verlet) or 'npt' (periodic cells:
+                  Langevin + Langevin-Hoover barostat at ``pressure`` bar, period ``barostat_time`` fs, ``isotropic``
+                  cell scaling; :func:`mlpkit.sampling.md.make_integrator`); frames then carry ``density`` g/cm³
     temperature:  K; target of the thermostat, and of the Maxwell-Boltzmann initial velocities
     timestep:     fs
     steps:        number of MD steps; a frame is recorded every ``interval`` steps
@@ -229,12 +235,13 @@ def run_md(
     """
     import time
 
-    from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
-    from ase.md.verlet import VelocityVerlet
 
-    if ensemble not in ("nvt", "nve"):
-        raise InputError(f"ensemble must be 'nvt' or 'nve', not {ensemble!r}")
+    from mlpkit.data.boxes import density_of
+    from mlpkit.sampling.md import ENSEMBLES, make_integrator
+
+    if ensemble not in ENSEMBLES:
+        raise InputError(f"ensemble must be one of {ENSEMBLES}, not {ensemble!r}")
     if steps < 0 or interval < 1:
         raise InputError(f"need steps >= 0 and interval >= 1, got steps={steps}, interval={interval}")
     if timestep <= 0 or temperature < 0 or friction < 0:
@@ -251,16 +258,17 @@ def run_md(
         Stationary(atoms)
         if molecule and len(atoms) > 1:
             ZeroRotation(atoms)
-    if ensemble == "nvt":
-        # ASE's own fixcm=True is deprecated as biased for small systems; FixCom is the recommended way
-        from ase.constraints import FixCom
-
-        atoms.set_constraint(FixCom())
-        dyn = Langevin(
-            atoms, timestep * units.fs, temperature_K=temperature, friction=friction / units.fs, fixcm=False, rng=rng
-        )
-    else:
-        dyn = VelocityVerlet(atoms, timestep * units.fs)
+    dyn = make_integrator(
+        atoms,
+        ensemble=ensemble,
+        timestep=timestep,
+        temperature=temperature,
+        friction=friction,
+        pressure=pressure,
+        barostat_time=barostat_time,
+        isotropic=isotropic,
+        rng=rng,
+    )
     t_max = float(max_temperature) if max_temperature is not None else 5.0 * max(float(temperature), 1.0)
     n_fragments0 = _bond_graph_components(atoms)[0] if molecule and not allow_bond_breaking else None
 
@@ -280,6 +288,8 @@ def run_md(
             thermostat=ensemble,
             target_temperature=float(temperature),
         )
+        if ensemble == "npt":
+            frame.info.update(density=density_of(frame), target_pressure=float(pressure))
         frames.append(frame)
         if writer is not None:
             writer.write(frame)

@@ -205,9 +205,10 @@ def radial_distribution(
 ) -> RDF:
     """Radial distribution function of a periodic system, vectorised with vesin's neighbour list.
 
-    ``rmax`` defaults to just under half the shortest perpendicular cell width (so no image is counted twice
-    by the minimum-image picture). ``pair=("O", "H")`` restricts centres to the first element and neighbours
-    to the second. The normalisation is the ideal gas of the neighbour species at the frame's density.
+    ``rmax`` defaults to just under half the shortest perpendicular cell width of any frame (so no image is counted
+    twice by the minimum-image picture; NPT cells change). ``pair=("O", "H")`` restricts centres to the first element
+    and neighbours to the second. The normalisation is the ideal gas of the neighbour species at each frame's
+    density, counting the other N-1 atoms for a same-element pair (so g → 1 at large r even in a small box).
     """
     from vesin import NeighborList
 
@@ -216,14 +217,15 @@ def radial_distribution(
     first = frames[0]
     if not np.all(first.pbc):
         raise InputError("the RDF needs a cell periodic in all three directions")
-    widths = first.cell.volume / np.linalg.norm(np.cross(first.cell[[1, 2, 0]], first.cell[[2, 0, 1]]), axis=1)
-    rmax = float(rmax) if rmax is not None else 0.49 * float(widths.min())
+    widths = [a.cell.volume / np.linalg.norm(np.cross(a.cell[[1, 2, 0]], a.cell[[2, 0, 1]]), axis=1) for a in frames]
+    rmax = float(rmax) if rmax is not None else 0.49 * float(np.min(widths))
     if rmax <= 0:
         raise InputError(f"rmax must be > 0 Å, got {rmax}")
     edges = np.linspace(0.0, rmax, nbins + 1)
     counts = np.zeros(nbins)
     n_centres_total = 0
     density_sum = 0.0
+    pairs_norm = 0.0  # Σ over frames of centres × neighbour density (atoms/Å³)
     nl = NeighborList(cutoff=rmax, full_list=True)
     for atoms in frames:
         symbols = np.array(atoms.get_chemical_symbols())
@@ -234,11 +236,13 @@ def radial_distribution(
         counts += np.histogram(d[sel], bins=edges)[0]
         n_centres_total += int(centres.sum())
         density_sum += neigh.sum() / atoms.get_volume()
+        same = pair is None or pair[0] == pair[1]
+        pairs_norm += centres.sum() * (neigh.sum() - same) / atoms.get_volume()
     if n_centres_total == 0:
         raise InputError(f"no atoms of element {pair[0] if pair else '?'} in the trajectory")
     density = density_sum / len(frames)
     shell = 4.0 / 3.0 * np.pi * (edges[1:] ** 3 - edges[:-1] ** 3)
-    g = counts / (n_centres_total * density * shell)
+    g = counts / (pairs_norm * shell) if pairs_norm > 0 else np.zeros(nbins)
     r = 0.5 * (edges[1:] + edges[:-1])
     coordination = np.cumsum(counts) / n_centres_total
     peak = float(r[np.argmax(g)]) if g.any() else float("nan")
@@ -275,18 +279,20 @@ class Diffusion:
 
 def unwrap_positions(frames: Sequence[Atoms]) -> np.ndarray:
     """(n_frames, n_atoms, 3) Å positions continuous in time: each step's displacement is taken in the minimum
-    image, so atoms that were wrapped back into the cell do not jump. Needs < half a cell per frame."""
+    image, so atoms that were wrapped back into the cell do not jump. Needs < half a cell per frame; the cell
+    may change between frames (NPT)."""
     pos = np.stack([a.positions for a in frames])
     first = frames[0]
     if not np.any(first.pbc):
         return pos
-    cell = first.cell[:]
-    inv = np.linalg.inv(cell)
-    step = np.diff(pos, axis=0)
-    frac = step @ inv
+    # per-frame cells (NPT): the fractional step is free of the barostat's affine scaling; it is then measured
+    # with the later frame's cell
+    cells = np.stack([a.cell[:] for a in frames])  # (n_frames, 3, 3)
+    frac = np.einsum("tai,tij->taj", pos, np.linalg.inv(cells))
+    step = np.diff(frac, axis=0)
     pbc = np.asarray(first.pbc, bool)
-    frac[..., pbc] -= np.round(frac[..., pbc])
-    step = frac @ cell
+    step[..., pbc] -= np.round(step[..., pbc])
+    step = np.einsum("taj,tjk->tak", step, cells[1:])
     return np.concatenate([pos[:1], pos[:1] + np.cumsum(step, axis=0)], axis=0)
 
 

@@ -6,13 +6,14 @@ seeded, never changes its input, and returns plain ``ase.Atoms`` whose ``info`` 
 """
 
 from mlpkit.sampling.driver import PotentialDriver, check_driver, make_driver
-from mlpkit.sampling.md import md_snapshots
+from mlpkit.sampling.md import equilibrate_box, md_snapshots
 from mlpkit.sampling.normal_modes import harmonic_modes, normal_mode_sampling
 from mlpkit.sampling.rattle import rattle
 
 __all__ = [
     "PotentialDriver",
     "check_driver",
+    "equilibrate_box",
     "harmonic_modes",
     "make_driver",
     "md_snapshots",

@@ -22,6 +22,13 @@ class TrainerSettings(Settings):
         description="weight of the force MSE (eV²/Å²) against the per-atom energy MSE (eV²/atom²); the source "
         "warns that ignoring forces is a pitfall",
     )
+    stress_weight: float = Field(
+        0.0,
+        ge=0,
+        description="weight of the stress MSE ((eV/Å³)²) against the per-atom energy MSE, for periodic cells with a "
+        "reference stress (bpnn; 1 weighs 1 meV/atom like 1.6 kbar); 0 = stress not fitted (needed for NPT MD: "
+        "try 1-10 for liquids)",
+    )
     learning_rate: float = Field(
         5e-3,
         gt=0,
@@ -45,6 +52,14 @@ class TrainerSettings(Settings):
     )
     weight_decay: float = Field(0.0, ge=0, description="Adam weight decay")
     grad_clip: float = Field(10.0, gt=0, description="gradient-norm clip")
+    amsgrad: bool = Field(False, description="AMSGrad variant of Adam (MACE's CLI default)")
+    ema_decay: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="exponential moving average of the weights after every optimiser step (e.g. 0.99, MACE's "
+        "--ema); validation, early stopping and the kept model use the averaged weights; 0 = off",
+    )
     checkpoint_every: int = Field(50, ge=1, description="epochs between checkpoints (with a checkpoint_dir)")
 
 

@@ -81,6 +81,7 @@ class Trainer:
         keys = ("learning_rate", "lr_final", "scheduler", "batch_size", "weight_decay", "seed", "epochs")
         # "keep" joins the fingerprint only when not the default, so checkpoints written before it existed resume
         extra = {"keep": self.s["keep"]} if self.s["keep"] != "best" else {}
+        extra.update({k: self.s[k] for k in ("amsgrad", "ema_decay") if self.s[k]})
         self.fingerprint = _fingerprint({"fp": fingerprint, **{k: self.s[k] for k in keys}, **extra})
         self.checkpoint_dir = Path(self.s["checkpoint_dir"]) if self.s["checkpoint_dir"] else None
 
@@ -105,7 +106,7 @@ class Trainer:
         for i in range(0, len(items), bs):
             _, st = self.loss_fn(items[i : i + bs], False)
             stats.append(st)
-        return summarize(stats, float(self.s.get("force_weight", 1.0)))
+        return summarize(stats, float(self.s.get("force_weight", 1.0)), float(self.s.get("stress_weight", 0.0)))
 
     def _save_checkpoint(self, state: dict) -> None:
         assert self.checkpoint_dir is not None
@@ -141,7 +142,10 @@ class Trainer:
         torch.manual_seed(int(s["seed"]))
         gen = torch.Generator().manual_seed(int(s["seed"]))
         params = [p for p in self.module.parameters() if p.requires_grad]
-        opt = torch.optim.Adam(params, lr=float(s["learning_rate"]), weight_decay=float(s["weight_decay"]))
+        opt = torch.optim.Adam(
+            params, lr=float(s["learning_rate"]), weight_decay=float(s["weight_decay"]), amsgrad=bool(s["amsgrad"])
+        )
+        ema = _WeightAverage(self.module, float(s["ema_decay"])) if s["ema_decay"] else None
         sched = self._scheduler(opt)
         history = FitHistory()
         best_state = copy.deepcopy(self.module.state_dict())
@@ -158,6 +162,8 @@ class Trainer:
             best_state = ckpt["best_state"]
             best_loss, best_epoch, bad = float(ckpt["best_loss"]), int(ckpt["best_epoch"]), int(ckpt["bad_epochs"])
             history.epochs = json.loads(ckpt["history"])
+            if ema is not None:
+                ema.load_state_dict(ckpt["ema"])
             start_epoch = int(ckpt["epoch"])
             seconds_before = float(ckpt["seconds"])
         epochs = int(s["epochs"])
@@ -180,10 +186,18 @@ class Trainer:
                     if s["grad_clip"]:
                         torch.nn.utils.clip_grad_norm_(params, float(s["grad_clip"]))
                     opt.step()
+                    if ema is not None:
+                        ema.update()
                     stats.append(st)
                 self.module.eval()
+                live = ema.swap_in() if ema is not None else None  # evaluate (and keep) the averaged weights
                 record = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"]}
-                record.update({f"train_{k}": v for k, v in summarize(stats, float(s["force_weight"])).items()})
+                record.update(
+                    {
+                        f"train_{k}": v
+                        for k, v in summarize(stats, float(s["force_weight"]), float(s["stress_weight"])).items()
+                    }
+                )
                 if self.valid:
                     record.update({f"valid_{k}": v for k, v in self._evaluate(self.valid).items()})
                     monitor = record["valid_loss"]
@@ -200,6 +214,8 @@ class Trainer:
                     best_state = copy.deepcopy(self.module.state_dict())
                 else:
                     bad += 1
+                if live is not None:
+                    self.module.load_state_dict(live)
                 if s["scheduler"] == "plateau":
                     sched.step(monitor)
                 else:
@@ -222,6 +238,7 @@ class Trainer:
                             "bad_epochs": bad,
                             "history": json.dumps(history.epochs),
                             "seconds": seconds_before + time.perf_counter() - t_start,
+                            **({"ema": ema.state_dict()} if ema is not None else {}),
                         }
                     )
                 if s["callback"] is not None:
@@ -232,7 +249,9 @@ class Trainer:
         finally:
             progress.close()
         if keep_last and history.epochs:
-            # the module already holds the final weights; report the kept epoch, not the best one
+            # the module holds the final weights (the averaged ones with EMA); report the kept epoch
+            if ema is not None:
+                ema.swap_in()
             last = history.epochs[-1]
             best_epoch = int(last["epoch"])
             best_loss = float(last["valid_loss"] if self.valid else last["train_loss"])
@@ -280,3 +299,33 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+class _WeightAverage:
+    """Exponential moving average of a module's floating-point parameters and buffers.
+
+    ``avg ← decay · avg + (1 − decay) · w`` after every optimiser step (as MACE's ``--ema``): the average of the
+    last ~1/(1 − decay) steps, which smooths the noise of small minibatches at the end of a schedule.
+    """
+
+    def __init__(self, module: torch.nn.Module, decay: float):
+        self.module, self.decay = module, decay
+        self.avg = {k: v.detach().clone() for k, v in module.state_dict().items() if v.is_floating_point()}
+
+    @torch.no_grad()
+    def update(self) -> None:
+        live = self.module.state_dict()
+        keys = list(self.avg)
+        torch._foreach_lerp_([self.avg[k] for k in keys], [live[k].detach() for k in keys], 1.0 - self.decay)
+
+    def swap_in(self) -> dict:
+        """Load the averaged weights into the module; returns a copy of the live state to restore."""
+        live = copy.deepcopy(self.module.state_dict())
+        self.module.load_state_dict({**live, **self.avg})
+        return live
+
+    def state_dict(self) -> dict:
+        return {k: v.clone() for k, v in self.avg.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.avg = {k: v.clone() for k, v in state.items()}

@@ -14,7 +14,7 @@ import numpy as np
 from ase import Atoms
 
 from mlpkit.descriptors.graph import GraphArrays, species_index
-from mlpkit.descriptors.kernels import pair_vectors
+from mlpkit.descriptors.kernel_threads import kernel_threads, pair_vectors
 from mlpkit.descriptors.neighbors import NeighborList, VerletList, spatial_order
 
 
@@ -25,7 +25,7 @@ class MDGraph:
         self.species = tuple(species)
         self.cutoff = float(cutoff)
         self.skin = float(skin)
-        self._verlet = VerletList(self.cutoff, skin=self.skin)
+        self._verlet = VerletList(self.cutoff, skin=self.skin, relabel=spatial_order)
         self._sorted: tuple[np.ndarray, NeighborList] | None = None
         self._last: tuple[np.ndarray, np.ndarray, GraphArrays] | None = None
 
@@ -52,20 +52,18 @@ class MDGraph:
             ):
                 return graph
         builds = self._verlet.n_builds
-        nl = self._verlet.get(atoms)
+        # vesin on the kernels' threads, on positions already in Morton order: the list comes grouped by centre
+        nl = self._verlet.get(atoms, threads=kernel_threads())
         if self._sorted is None or self._verlet.n_builds != builds:
-            order = spatial_order(atoms.positions, atoms.cell[:], atoms.pbc)
-            rank = np.empty_like(order)
-            rank[order] = np.arange(len(order))
-            i, j = rank[nl.i], rank[nl.j]
-            by_centre = np.argsort(i, kind="stable")
+            order = self._verlet.order
+            assert order is not None
             index = np.int32 if len(order) < 2**31 else np.int64  # int32: less to stream per pass
             self._sorted = (
                 order,
                 NeighborList(
-                    np.ascontiguousarray(i[by_centre], dtype=index),
-                    np.ascontiguousarray(j[by_centre], dtype=index),
-                    np.ascontiguousarray(nl.shifts[by_centre]),
+                    np.ascontiguousarray(nl.i, dtype=index),
+                    np.ascontiguousarray(nl.j, dtype=index),
+                    np.ascontiguousarray(nl.shifts),
                     nl.half,
                 ),
             )

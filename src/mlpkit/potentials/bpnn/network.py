@@ -13,10 +13,11 @@ import numpy as np
 import torch
 
 from mlpkit.descriptors.graph import GraphBatch, GraphConcat
-from mlpkit.descriptors.kernels import symmetry_features, symmetry_forces
+from mlpkit.descriptors.kernel_threads import block_bounds, pair_topology, symmetry_features, symmetry_forces
 from mlpkit.descriptors.symmetry import SymmetryFunctions, SymmetryFunctionSettings
 from mlpkit.descriptors.tables import KernelParameters, Workspace
 from mlpkit.errors import InputError
+from mlpkit.potentials.bpnn.network_kernels import CompiledNetworks
 
 _ACTIVATIONS = {
     "tanh": torch.nn.Tanh,
@@ -118,7 +119,8 @@ def energy_forces(
     forces = forces.index_add(0, batch.centers, grad).index_add(0, batch.neighbors, -grad)
     sigma = None
     if stress:
-        outer = vectors.detach()[:, :, None] * grad.detach()[:, None, :]  # (P, 3, 3)
+        # differentiable in the parameters when training on stress (create_graph), a plain number otherwise
+        outer = vectors.detach()[:, :, None] * (grad if create_graph else grad.detach())[:, None, :]  # (P, 3, 3)
         pair_image = batch.image[batch.centers]
         virial = torch.zeros(batch.n_images, 3, 3, dtype=outer.dtype, device=outer.device).index_add(
             0, pair_image, outer
@@ -138,10 +140,13 @@ def kernel_energy_forces(
     *,
     stress: bool = False,
     workspace: Workspace | None = None,
+    networks: CompiledNetworks | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """:func:`energy_forces` on the CPU with the compiled descriptor kernels (prediction and MD only).
 
-    The features and their backward pass run in :mod:`mlpkit.descriptors.kernels`; only the networks run in torch
+    The features and their backward pass run in :mod:`mlpkit.descriptors.kernel_threads` on torch's thread count
+    (``torch.set_num_threads``), and with ``networks`` given the networks too (:mod:`.network_kernels`, same
+    blocks and threads); otherwise (or for a module in training mode: MC-dropout) the networks run in torch
     (in the module's dtype), differentiated once to get dE/dG. Same results as :func:`energy_forces` up to the
     radial tables' interpolation error (~1e-10 relative; float32 models: float32 rounding). Returns numpy arrays:
     energies (n_images,) eV, forces (N, 3) eV/Å, stress (n_images, 6) eV/Å³ or None.
@@ -155,26 +160,42 @@ def kernel_energy_forces(
     real = np.float32 if p.dtype == torch.float32 else np.float64
     feats = ws.get("features", (n, d.n_features), real)
     moments = ws.get("moments", (n, d.n_species, max(d.n_angular, 1), d.n_monomials), real)
+    # the pair index by centre and the thread blocks: built once per neighbour list (the MD graph keeps its
+    # arrays between Verlet rebuilds, so their identity says whether the list changed)
+    topo = ws.topology
+    if topo is None or topo.centers is not graph.centers or topo.neighbors is not graph.neighbors or topo.n_atoms != n:
+        topo = ws.topology = pair_topology(graph.centers, graph.neighbors, n)
     args = params.args()
-    symmetry_features(graph.vectors, graph.centers, graph.neighbors, graph.species, graph.half, feats, moments, *args)
-    g = torch.from_numpy(feats).to(p.dtype).requires_grad_(True)
-    image = torch.from_numpy(graph.image)
-    with torch.enable_grad():
-        e_atom = module.energies_from_features(g, torch.from_numpy(graph.species), fold=True)
-        energy = torch.zeros(graph.n_images, dtype=e_atom.dtype).index_add(0, image, e_atom)
-        (grad_g,) = torch.autograd.grad(energy.sum(), g)
+    symmetry_features(graph.vectors, graph.centers, graph.neighbors, graph.species, graph.half, feats, moments, *args,
+                      topology=topo)  # fmt: skip
+    bounds = block_bounds(topo)
+    # on one thread torch's BLAS evaluates the networks as fast as the compiled ones (2.1-2.5 µs/atom); on
+    # several, the compiled networks run on the descriptor's blocks (torch's extra passes do not scale, and its
+    # OpenMP pool is not fork-safe)
+    if networks is not None and len(bounds) > 2 and CompiledNetworks.supports(module):
+        networks.update(module)
+        energy, grad = networks(feats, graph.species, graph.image, graph.n_images, bounds)
+    else:  # torch networks (MC-dropout in training mode, or no compiled networks given)
+        g = torch.from_numpy(feats).to(p.dtype).requires_grad_(True)
+        image = torch.from_numpy(graph.image)
+        with torch.enable_grad():
+            e_atom = module.energies_from_features(g, torch.from_numpy(graph.species), fold=True)
+            e_image = torch.zeros(graph.n_images, dtype=e_atom.dtype).index_add(0, image, e_atom)
+            (grad_g,) = torch.autograd.grad(e_image.sum(), g)
+        energy = e_image.detach().double().numpy()
+        grad = np.ascontiguousarray(grad_g.detach().numpy(), dtype=real)
     forces = np.empty((n, 3))
     virial = np.empty((graph.n_images, 3, 3))
-    grad = np.ascontiguousarray(grad_g.detach().numpy(), dtype=real)
+    cross_grad = ws.get("cross_grad", (graph.vectors.shape[0], 3))
     symmetry_forces(graph.vectors, graph.centers, graph.neighbors, graph.species, graph.image, graph.half, grad,
-                    moments, forces, virial, *args)  # fmt: skip
+                    moments, forces, virial, *args, topology=topo, cross_grad=cross_grad)  # fmt: skip
     sigma = None
     if stress:
         sym = 0.5 * (virial + virial.transpose(0, 2, 1))
         vol = graph.volume
         full = np.where((vol > 0)[:, None, None], sym / np.where(vol > 0, vol, 1.0)[:, None, None], 0.0)
         sigma = full[:, [0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
-    return energy.detach().double().numpy(), forces, sigma
+    return energy, forces, sigma
 
 
 def _dtype(name: str) -> torch.dtype:

@@ -25,7 +25,7 @@ import torch
 from ase import Atoms
 
 from mlpkit.data.dataset import holdout
-from mlpkit.data.records import methods_of, reference_results, species_of, training_set_hash
+from mlpkit.data.records import methods_of, reference_results, reference_stress, species_of, training_set_hash
 from mlpkit.descriptors.graph import GraphArrays, GraphBatch, collate, concatenate, graph_arrays, species_index
 from mlpkit.descriptors.symmetry import SymmetryFunctionSettings
 from mlpkit.descriptors.tables import KernelParameters, Workspace
@@ -33,6 +33,7 @@ from mlpkit.errors import InputError
 from mlpkit.potentials.base import Capabilities, FitHistory, Potential, Prediction
 from mlpkit.potentials.bpnn.md_graph import MDGraph
 from mlpkit.potentials.bpnn.network import AtomicNetworks, _device, _dtype, energy_forces, kernel_energy_forces
+from mlpkit.potentials.bpnn.network_kernels import CompiledNetworks
 from mlpkit.potentials.bpnn.settings import BPNNHyperparameters, default_hyperparameters
 from mlpkit.potentials.store import read_family_json, read_weights, write_model_dir
 from mlpkit.schema import validate_settings
@@ -109,6 +110,8 @@ class BPNNPotential(Potential):
         self.compiled = True
         self._kernel_params: KernelParameters | None = None
         self._workspace = Workspace()
+        #: the networks packed for the compiled kernels (repacked when the weights change)
+        self._networks = CompiledNetworks()
 
     @classmethod
     def from_data(cls, train: Sequence[Atoms], **hyperparameters: Any) -> BPNNPotential:
@@ -186,7 +189,12 @@ class BPNNPotential(Potential):
             if self._use_kernels():
                 concat = concatenate(graphs[start:stop])
                 e, f, s = kernel_energy_forces(
-                    self.module, self.kernel_parameters, concat, stress=stress, workspace=self._workspace
+                    self.module,
+                    self.kernel_parameters,
+                    concat,
+                    stress=stress,
+                    workspace=self._workspace,
+                    networks=self._networks,
                 )
                 volume = concat.volume
             else:
@@ -273,14 +281,26 @@ class BPNNPotential(Potential):
         train_data = self._training_items(train)
         valid_data = self._training_items(valid) if valid else None
         force_weight = float(cfg["force_weight"])
+        stress_weight = float(cfg["stress_weight"])
         module = self.module
 
         def loss_fn(items, training: bool):
             batch = self._batch([it[0] for it in items])
-            energy, forces, _ = energy_forces(module, batch, create_graph=training)
+            has = np.array([it[3] is not None for it in items])
+            want = stress_weight > 0 and has.any()
+            energy, forces, stress = energy_forces(module, batch, stress=want, create_graph=training)
             e_ref = torch.as_tensor(np.array([it[1] for it in items]), dtype=energy.dtype, device=energy.device)
             f_ref = torch.as_tensor(np.concatenate([it[2] for it in items]), dtype=forces.dtype, device=forces.device)
-            return energy_force_loss(energy, e_ref, batch.n_atoms, forces, f_ref, force_weight)
+            s_ref = None
+            if want:
+                rows = torch.as_tensor(np.flatnonzero(has), device=energy.device)
+                stress = stress[rows]
+                s_ref = torch.as_tensor(
+                    np.stack([it[3] for it in items if it[3] is not None]), dtype=stress.dtype, device=stress.device
+                )
+            return energy_force_loss(
+                energy, e_ref, batch.n_atoms, forces, f_ref, force_weight, stress, s_ref, stress_weight
+            )
 
         fingerprint = {
             "family": self.family,
@@ -289,6 +309,8 @@ class BPNNPotential(Potential):
             "valid": training_set_hash(valid) if valid else "",
             "force_weight": force_weight,
             "warm_start": warm,
+            # only when used, so checkpoints written before stress could be fitted still resume
+            **({"stress_weight": stress_weight} if stress_weight > 0 else {}),
         }
         trainer = Trainer(module, loss_fn, train_data, valid_data, cfg, fingerprint=fingerprint)
         history = trainer.run()
@@ -310,11 +332,13 @@ class BPNNPotential(Potential):
         )
         return history
 
-    def _training_items(self, images: Sequence[Atoms]) -> list[tuple[GraphArrays, float, np.ndarray]]:
-        """(pairs, interaction energy = E - Σ e_ref, forces) of each labelled configuration."""
+    def _training_items(self, images: Sequence[Atoms]) -> list[tuple[GraphArrays, float, np.ndarray, Any]]:
+        """(pairs, interaction energy = E - Σ e_ref, forces, stress (6,) eV/Å³ or None) of each labelled
+        configuration; stress only for fully periodic cells whose label has one."""
         energies, forces = reference_results(images)
         energies = energies - self.reference_energy(images)
-        return [(self.graph(a), float(e), f) for a, e, f in zip(images, energies, forces, strict=True)]
+        stresses = [reference_stress(a) for a in images]
+        return [(self.graph(a), float(e), f, s) for a, e, f, s in zip(images, energies, forces, stresses, strict=True)]
 
     def _fit_normalisation(self, train: Sequence[Atoms]) -> None:
         """Reference energies by least squares on composition, feature mean/std per element, energy scale."""

@@ -187,6 +187,8 @@ class MACEPotential(Potential):
         """
         typed, runtime = self.fit_settings(settings)
         cfg = {**FIT_DEFAULTS, **typed.model_dump(), **runtime}
+        if cfg["stress_weight"] > 0:
+            raise InputError("mace does not fit stress yet: set stress_weight to 0 (bpnn, mtp and snap fit it)")
         train = list(train)
         if not train:
             raise InputError("no training configurations")
