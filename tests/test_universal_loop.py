@@ -101,3 +101,16 @@ def test_active_learning_fine_tunes_chgnet_inside_the_loop(tmp_path, pretrained)
         n_train.append(model.members[0].metadata["n_train"])
     # the second round was fine-tuned again, on the labels the first round's uncertainty asked for
     assert n_train[1] > n_train[0], n_train
+
+
+def test_the_documented_model_section_is_valid():
+    """The user guide's `model: {family: chgnet, ...}` example passes the project file's checks as written."""
+    from pathlib import Path
+
+    from mlpkit.config.model import ModelSection
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "user-guide.md").read_text()
+    block = guide.split("**Starting from a universal model.**", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    section = ModelSection(**yaml.safe_load(block)["model"])
+    assert section.family == "chgnet" and section.committee.n_members == 4
+    assert section.fit["epochs"] == 100 and section.fit["layers"] == "all"
