@@ -74,7 +74,17 @@ def main() -> None:
     ap.add_argument("--families", nargs="*", default=list(FAMILIES))
     ap.add_argument("--json", help="write every number here")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--fit", nargs="*", default=[], help="CHGNet fine-tune settings key=value (default: the family defaults)"
+    )
+    ap.add_argument(
+        "--fit-only",
+        nargs="+",
+        help="fit and save only these models (chgnet-aligned, chgnet-finetuned, or family names), then stop: "
+        "run several at once in separate processes, then once more without it for the tables",
+    )
     args = ap.parse_args()
+    fit_settings = {k: _value(v) for k, v in (kv.split("=", 1) for kv in args.fit)}
     torch.set_num_threads(args.threads)
     models = Path(args.models)
     train = read_images(DATA / "si8-gpaw-pbe-train.extxyz")
@@ -86,19 +96,20 @@ def main() -> None:
     label_cpu = sum(a.info.get("label_cpu_seconds", 0.0) for a in train + test + eos_frames)
     print(f"GPAW labels: {label_cpu / 60:.1f} CPU-minutes in all")
 
+    makers = {
+        "chgnet-aligned": ("CHGNet zero-shot, aligned", "chgnet", {"epochs": 0}),
+        "chgnet-finetuned": ("CHGNet fine-tuned", "chgnet", fit_settings),
+        **{f: (f"{f} from scratch", f, {}) for f in args.families},
+    }
+    if args.fit_only:
+        for key in args.fit_only:
+            _, family, settings = makers[key]
+            _, wall, cpu = fitted(key, models, _maker(family, train, settings), train)
+            print(f"{key}: fitted in {wall or 0:.0f} s wall, {cpu or 0:.0f} s CPU")
+        return
     candidates: dict[str, tuple] = {"CHGNet 0.3.0 zero-shot, raw": (mlpkit.load("chgnet"), None, None)}
-
-    def aligned():
-        return create_potential("chgnet", train), lambda p, t: p.fit(t, epochs=0, progress=False)
-
-    def fine_tuned():
-        return create_potential("chgnet", train), lambda p, t: p.fit(t, progress=False)
-
-    candidates["CHGNet zero-shot, aligned"] = fitted("chgnet-aligned", models, aligned, train)
-    candidates["CHGNet fine-tuned"] = fitted("chgnet-finetuned", models, fine_tuned, train)
-    for family in args.families:
-        make = lambda f=family: (create_potential(f, train), lambda p, t: p.fit(t, progress=False))  # noqa: E731
-        candidates[f"{family} from scratch"] = fitted(family, models, make, train)
+    for key, (label, family, settings) in makers.items():
+        candidates[label] = fitted(key, models, _maker(family, train, settings), train)
 
     rows = []
     print(f"\n{'model':<30} {'E meV/atom':>10} {'F meV/Å':>9} {'S GPa':>7} {'fit wall s':>10} {'fit CPU s':>9}")
@@ -112,6 +123,7 @@ def main() -> None:
             "stress_mae_gpa": stress_mae_gpa(pot, test),
             "fit_wall_s": wall,
             "fit_cpu_s": cpu,
+            "fine_tune": getattr(pot, "fine_tune", None),
         }
         rows.append(row)
         print(
@@ -158,6 +170,20 @@ def main() -> None:
                 indent=1,
             )
         )
+
+
+def _maker(family: str, train, settings: dict):
+    """A function returning (new potential of ``family`` for ``train``, a function fitting it with ``settings``)."""
+    return lambda: (create_potential(family, train), lambda p, t: p.fit(t, progress=False, **settings))
+
+
+def _value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
 
 
 def _pressure(eos: EquationOfState, v: float, h: float = 1e-3) -> float:
