@@ -136,6 +136,32 @@ def test_gpaw_water_in_a_box():
 
 
 @pytest.mark.gpaw
+@pytest.mark.skipif(not HAVE_GPAW, reason="GPAW is not installed (see docs/reference-methods.md)")
+def test_gpaw_periodic_cell_with_k_points_and_stress():
+    """A crystal: k-points, smearing and stress reach GPAW; one labeler reused on a cell of another shape gives what
+    a fresh calculator gives (GPAW re-initialises on a cell change). ~2 s on one core (2-atom Si, 200 eV, 2x2x2)."""
+    from gpaw import GPAW, PW
+
+    lab = make_labeler("gpaw", ecut=200, kpts=(2, 2, 2), occupations_width=0.05)
+    assert lab.method == "gpaw:PBE/PW200/k2x2x2"
+    si = bulk("Si", "diamond", a=5.47)
+    si.rattle(0.05, seed=0)
+    first = lab.label(si)
+    assert first.stress is not None and first.stress.shape == (6,)
+    assert np.abs(first.stress[3:]).max() > 1e-3  # a rattled cell carries shear stress
+    strained = si.copy()
+    strained.set_cell(si.cell * 1.03, scale_atoms=True)
+    label = lab.label(strained)
+    direct = strained.copy()
+    direct.calc = GPAW(
+        mode=PW(200), xc="PBE", kpts=(2, 2, 2), occupations={"name": "fermi-dirac", "width": 0.05}, txt=None
+    )
+    assert label.energy == pytest.approx(direct.get_potential_energy(), abs=1e-5)
+    assert np.allclose(label.forces, direct.get_forces(), atol=5e-4)  # SCF started from another guess
+    assert np.allclose(label.stress, direct.get_stress(), atol=1e-5)
+
+
+@pytest.mark.gpaw
 @pytest.mark.slow
 @pytest.mark.skipif(not HAVE_GPAW, reason="GPAW is not installed (see docs/reference-methods.md)")
 def test_gpaw_silicon_stress_matches_finite_differences():

@@ -266,3 +266,30 @@ def test_killed_fine_tune_resumes_to_the_same_weights(frames, tmp_path):
     np.testing.assert_allclose(
         again.predict(frames[40:42]).energy, whole.predict(frames[40:42]).energy, rtol=0, atol=1e-9
     )
+
+
+def test_stress_weight_fits_the_stress_of_crystal_labels():
+    """Energies and forces alone leave a crystal's stress where the pretrained model had it; ``stress_weight``
+    (GPa²) adds the stress MSE of periodic labels to the loss. EMT copper cells, head-only, 3 epochs."""
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    rng = np.random.default_rng(0)
+    frames = []
+    for i in range(6):
+        atoms = bulk("Cu", "fcc", a=3.6, cubic=True)
+        atoms.set_cell(atoms.cell * (1 + rng.uniform(-0.03, 0.03)), scale_atoms=True)
+        atoms.rattle(0.05, seed=i)
+        atoms.calc = EMT()
+        results = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(), "stress": atoms.get_stress()}
+        atoms.calc = SinglePointCalculator(atoms, **results)
+        frames.append(atoms)
+    reference = np.array([a.get_stress() for a in frames])
+    errors = {}
+    for weight in (0.0, 1.0):
+        pot = create_potential("chgnet", frames)
+        pot.fit(frames, epochs=3, layers="head", batch_size=3, valid_fraction=0.0, stress_weight=weight, progress=False)
+        assert pot.fine_tune["stress_weight"] == weight
+        errors[weight] = np.abs(pot.predict(frames, stress=True).stress - reference).mean() * 160.2  # GPa
+    assert errors[1.0] < 0.5 * errors[0.0], errors

@@ -37,6 +37,7 @@ from mlpkit.training.history import FitHistory
 #: CHGNet's elements, H ... Pu
 CHGNET_SPECIES = tuple(chemical_symbols[1 : backend.MAX_Z + 1])
 _VOIGT = ([0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1])
+_GPA = 160.21766208  # GPa per eV/Å³
 
 
 def _resolve_device(device: str) -> torch.device:
@@ -230,11 +231,13 @@ class CHGNetPotential(Potential):
         history.seconds = fit_seconds
         return history
 
-    def _items(self, images: Sequence[Atoms], graphs: backend.GraphMaker) -> list[tuple[Any, float, np.ndarray]]:
-        """(graph, target network energy = E_dft − composition − offsets (eV), forces (eV/Å)) per configuration."""
+    def _items(self, images: Sequence[Atoms], graphs: backend.GraphMaker) -> list[tuple[Any, float, np.ndarray, Any]]:
+        """(graph, target network energy = E_dft − composition − offsets (eV), forces (eV/Å), reference stress (6,)
+        eV/Å³ Voigt for periodic labels that carry one, else None) per configuration."""
         energies, forces = reference_results(images)
         targets = energies - self._baseline(images)
-        return [(graphs(a), float(e), f) for a, e, f in zip(images, targets, forces, strict=True)]
+        stresses = [_reference_stress(a) for a in images]
+        return [(graphs(a), float(e), f, s) for a, e, f, s in zip(images, targets, forces, stresses, strict=True)]
 
     def _train(self, train: list[Atoms], valid: list[Atoms] | None, cfg: dict[str, Any]) -> FitHistory:
         trainable = self._set_trainable(cfg["layers"])
@@ -243,13 +246,24 @@ class CHGNetPotential(Potential):
         graphs = backend.GraphMaker(self.cutoff, self._graphs.bond_cutoff, dtype, device)
         module.to(dtype)
         force_weight = float(cfg["force_weight"])
+        stress_weight = float(cfg["stress_weight"])
 
         def loss_fn(items, training: bool):
-            out = backend.run_chgnet(module, [it[0] for it in items], forces=True, stress=False, create_graph=training)
+            with_stress = [k for k, it in enumerate(items) if it[3] is not None] if stress_weight > 0 else []
+            out = backend.run_chgnet(
+                module, [it[0] for it in items], forces=True, stress=bool(with_stress), create_graph=training
+            )
             e_ref = torch.tensor([it[1] for it in items], dtype=dtype, device=device)
             f_ref = torch.as_tensor(np.concatenate([it[2] for it in items]), dtype=dtype, device=device)
             n_atoms = torch.tensor([len(it[2]) for it in items], device=device)
-            return energy_force_loss(out.energy, e_ref, n_atoms, torch.cat(out.forces), f_ref, force_weight)
+            loss, stats = energy_force_loss(out.energy, e_ref, n_atoms, torch.cat(out.forces), f_ref, force_weight)
+            if with_stress:
+                # stress MSE in GPa² (CHGNet's convention for its weight); the reported errors stay E and F
+                s_pred = torch.stack([out.stress[k] for k in with_stress])
+                s_pred = (0.5 * (s_pred + s_pred.transpose(1, 2)))[:, _VOIGT[0], _VOIGT[1]]
+                s_ref = torch.as_tensor(np.stack([items[k][3] for k in with_stress]), dtype=dtype, device=device)
+                loss = loss + stress_weight * torch.mean(((s_pred - s_ref) * _GPA) ** 2)
+            return loss, stats
 
         fingerprint = {
             "family": self.family,
@@ -259,6 +273,7 @@ class CHGNetPotential(Potential):
             "layers": cfg["layers"],
             "offsets": self.offsets,
             "force_weight": force_weight,
+            "stress_weight": stress_weight,
             "train_dtype": cfg["train_dtype"],
             # a checkpoint resumes only the fine-tune that started from these same weights
             "start": _weights_hash(module),
@@ -324,6 +339,16 @@ class CHGNetPotential(Potential):
             else ("aligned" if self.offsets else "zero-shot")
         )
         return f"CHGNetPotential(model={self.hyperparameters['model']!r}, {state}, species={len(self.species)})"
+
+
+def _reference_stress(atoms: Atoms) -> np.ndarray | None:
+    """The reference stress (6,) eV/Å³ (Voigt, ASE sign) of a fully periodic labelled configuration, else None."""
+    calc = atoms.calc
+    stress = None if calc is None or not atoms.pbc.all() else calc.results.get("stress")
+    if stress is None:
+        return None
+    stress = np.asarray(stress, dtype=float)
+    return stress if stress.shape == (6,) else stress[_VOIGT]
 
 
 def _weights_hash(module: torch.nn.Module) -> str:

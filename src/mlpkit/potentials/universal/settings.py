@@ -77,6 +77,13 @@ class CHGNetFitSettings(TrainerSettings):
         description="fit per-element reference-energy offsets (eV/atom) to the data by least squares on "
         "composition before training, so the network learns the shape of the surface, not the reference shift",
     )
+    stress_weight: float = Field(
+        0.0,
+        ge=0,
+        description="weight of the stress MSE in GPa² (periodic labels with a reference stress; CHGNet's own training "
+        "used 0.1) added to the energy and force loss; 0: energies and forces only. Crystals: Si, 40 labels, 0.1 keeps "
+        "the stress and bulk modulus that energies and forces alone spoil (docs/benchmarks/universal.md)",
+    )
     train_dtype: Literal["float32", "float64"] = Field(
         "float32",
         description="float type of the fine-tune (the model is cast back to its dtype afterwards): float32 is how "
