@@ -242,7 +242,13 @@ class Trainer:
                         }
                     )
                 if s["callback"] is not None:
-                    s["callback"](epoch + 1, record)
+                    # the callback sees the weights that would be kept (the averaged ones with EMA)
+                    live = ema.swap_in() if ema is not None else None
+                    try:
+                        s["callback"](epoch + 1, record)
+                    finally:
+                        if live is not None:
+                            self.module.load_state_dict(live)
                 if bad >= patience:
                     stopped = "early_stopping"
                     break

@@ -189,7 +189,8 @@ class CHGNetPotential(Potential):
         """Align the reference energies to ``train``, then fine-tune the current weights on energies and forces.
 
         Settings: :class:`CHGNetFitSettings` (``epochs`` (0: align only), ``layers``, ``learning_rate``,
-        ``lr_final``, ``scheduler``, ``batch_size``, ``force_weight``, ``stress_weight`` (GPa²), ``keep``/``patience`` (early stopping on
+        ``lr_final``, ``scheduler``, ``batch_size``, ``force_weight``,
+        ``stress_weight`` (GPa²), ``keep``/``patience`` (early stopping on
         ``valid``, or on a ``valid_fraction`` split of ``train``), ``align``) and the run-time options ``seed``,
         ``progress``, ``checkpoint_dir`` (resumable), ``callback``. Fine-tuning always continues from the current
         weights (that is what fine-tuning is), so ``warm_start`` changes nothing.
