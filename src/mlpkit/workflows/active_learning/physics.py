@@ -143,6 +143,8 @@ def targeted_round(run, committee, i: int, failed: list[str], report: dict, room
                 made = []
             for a in made:
                 a.calc = None
+                for key in ("source", "method", "mlp_energy", "row_id", "split", "status", "hash"):
+                    a.info.pop(key, None)  # a copy of a test frame's bookkeeping would mislabel the new one
                 a.info["physics_check"] = kind
             images += made
         atomic_write_images(path, images)
@@ -220,40 +222,42 @@ def vibration_targets(run, committee, i, report, n, seed) -> list[Atoms]:
 
 def nve_targets(run, committee, i, report, n, seed) -> list[Atoms]:
     """Frames of an NVE run on the committee (the check's start, temperature and timestep) where the calibrated
-    uncertainty left the trusted region, spread along the run; without such frames, the most uncertain ones."""
+    uncertainty left the trusted region, spread along the run; without such frames the most uncertain ones, and
+    for a potential without uncertainty the last frames before the run stopped."""
+    from mlpkit.md.dynamics import UncertaintyWatchdog, run_md
     from mlpkit.validation import ValidationSettings
-    from mlpkit.workflows.active_learning.explore import explore
 
     s = ValidationSettings(**run.cfg.physics.validation)
     trust = run.state.result(f"iter{i}.train").get("trust") or {}
+    lower, upper = float(trust.get("lower", 0.0)), float(trust.get("upper", 1e6))
     starts = list(run.test or run.labelled()[0])
     start = starts[min(s.nve_start_index, len(starts) - 1)].copy()
     start.calc = None
-    res = explore(
-        committee,
-        [start],
-        temperatures=[max(s.nve_temperature, 1.0)],
-        walkers=1,
-        steps=s.nve_steps,
-        timestep=s.nve_timestep,
-        friction=0.0,
+    watch = committee.has_uncertainty
+    res = run_md(
+        start,
+        committee.calculator(),
         ensemble="nve",
+        temperature=max(s.nve_temperature, 1.0),
+        timestep=s.nve_timestep,
+        steps=s.nve_steps,
         interval=max(1, s.nve_steps // 200),
-        lower=trust.get("lower", 0.0),
-        upper=trust.get("upper", float("inf")),
-        scale=trust.get("scale", 1.0),
         seed=seed,
-        max_restarts=2,
+        # the watchdog records every step past the lower bound and stops the run at the upper one
+        watchdog=UncertaintyWatchdog(warn=lower, stop=upper, scale=float(trust.get("scale", 1.0))) if watch else None,
     )
-    frames = [f for f in res.frames if np.isfinite(f.info.get("uncertainty", np.nan))]
-    lower, upper = trust.get("lower", 0.0), trust.get("upper", float("inf"))
+    frames = [f for f in [*res.frames, *res.uncertain_frames] if np.isfinite(f.info.get("uncertainty", np.nan))]
+    frames.sort(key=lambda f: int(f.info.get("step", 0)))
     cand = [f for f in frames if lower <= f.info["uncertainty"] < upper]
     if cand:
         pick = [cand[k] for k in np.unique(np.linspace(0, len(cand) - 1, n).round().astype(int))]
         what = f"NVE frames outside the trusted region (σ ≥ {lower:.3g} eV/Å)"
-    else:
+    elif frames:
         pick = sorted(frames, key=lambda f: -f.info["uncertainty"])[:n]
         what = "the most uncertain NVE frames (none left the trusted region)"
+    else:
+        pick = list(res.frames[-n:])
+        what = "the last NVE frames before the run stopped (the potential has no uncertainty)"
     for f in pick:
         f.info["physics_what"] = what
     return _physical(run, pick)

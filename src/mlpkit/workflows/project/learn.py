@@ -205,6 +205,7 @@ def physics_rounds(run: ProjectRun) -> list[dict]:
                 }
             )
         if not step.get("actions"):
+            keys = [key for kind in step.get("failed", []) for key in CHECK_ROWS[kind][0]]
             rows.append(
                 {
                     "round": None,
@@ -212,7 +213,7 @@ def physics_rounds(run: ProjectRun) -> list[dict]:
                     "check": ", ".join(step.get("failed", [])) or "none failed",
                     "labels": 0,
                     "what": step.get("verdict", ""),
-                    "before": {},
+                    "before": {key: step["checks"][key] for key in keys if key in step["checks"]},
                     "after": {},
                 }
             )
