@@ -85,6 +85,7 @@ def test_loop_settings_follow_the_domain_and_the_checklist(tmp_path):
         }
     )
     run = ProjectRun(cfg=cfg, state=WorkflowState(tmp_path / "state.json"), progress=False)
+    run.state.mark("label", {"train": 16, "valid": 4})  # what the label stage leaves for the loop
     al = active_learning_config(run)
     assert al.explore.temperatures == [300.0, 1000.0]
     assert al.physics.enabled and al.physics.max_rounds == 1

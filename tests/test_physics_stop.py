@@ -243,6 +243,8 @@ def test_physics_settings_refuse_bad_input():
     ]:
         with pytest.raises(InputError, match=words):
             ActiveLearningConfig.from_dict({**base, "physics": bad})
-    cfg = ActiveLearningConfig.from_dict(base)
+    # `mlpkit learn` files opt in by writing the section; the project's loop has it on by default
+    assert not ActiveLearningConfig.from_dict(base).physics.enabled
+    cfg = ActiveLearningConfig.from_dict({**base, "physics": {}})
     assert cfg.physics.enabled and cfg.physics.max_rounds == 2 and cfg.physics.max_labels == 20
     assert cfg.physics.checks == ["vibrations", "nve", "max_force", "extrapolation", "test_errors"]

@@ -246,7 +246,10 @@ class ActiveLearningConfig(_Strict):
     stop: StopSettings = Field(default_factory=StopSettings)
     test: TestSettings = Field(default_factory=TestSettings)
     baseline: BaselineSettings = Field(default_factory=BaselineSettings)
-    physics: PhysicsSettings = Field(default_factory=PhysicsSettings)
+    physics: PhysicsSettings = Field(
+        default_factory=lambda: PhysicsSettings(enabled=False),
+        description="off in `mlpkit learn` files unless a physics section is written (the project's loop has it on)",
+    )
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
 
     @field_validator("reference", "driver")
