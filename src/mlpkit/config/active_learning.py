@@ -28,6 +28,12 @@ Defaults and where they come from
   worse on the test set (docs/benchmarks/active-learning.md, initial-set benchmark).
 * ``explore.bias = 0``: plain MD on the committee mean. A positive depth (eV) biases the walkers toward
   disagreement (``mlpkit.uncertainty.bias``); off by default: not shown to help on water (same benchmark page).
+* ``physics`` (on in the project's loop, off in ``mlpkit learn`` files unless written): when the loop stops, the
+  quality checklist of the committee runs and a failed check that sampling can fix (frequencies, NVE, force
+  outliers, extrapolation, test > 2x training) labels ``labels_per_check = 4`` targeted configurations per check and
+  round, at most ``max_rounds = 2`` rounds and ``max_labels = 20`` labels on top of ``label_budget``: enough for a
+  few normal-mode displacements around each minimum without letting validation dominate the label count
+  (:mod:`mlpkit.workflows.active_learning.physics`).
 * ``baseline.initial = "auto"``: random sampling shares AL's initial set when that set is itself random MD
   frames, and draws its own from the same pool when AL chose its set; "random sampling" then means random
   all the way, the comparison the saving is about.

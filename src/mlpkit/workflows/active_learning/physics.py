@@ -81,7 +81,7 @@ class PhysicsCheck(Step):
             "labels_added": 0,
             "continue": False,
             "validation": str(run.iter_dir(i) / "validation"),
-            "train_forces_mae": report["metrics"].get("train", {}).get("forces_mae"),
+            "train_forces_mae": ((report.get("metrics") or {}).get("train") or {}).get("forces_mae"),
         }
         room = p.max_labels - used
         if not failed:
@@ -317,7 +317,7 @@ def temperature_targets(run, committee, i, report, n, seed) -> list[Atoms]:
     from mlpkit.validation.checks import predict_all
 
     s = ValidationSettings(**run.cfg.physics.validation)
-    train_mae = float(report["metrics"]["train"]["forces_mae"])
+    train_mae = float(((report.get("metrics") or {}).get("train") or {}).get("forces_mae", 0.0))
     split = [r for r in errors_by_temperature(committee, run.test, worst=0) if r["temperature"] is not None]
     if not split:
         split = [{"temperature": max(run.cfg.explore.temperatures), "forces_mae": float("inf")}]
