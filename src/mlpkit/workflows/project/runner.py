@@ -66,6 +66,7 @@ LATER_DEFAULTS = {
     "model.fit.checkpoint_every": 50,
     "model.committee.warm_start": True,
     "model.committee.members": None,
+    "validation.max_force_reference_factor": 1.5,
     "domain": DomainSection().model_dump(mode="json"),
     "active_learning.physics": PhysicsSettings().model_dump(mode="json"),
 }
