@@ -32,8 +32,8 @@ def _load(path: Path):
         return None
 
 
-def score(run_dir: Path) -> dict:
-    """The bar's numbers for one finished run directory."""
+def score(run_dir: Path, model: str = "models/final") -> dict:
+    """The bar's numbers for one finished run directory (``model``: the model directory scored, relative to it)."""
     from mlpkit.data import Dataset
     from mlpkit.potentials import load_potential
     from mlpkit.validation.metrics import evaluate
@@ -62,7 +62,7 @@ def score(run_dir: Path) -> dict:
     row["freq_dev"] = vib.get("max_deviation")
     row["freq_model"] = ((vib.get("model") or {}).get("frequencies")) or []
     row["nve"] = "/".join(checks[k]["status"] for k in ("nve_stability", "nve_energy") if k in checks)
-    pot = load_potential(run_dir / "models" / "final")
+    pot = load_potential(run_dir / model)
     for temp, path in SETS.items():
         frames = read(path, index=":")
         metrics, table = evaluate(pot, frames)
@@ -95,8 +95,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run_dirs", nargs="+", type=Path)
     ap.add_argument("--json", type=Path, help="also write the rows here")
+    ap.add_argument(
+        "--model", default="models/final", help="model directory inside each run directory (e.g. iter-003/model)"
+    )
     args = ap.parse_args()
-    rows = [score(d) for d in args.run_dirs]
+    rows = [score(d, args.model) for d in args.run_dirs]
     head = (
         "| run | seed | DFT labels (test) | stage time (min) | checklist P/W/F | not PASS | max Δν (cm⁻¹) | NVE | "
         "F MAE 300 K | F MAE 1000 K | max F err 1000 K | E MAE 300/1000 K (meV/atom) | own test per T | "
