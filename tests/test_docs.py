@@ -68,5 +68,11 @@ def test_stage_table_matches_the_water_example():
     s = data["sampling"]
     guide = (ROOT / "docs" / "user-guide.md").read_text()
     assert f"{s['n_configs']} snapshots {s['every']} fs apart plus {s['n_normal_modes']} normal-mode" in guide
-    assert f"A test set of {s['n_test']} frames" in guide
-    assert f"those {s['n_configs'] + s['n_normal_modes'] + s['n_test']} configurations" in guide
+    # the test set comes from the declared domain: test_frames per temperature
+    from mlpkit.config import ProjectConfig
+
+    domain = ProjectConfig.from_dict(data).domain
+    temps = " and ".join(f"{t:g}" for t in domain.temperatures)
+    assert f"A test set over the declared domain ({temps} K): {domain.test_frames} frames" in guide
+    n_test = domain.test_frames * len(domain.temperatures)
+    assert f"those {s['n_configs'] + s['n_normal_modes'] + n_test} configurations" in guide

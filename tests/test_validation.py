@@ -196,6 +196,18 @@ def test_max_force_check(train, test_set):
     assert check_max_force(table, FAST, trajectory_max_force=float("inf")).status == FAIL
 
 
+def test_max_force_check_allows_real_forces_above_the_bar(test_set):
+    """Hot test frames carry reference forces above the bar: predicting them is right, overshooting them is not."""
+    strong = FAST.model_copy(update={"max_force": 0.5})  # below the reference forces of these frames
+    _, table = evaluate(PairPotential(scale=1.001), test_set)
+    assert np.linalg.norm(table.forces_ref.reshape(-1, 3), axis=1).max() > 0.5
+    row = check_max_force(table, strong)
+    assert row.status == PASS and row.details["test_outlier_atoms"] == 0
+    _, table = evaluate(PairPotential(scale=2.0), test_set)  # twice the reference: beyond 1.5x
+    row = check_max_force(table, strong)
+    assert row.status == FAIL and row.details["test_outlier_atoms"] > 0
+
+
 def test_error_checks_thresholds():
     def metrics(e, f):
         return {

@@ -28,6 +28,12 @@ Defaults and where they come from
   worse on the test set (docs/benchmarks/active-learning.md, initial-set benchmark).
 * ``explore.bias = 0``: plain MD on the committee mean. A positive depth (eV) biases the walkers toward
   disagreement (``mlpkit.uncertainty.bias``); off by default: not shown to help on water (same benchmark page).
+* ``physics`` (on in the project's loop, off in ``mlpkit learn`` files unless written): when the loop stops, the
+  quality checklist of the committee runs and a failed check that sampling can fix (frequencies, NVE, force
+  outliers, extrapolation, test > 2x training) labels ``labels_per_check = 4`` targeted configurations per check and
+  round, at most ``max_rounds = 2`` rounds and ``max_labels = 20`` labels on top of ``label_budget``: enough for a
+  few normal-mode displacements around each minimum without letting validation dominate the label count
+  (:mod:`mlpkit.workflows.active_learning.physics`).
 * ``baseline.initial = "auto"``: random sampling shares AL's initial set when that set is itself random MD
   frames, and draws its own from the same pool when AL chose its set; "random sampling" then means random
   all the way, the comparison the saving is about.
@@ -136,6 +142,57 @@ class BaselineSettings(_Strict):
     )
 
 
+#: checks of the checklist that more sampling can fix, and what each sends the loop back to label
+FIXABLE_CHECKS = ("vibrations", "nve", "max_force", "extrapolation", "test_errors")
+
+
+class PhysicsSettings(_Strict):
+    """Validation in the stopping rule: when the loop stops, the physics checklist of the committee runs; a failed
+    check that sampling can fix sends the loop back with configurations aimed at it (labelled, trained on):
+    vibrations → normal-mode displacements around the committee's and the reference's minima; nve → frames where
+    an NVE run left the trusted region; max_force / extrapolation → configurations near the offending frames;
+    test_errors → more data at the temperatures whose test error exceeds the ratio bar. Capped by rounds and labels
+    (these labels come on top of label_budget)."""
+
+    enabled: bool = Field(True, description="run the physics checklist when the loop stops, and act on it")
+    max_rounds: int = Field(2, ge=0, description="rounds of targeted labels at most (0: check and report only)")
+    max_labels: int = Field(
+        20, ge=0, description="targeted labels at most over all rounds, on top of label_budget (test set excluded)"
+    )
+    labels_per_check: int = Field(4, ge=1, description="targeted labels per failed check and round")
+    checks: list[Literal["vibrations", "nve", "max_force", "extrapolation", "test_errors"]] = Field(
+        default_factory=lambda: list(FIXABLE_CHECKS),
+        description="which failed checks send the loop back (the others are reported only)",
+    )
+    normal_mode_temperature: float | None = Field(
+        None, gt=0, description="K, of the normal-mode displacements; null: the lowest exploration temperature"
+    )
+    validation: dict[str, Any] = Field(
+        default_factory=dict,
+        description="checklist settings (mlpkit.validation.ValidationSettings) for the checks inside the loop, "
+        "over the project's validation section (e.g. {nve_steps: 1000})",
+    )
+
+    @field_validator("validation")
+    @classmethod
+    def _settings(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from mlpkit.validation.settings import ValidationSettings
+
+        try:
+            ValidationSettings(**v)
+        except ValidationError as exc:
+            bad = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"not checklist settings: {bad}") from None
+        return v
+
+    @field_validator("checks")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"checks are listed twice: {v}")
+        return v
+
+
 class ExecutionSettings(ExecutionSection):
     """Where the labels of ``mlpkit learn`` run (the project file's execution section), and its torch threads."""
 
@@ -166,6 +223,9 @@ class ActiveLearningSection(_Section):
     select: SelectSettings = Field(default_factory=SelectSettings, description="which candidates get labelled")
     stop: StopSettings = Field(default_factory=StopSettings, description="the stopping rule")
     baseline: BaselineSettings = Field(default_factory=BaselineSettings, description="random-sampling baseline")
+    physics: PhysicsSettings = Field(
+        default_factory=PhysicsSettings, description="the physics checklist in the stopping rule"
+    )
 
 
 class ActiveLearningConfig(_Strict):
@@ -196,6 +256,10 @@ class ActiveLearningConfig(_Strict):
     stop: StopSettings = Field(default_factory=StopSettings)
     test: TestSettings = Field(default_factory=TestSettings)
     baseline: BaselineSettings = Field(default_factory=BaselineSettings)
+    physics: PhysicsSettings = Field(
+        default_factory=lambda: PhysicsSettings(enabled=False),
+        description="off in `mlpkit learn` files unless a physics section is written (the project's loop has it on)",
+    )
     execution: ExecutionSettings = Field(default_factory=ExecutionSettings)
 
     @field_validator("driver", mode="before")

@@ -67,8 +67,8 @@ def _model_in(annotation) -> type[BaseModel] | None:
 
 
 #: top-level keys only a project file (``mlpkit run``) has, and only an active-learning file (``mlpkit learn``) has
-PROJECT_ONLY = frozenset({"project", "system", "sampling", "model", "validation", "active_learning", "production",
-                          "speed", "report"})  # fmt: skip
+PROJECT_ONLY = frozenset({"project", "system", "domain", "sampling", "model", "validation", "active_learning",
+                          "production", "speed", "report"})  # fmt: skip
 LEARN_ONLY = frozenset({"name", "structure", "driver", "max_iterations", "label_budget", "initial", "explore", "trust",
                         "select", "committee", "stop", "test", "baseline"})  # fmt: skip
 

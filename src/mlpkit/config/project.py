@@ -4,6 +4,7 @@ A project file has one section per stage of ``mlpkit run``::
 
     project     name, run directory, seed
     system      the structure (ASE molecule name or any file ASE reads)
+    domain      where the potential will be used (temperatures): exploration, test set and report cover it
     reference   the reference method (labeler) and its options
     sampling    the initial configurations (MD at temperature, rattling or normal modes) and the test set
     execution   where labels are computed: local Dask workers, a scheduler address, or a dask-jobqueue cluster
@@ -31,6 +32,7 @@ from pydantic import Field, PrivateAttr, ValidationError, model_validator
 from mlpkit.config.active_learning import ActiveLearningSection
 from mlpkit.config.base import _Section, refuse_other_kind
 from mlpkit.config.commented import commented_text
+from mlpkit.config.domain import DomainSection
 from mlpkit.config.errors import format_validation_error
 from mlpkit.config.model import ModelSection
 from mlpkit.config.production import ProductionSection, ReportSection, SpeedSection
@@ -48,6 +50,9 @@ class ProjectConfig(_Section):
 
     project: ProjectSection = Field(default_factory=ProjectSection, description="name, run directory, seed")
     system: SystemSection = Field(default_factory=SystemSection, description="the structure")
+    domain: DomainSection = Field(
+        default_factory=DomainSection, description="where the potential will be used (docs/user-guide.md)"
+    )
     reference: ReferenceSection = Field(default_factory=ReferenceSection, description="the reference method")
     sampling: SamplingSection = Field(default_factory=SamplingSection, description="initial data and test set")
     execution: ExecutionSection = Field(default_factory=ExecutionSection, description="where labels are computed")
@@ -68,6 +73,22 @@ class ProjectConfig(_Section):
                 f"labels (sampling.n_configs = {self.sampling.n_configs})"
             )
         return self
+
+    @property
+    def domain_temperatures(self) -> list[float]:
+        """K, ascending: the declared domain, or (not declared) the sampling and exploration temperatures."""
+        if self.domain.temperatures is not None:
+            return list(self.domain.temperatures)
+        return sorted({float(self.sampling.temperature), *map(float, self.active_learning.explore.temperatures)})
+
+    def exploration_temperatures(self) -> list[float]:
+        """K, ascending: where the active-learning walkers run. A declared domain puts walkers at each of its
+        temperatures, plus the explore.temperatures written explicitly in the file (its default is replaced)."""
+        explore = self.active_learning.explore
+        if self.domain.temperatures is None:
+            return list(explore.temperatures)
+        extra = explore.temperatures if "temperatures" in explore.model_fields_set else []
+        return sorted({*map(float, self.domain.temperatures), *map(float, extra)})
 
     def jobqueue_config(self) -> dict | None:
         """The execution.jobqueue section as mlpkit.execution's cluster configuration (type, jobs, options)."""

@@ -79,6 +79,7 @@ def validate(
     reference=None,
     progress: bool = True,
     name: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
 ) -> ValidationReport:
     """Run every check on ``potential`` and write ``validation.json``, ``report.html`` and PNGs to ``out_dir``.
 
@@ -86,6 +87,8 @@ def validate(
     reference:   a Labeler (or a make_labeler spec) of the training data's method, for the frequency check;
                  None skips the comparison (the model's frequencies are still reported).
     name:        what the report calls the model (default: its family).
+    cache_dir:   where the reference frequencies are cached (default ``out_dir/cache``); validations of several
+                 models on the same data share one to compute the reference's Hessian once.
     A check that crashes is recorded as FAIL with the error (and traceback in the JSON); the report is
     written regardless. Raises :class:`InputError` for unusable input (no labels, unknown elements).
     """
@@ -216,7 +219,9 @@ def validate(
         from mlpkit.validation.vibrations import check_vibrations
 
         start = _pick(test, s.vibrations_start_index, "vibrations_start_index")
-        row, data = check_vibrations(potential, start, s, reference, cache_dir=out / "cache", progress=progress)
+        row, data = check_vibrations(
+            potential, start, s, reference, cache_dir=Path(cache_dir) if cache_dir else out / "cache", progress=progress
+        )
         if data.get("model"):
             ref = data.get("reference", {}).get("frequencies")
             fig = frequency_plot(

@@ -63,11 +63,21 @@ def config_section(data: dict, dotted: str) -> Any:
     return node
 
 
+def has_section(data: dict, dotted: str) -> bool:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
 def cumulative_fingerprints(steps: Sequence[Step], config: dict) -> dict[str, str]:
-    """A hash per step of the configuration sections it and every earlier step depend on."""
+    """A hash per step of the configuration sections it and every earlier step depend on. A section absent from
+    ``config`` (a setting added later, left out while at its default) does not enter the hash."""
     out, acc = {}, []
     for step in steps:
-        acc += [(s, config_section(config, s)) for s in step.sections]
+        acc += [(s, config_section(config, s)) for s in step.sections if has_section(config, s)]
         out[step.name] = hashlib.sha256(json.dumps(acc, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return out
 

@@ -41,7 +41,7 @@ Log = Callable[[str], None]
 STATE_FILE = "state.json"
 CONFIG_FILE = "config.json"
 #: settings that may change between a crash and a resume without invalidating finished work
-RESUMABLE_CHANGES = ("max_iterations", "label_budget", "stop", "baseline", "execution", "name")
+RESUMABLE_CHANGES = ("max_iterations", "label_budget", "stop", "physics", "baseline", "execution", "name")
 #: member seeds of iteration i are seed + ITER_SEED_STRIDE * i + member
 ITER_SEED_STRIDE = 7919
 

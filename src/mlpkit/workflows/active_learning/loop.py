@@ -1,7 +1,8 @@
 """The active-learning loop: label a few, train a committee, explore, pick the uncertain, label, repeat.
 
-    initial set → test set → [train committee → explore (MD walkers) → stop? → select (trust window, top-k,
-    diversity) → label] × iterations → random baseline → report
+    initial set → test set → [train committee → explore (MD walkers) → stop? → (physics checklist: targeted
+    labels and on, if a fixable check fails) → select (trust window, top-k, diversity) → label] × iterations →
+    random baseline → report
 
 Each step is an object of :mod:`mlpkit.workflows.active_learning` run through the resume engine
 (:mod:`mlpkit.workflows.engine`): it is recorded in ``state.json`` when it has finished, and running again with
@@ -23,6 +24,7 @@ from mlpkit.workflows.active_learning.context import ALRun, Log
 from mlpkit.workflows.active_learning.explore import Explore
 from mlpkit.workflows.active_learning.initial import InitialSet
 from mlpkit.workflows.active_learning.label import Label
+from mlpkit.workflows.active_learning.physics import PhysicsCheck
 from mlpkit.workflows.active_learning.report import write_report
 from mlpkit.workflows.active_learning.select import Select
 from mlpkit.workflows.active_learning.stop import reconsider_stop, should_stop
@@ -47,6 +49,14 @@ def run_loop(run: ALRun) -> ALSummary:
         metrics = run.step(Train(i))
         run.step(Explore(i, metrics["trust"]))
         reason = should_stop(run, i, metrics)
+        if reason and run.cfg.physics.enabled:
+            # validation is part of the stopping rule: a failed check that sampling can fix labels targeted
+            # configurations and the loop trains again (capped by physics.max_rounds / max_labels)
+            physics = run.step(PhysicsCheck(i))
+            if physics["continue"]:
+                i, reason = i + 1, ""
+                continue
+            reason += f"; physics checklist: {physics['verdict']}"
         if reason:
             run.state.set("stopped_because", reason)
             run.state.set("final_iteration", i)

@@ -40,7 +40,7 @@ class Label(Step):
                 f"only {n_train} training configurations could be labelled with {labeler.method} "
                 f"({n_failed} failed; see `mlpkit data summary --db {run.cfg.database_url}`)"
             )
-        if n_test == 0 and run.cfg.sampling.n_test > 0:
+        if n_test == 0 and (run.cfg.sampling.n_test > 0 or run.cfg.domain.declared):
             raise MlpkitError("no test configuration could be labelled; see the failed rows in the dataset")
         label_seconds = sum(float(r.get("seconds", 0.0)) for r in ds.rows(method=labeler.method, status="labelled"))
         return {

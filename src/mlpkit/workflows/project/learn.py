@@ -36,7 +36,7 @@ def active_learning_config(run: ProjectRun):
         "max_iterations": al.max_iterations,
         "label_budget": max(al.label_budget, n_initial),
         "initial": {"n": n_initial, "sampling": "file", "file": str(run.path("configs", "initial-labelled.extxyz"))},
-        "explore": al.explore.model_dump(),
+        "explore": {**al.explore.model_dump(), "temperatures": cfg.exploration_temperatures()},
         "trust": al.trust.model_dump(),
         "select": al.select.model_dump(),
         "committee": {
@@ -55,6 +55,12 @@ def active_learning_config(run: ProjectRun):
         "stop": al.stop.model_dump(),
         "test": {"file": str(run.path("configs", "test-labelled.extxyz"))},
         "baseline": al.baseline.model_dump(),
+        "physics": {
+            **al.physics.model_dump(),
+            "enabled": al.physics.enabled and cfg.validation.enabled,
+            # the project's checklist, with the loop's own overrides on top
+            "validation": {**cfg.validation.model_dump(exclude={"enabled"}), **al.physics.validation},
+        },
         "execution": {
             "workers": max(cfg.execution.workers, 1),
             "scheduler": cfg.execution.scheduler,
@@ -112,6 +118,8 @@ class Learn(Step):
             out["validation"] = validate_potential(run, "final")
         elif run.cfg.validation.enabled:
             out["validation"] = run.state.result("validate")
+        out["per_temperature"] = per_temperature(run, "final")
+        out["physics_rounds"] = physics_rounds(run) if run.cfg.active_learning.enabled else []
         return out
 
 
@@ -147,6 +155,69 @@ def choose_model(run: ProjectRun, last: int, method: str) -> dict:
     else:  # no validation labels: the last model
         chosen = last
     return {"rule": CHOICE_RULE, "n_valid": len(valid), "iterations": rows, "chosen_iteration": chosen}
+
+
+def per_temperature(run: ProjectRun, which: str) -> list[dict]:
+    """The test errors of ``models/<which>`` per temperature, with the worst frames (index in the test set);
+    also written to ``validation/<which>/per_temperature.json``."""
+    from mlpkit.files import atomic_write_json
+    from mlpkit.validation.by_temperature import errors_by_temperature
+
+    test = run.labelled("test")
+    rows = errors_by_temperature(run.potential(which), test, worst=run.cfg.domain.worst_frames) if test else []
+    atomic_write_json(run.path("validation", which, "per_temperature.json"), rows)
+    for r in rows:
+        t = "no temperature" if r["temperature"] is None else f"{r['temperature']:g} K"
+        run.say(
+            f"{t}: {r['n']} test frames, force MAE {r['forces_mae'] * 1000:.1f} meV/Å, max error "
+            f"{r['forces_max_error'] * 1000:.0f} meV/Å, energy MAE {r['energy_mae_per_atom'] * 1000:.2f} meV/atom"
+        )
+    return rows
+
+
+def physics_rounds(run: ProjectRun) -> list[dict]:
+    """One row per targeted-label action of the loop's physics checklist: round, iteration, check, labels added,
+    and the check's value before (the checklist that failed) and after (the next checklist of the loop, or the
+    final one)."""
+    from mlpkit.workflows.active_learning.physics import CHECK_ROWS
+    from mlpkit.workflows.engine import WorkflowState
+
+    state = WorkflowState(run.path("state.json"))
+    steps = sorted(
+        (v["result"] for k, v in state.steps.items() if k.endswith(".physics")), key=lambda r: r["iteration"]
+    )
+    final = load_json(run.path("validation", "final", "validation.json")) or {}
+    final_values = {c["key"]: {"status": c["status"], "value": c["value"]} for c in final.get("checks", [])}
+    rows = []
+    for k, step in enumerate(steps):
+        after = steps[k + 1]["checks"] if k + 1 < len(steps) else final_values
+        for action in step.get("actions", []):
+            keys = CHECK_ROWS[action["check"]][0]
+            rows.append(
+                {
+                    "round": step.get("round"),
+                    "iteration": step["iteration"],
+                    "check": action["check"],
+                    "labels": action["labelled"],
+                    "what": action.get("what", ""),
+                    "before": {key: step["checks"][key] for key in keys if key in step["checks"]},
+                    "after": {key: after[key] for key in keys if key in after},
+                }
+            )
+        if not step.get("actions"):
+            keys = [key for kind in step.get("failed", []) for key in CHECK_ROWS[kind][0]]
+            rows.append(
+                {
+                    "round": None,
+                    "iteration": step["iteration"],
+                    "check": ", ".join(step.get("failed", [])) or "none failed",
+                    "labels": 0,
+                    "what": step.get("verdict", ""),
+                    "before": {key: step["checks"][key] for key in keys if key in step["checks"]},
+                    "after": {},
+                }
+            )
+    return rows
 
 
 def _summary_dict(summary: Any) -> dict:

@@ -12,6 +12,7 @@ from typing import Any
 from mlpkit.config.project import commented_yaml
 from mlpkit.workflows.engine import Step
 from mlpkit.workflows.project.context import ProjectRun
+from mlpkit.workflows.project.report_domain import domain_section, physics_section
 from mlpkit.workflows.project.summary import STAGES, stage_summary
 from mlpkit.workflows.project.validate import validation_reference_frequencies
 
@@ -339,8 +340,14 @@ def build_report(run: ProjectRun) -> Path:
             status_column=1,
         )
 
+    page.add_heading("Errors over the declared domain")
+    domain_section(page, run)
+
     page.add_heading("Active learning")
     _active_learning_section(page, run)
+
+    page.add_heading("Physics in the stopping rule", level=3)
+    physics_section(page, run)
 
     page.add_heading("Production MD")
     _production_section(page, run)

@@ -32,6 +32,8 @@ import os
 import time
 from pathlib import Path
 
+from mlpkit.config.active_learning import PhysicsSettings
+from mlpkit.config.domain import DomainSection
 from mlpkit.config.project import ProjectConfig
 from mlpkit.errors import InputError
 from mlpkit.files import atomic_write_json
@@ -64,6 +66,9 @@ LATER_DEFAULTS = {
     "model.fit.checkpoint_every": 50,
     "model.committee.warm_start": True,
     "model.committee.members": None,
+    "validation.max_force_reference_factor": 1.5,
+    "domain": DomainSection().model_dump(mode="json"),
+    "active_learning.physics": PhysicsSettings().model_dump(mode="json"),
 }
 
 
@@ -72,7 +77,7 @@ def stage_fingerprints(cfg: ProjectConfig) -> dict[str, str]:
     data = cfg.to_dict()
     for dotted, default in LATER_DEFAULTS.items():
         *parents, key = dotted.split(".")
-        node = config_section(data, ".".join(parents))
+        node = config_section(data, ".".join(parents)) if parents else data
         if node.get(key, default) == default:
             node.pop(key, None)
     return cumulative_fingerprints(STEPS, data)

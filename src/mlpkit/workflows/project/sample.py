@@ -12,11 +12,12 @@ from mlpkit.workflows.project.context import ProjectRun, relaxed
 class Sample(Step):
     name = "sample"
     description = "initial configurations and an independent test set"
-    sections = ("system", "sampling", "project.seed")
+    sections = ("system", "domain", "sampling", "project.seed")
 
     def run(self, run: ProjectRun) -> dict:
         """Initial configurations (driver MD / rattle / normal modes) and a test set from independent Langevin runs
-        at ``sampling.test_temperatures``; both stored as pending rows of the reference method."""
+        at the declared domain's temperatures (:func:`domain_test_set`; without a declared domain at
+        ``sampling.test_temperatures``); both stored as pending rows of the reference method."""
         from mlpkit.sampling import md_snapshots, normal_mode_sampling, rattle
         from mlpkit.sampling.driver import driver_provenance, make_driver
 
@@ -63,29 +64,7 @@ class Sample(Step):
             initial = initial + extra
             run.say(f"added {len(extra)} normal-mode configurations around the {driver.method} minimum")
 
-        test = []
-        temps = s.test_temperatures
-        counts = [s.n_test // len(temps) + (1 if k < s.n_test % len(temps) else 0) for k in range(len(temps))]
-        for k, (temp, n) in enumerate(zip(temps, counts, strict=True)):
-            if n == 0:
-                continue
-            # equilibrate for 20 intervals, then keep n frames: an independent run (own seed) at this temperature
-            frames = md_snapshots(
-                start,
-                driver,
-                temperature=temp,
-                steps=(n + 20) * s.every,
-                every=s.every,
-                thermostat="langevin",
-                timestep=s.timestep,
-                friction=s.friction,
-                seed=seed + 7919 * (k + 1),
-                progress=run.progress,
-            )[20:]
-            for f in frames:
-                f.info["source"] = f"test-md-{temp:g}K"
-                f.info["driver"] = driver.method
-            test += frames
+        test = domain_test_set(run, driver) if run.cfg.domain.declared else legacy_test_set(run, driver)
 
         atomic_write_images(run.path("configs", "initial.extxyz"), initial)
         atomic_write_images(run.path("configs", "test.extxyz"), test)
@@ -122,3 +101,70 @@ class Sample(Step):
             "driver": driver.method,
             "driver_provenance": driver_provenance(driver),
         }
+
+
+def domain_test_set(run: ProjectRun, driver) -> list:
+    """The declared domain's test set: per temperature, one independent Langevin run of the driver (its own seed),
+    ``domain.test_equilibration`` steps discarded, then ``domain.test_frames`` frames ``domain.test_stride`` steps
+    apart. Each frame's ``info``: ``source`` ``test-md-<T>K``, ``temperature`` (K)."""
+    from mlpkit.sampling import md_snapshots
+
+    d = run.cfg.domain
+    seed = run.cfg.project.seed
+    test = []
+    for k, temp in enumerate(d.temperatures or []):
+        first = d.test_equilibration // d.test_stride + 1  # the first frame after equilibration
+        frames = md_snapshots(
+            run.start,
+            driver,
+            temperature=temp,
+            steps=(first + d.test_frames - 1) * d.test_stride,
+            every=d.test_stride,
+            thermostat="langevin",
+            timestep=d.test_timestep,
+            friction=d.test_friction,
+            seed=seed + 7919 * (k + 1),
+            progress=run.progress,
+        )[first - 1 :]
+        for f in frames:
+            f.info["source"] = f"test-md-{temp:g}K"
+            f.info["driver"] = driver.method
+        run.say(
+            f"test set at {temp:g} K: {len(frames)} frames {d.test_stride * d.test_timestep:g} fs apart after "
+            f"{d.test_equilibration * d.test_timestep:g} fs of equilibration"
+        )
+        test += frames
+    return test
+
+
+def legacy_test_set(run: ProjectRun, driver) -> list:
+    """No declared domain: ``sampling.n_test`` frames split over ``sampling.test_temperatures`` (independent
+    Langevin runs at the sampling timestep, 20 intervals of equilibration), as earlier versions sampled them."""
+    from mlpkit.sampling import md_snapshots
+
+    s = run.cfg.sampling
+    seed = run.cfg.project.seed
+    test = []
+    temps = s.test_temperatures
+    counts = [s.n_test // len(temps) + (1 if k < s.n_test % len(temps) else 0) for k in range(len(temps))]
+    for k, (temp, n) in enumerate(zip(temps, counts, strict=True)):
+        if n == 0:
+            continue
+        # equilibrate for 20 intervals, then keep n frames: an independent run (own seed) at this temperature
+        frames = md_snapshots(
+            run.start,
+            driver,
+            temperature=temp,
+            steps=(n + 20) * s.every,
+            every=s.every,
+            thermostat="langevin",
+            timestep=s.timestep,
+            friction=s.friction,
+            seed=seed + 7919 * (k + 1),
+            progress=run.progress,
+        )[20:]
+        for f in frames:
+            f.info["source"] = f"test-md-{temp:g}K"
+            f.info["driver"] = driver.method
+        test += frames
+    return test

@@ -47,6 +47,16 @@ def stage_summary(stage: str, result: dict) -> str:
             bits.append(f"final checklist {c.get('PASS', 0)} PASS / {c.get('WARN', 0)} WARN / {c.get('FAIL', 0)} FAIL")
         if v.get("test_forces_mae") is not None:
             bits.append(f"test force MAE {_milli(v['test_forces_mae']):.1f} meV/Å")
+        per_t = [r for r in result.get("per_temperature") or [] if r.get("temperature") is not None]
+        if per_t:
+            bits.append(
+                "per temperature "
+                + ", ".join(f"{r['temperature']:g} K {_milli(r['forces_mae']):.1f}" for r in per_t)
+                + " meV/Å"
+            )
+        targeted = sum(int(r.get("labels", 0)) for r in result.get("physics_rounds") or [])
+        if targeted:
+            bits.append(f"{targeted} labels targeted by the physics checklist")
         return "; ".join(bits)
     if stage == "production":
         stop = result.get("stopped_because") or "completed"

@@ -26,6 +26,7 @@ def validate_potential(run: ProjectRun, which: str) -> dict:
         reference=run.labeler,
         progress=run.progress,
         name=f"{which} committee",
+        cache_dir=run.path("reference-cache"),  # shared with the checklists inside the loop: one reference Hessian
     )
     d = report.to_dict()
     test_m = d.get("metrics", {}).get("test", {})
