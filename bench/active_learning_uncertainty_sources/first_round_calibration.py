@@ -8,6 +8,14 @@ train/valid split of the 20 initial labels), on the initial labels of LABELS_RUN
 initial set was chosen in the same descriptor space: a committee whose first family is bpnn), and calibrates it on
 LABELS_RUN's test set: Spearman of σ (max atomic force spread per frame) vs the true max atomic force error. Writes
 ``OUT/first-round-calibration.json`` (read by collect.py) and prints it.
+
+Every source on the same 20 labels (the cleanest calibration comparison: same data, same test set)::
+
+    bench/active_learning_uncertainty_sources/first_round.sh          # SOURCE-on-LABELS for 4 label sets
+    python bench/active_learning_uncertainty_sources/first_round_calibration.py --table /work/uq-firstround
+
+``--table DIR`` prints one row per source (directories ``DIR/SOURCE-on-LABELS``): Spearman per label set, its mean,
+and the first committee's test force MAE.
 """
 
 from __future__ import annotations
@@ -50,7 +58,30 @@ def main(config: str, labels_run: str, out_dir: str) -> dict:
     return result
 
 
+def table(root: str) -> None:
+    import json
+
+    found: dict[str, dict[str, dict]] = {}
+    for path in sorted(Path(root).glob("*-on-*/first-round-calibration.json")):
+        source, _, labels = path.parent.name.partition("-on-")
+        found.setdefault(source, {})[labels] = json.loads(path.read_text())
+    label_sets = sorted({k for v in found.values() for k in v})
+    print("| source | " + " | ".join(f"Spearman on {k}'s 20 labels" for k in label_sets) + " | mean | test force MAE "
+          "(meV/Å), per label set |")  # fmt: skip
+    print("|---" * (len(label_sets) + 3) + "|")
+    for source, runs in found.items():
+        rho = [runs[k]["calibration_test"]["spearman_config"] if k in runs else None for k in label_sets]
+        mae = [f"{1000 * runs[k]['test']['forces_mae']:.1f}" if k in runs else "–" for k in label_sets]
+        known = [r for r in rho if r is not None]
+        mean = f"{sum(known) / len(known):.2f}" if known else "–"
+        cells = " | ".join("–" if r is None else f"{r:.2f}" for r in rho)
+        print(f"| {source} | {cells} | {mean} | {', '.join(mae)} |")
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--table":
+        table(sys.argv[2])
+        sys.exit()
     r = main(*sys.argv[1:4])
     print(
         f"{r['config']}: {r['n_train']} + {r['n_valid']} initial labels of {r['labels_from']}, test force MAE "
