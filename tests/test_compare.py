@@ -28,6 +28,32 @@ def test_md_box_from_a_molecule_is_periodic_and_big_enough():
     assert d.min() > 0.8  # copies do not overlap
 
 
+def test_md_cost_times_fewer_calls_of_a_slow_model():
+    """A model whose one force call outlasts the timing budget is timed once after the warm-up, not five times."""
+    import time
+
+    from mlpkit.workflows.compare.run import md_cost
+
+    train = labelled_water(10)
+    toy = ToyPotential.from_data(train)
+    toy.fit(train)
+    calls = []
+    predict = toy.predict
+
+    def slow(images, **kw):
+        calls.append(1)
+        time.sleep(0.05)
+        return predict(images, **kw)
+
+    toy.predict = slow
+    box = md_box(train, 30)
+    us, _ = md_cost(toy, box, steps=5, budget_s=0.01)
+    assert len(calls) == 2 and us >= 0.05 * 1e6 / len(box)  # warm-up + one timed call
+    calls.clear()
+    md_cost(toy, box, steps=5, budget_s=100.0)
+    assert len(calls) == 6
+
+
 def test_compare_trains_loads_and_tabulates(tmp_path):
     train, test = labelled_water(30), labelled_water(12, temperature=700.0, seed=3)
     saved = tmp_path / "saved-toy"

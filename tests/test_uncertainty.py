@@ -275,3 +275,34 @@ class TestMCDropoutContract(SmallBPNNContract):
         from mlpkit.potentials import create_potential
 
         return MCDropout(create_potential("bpnn", train, **SMALL_BPNN, dropout=0.05), n_samples=4, advance=False)
+
+
+def test_mc_dropout_from_a_learn_config_section(water_frames):
+    """``committee: {n_members: 1, dropout_passes: N, hyperparameters: {dropout: p}}`` trains an MC-dropout
+    estimator (uncertainty kind "dropout"); without dropout layers, with a committee, or on a family without
+    stochastic passes it is refused before anything trains."""
+    from pydantic import ValidationError
+
+    from mlpkit.config.model import CommitteeSettings
+    from mlpkit.uncertainty.model_spec import fit_model, uncertainty_kind
+
+    hp = {"hidden": [8], "n_radial": 6, "n_angular": 0, "dropout": 0.2}
+    section = CommitteeSettings(family="bpnn", n_members=1, dropout_passes=6, hyperparameters=hp,
+                                fit={"epochs": 5, "batch_size": 5})  # fmt: skip
+    spec = section.spec()
+    assert uncertainty_kind(spec) == "dropout"
+    model = fit_model(spec, water_frames[0:40:4], seed=2)
+    assert isinstance(model, MCDropout) and model.n_samples == 6 and model.seed == 2
+    pred = model.predict(water_frames[100:102])
+    assert pred.max_force_deviation().shape == (2,) and np.all(pred.max_force_deviation() > 0)
+    # warm start from an MC-dropout model refits the same network and wraps it again
+    spec_ws = CommitteeSettings(family="bpnn", n_members=1, dropout_passes=6, hyperparameters=hp, warm_start=True,
+                                fit={"epochs": 2, "batch_size": 5}).spec()  # fmt: skip
+    again = fit_model(spec_ws, water_frames[0:40:4], seed=2, previous=model)
+    assert isinstance(again, MCDropout) and not isinstance(again.base, MCDropout)
+    with pytest.raises(ValidationError, match="dropout > 0"):
+        CommitteeSettings(family="bpnn", n_members=1, dropout_passes=6, hyperparameters={"hidden": [8]})
+    with pytest.raises(ValidationError, match="needs n_members 1"):
+        CommitteeSettings(family="bpnn", n_members=2, dropout_passes=6, hyperparameters=hp)
+    with pytest.raises(ValidationError, match="no stochastic passes"):
+        CommitteeSettings(family="gap", n_members=1, dropout_passes=6)

@@ -3,8 +3,8 @@
 The project file's ``model:`` is a :class:`mlpkit.uncertainty.model_spec.ModelSpec` (family, hyperparameters and fit
 settings checked by the family's own typed models, and the committee built from it); the learn file's
 ``committee:`` says the same in one flat block (family, hyperparameters, fit, n_members, bootstrap, warm_start,
-members). Either way, `mlpkit check` refuses a bad hyperparameter of any family, with its key path and the allowed
-keys, before any DFT runs; and a model that would give active learning no uncertainty is refused too.
+members, dropout_passes). Either way, `mlpkit check` refuses a bad hyperparameter of any family, with its key path
+and the allowed keys, before any DFT runs; and a model that would give active learning no uncertainty is refused too.
 """
 
 from __future__ import annotations
@@ -51,6 +51,13 @@ class CommitteeSettings(_Strict):
     members: list[MemberSpec] | None = Field(
         None, description="member kinds with their own hyperparameters and fit settings (cycled over n_members)"
     )
+    dropout_passes: int = Field(
+        0,
+        ge=0,
+        le=1000,
+        description="MC-dropout: n_members 1, hyperparameters {dropout: 0.1}; the spread of this many stochastic "
+        "passes is the uncertainty (0: off)",
+    )
 
     @model_validator(mode="after")
     def _a_model_with_uncertainty(self) -> CommitteeSettings:
@@ -58,7 +65,8 @@ class CommitteeSettings(_Strict):
         if uncertainty_kind(spec) == "none":
             raise ValueError(
                 f"@n_members a single {spec.family} potential has no uncertainty to drive active learning; use "
-                "n_members >= 2 (a committee) or a family with its own (`mlpkit families` lists them)"
+                "n_members >= 2 (a committee), dropout_passes (MC-dropout) or a family with its own (`mlpkit "
+                "families` lists them)"
             )
         return self
 
@@ -73,7 +81,11 @@ class CommitteeSettings(_Strict):
             hyperparameters=self.hyperparameters,
             fit=self.fit,
             committee=CommitteeSpec(
-                n_members=self.n_members, bootstrap=self.bootstrap, warm_start=self.warm_start, members=members
+                n_members=self.n_members,
+                bootstrap=self.bootstrap,
+                warm_start=self.warm_start,
+                members=members,
+                dropout_passes=self.dropout_passes,
             ),
         )
 

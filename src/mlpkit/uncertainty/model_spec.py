@@ -13,6 +13,9 @@
         - {family: bpnn}
         - {family: mtp, hyperparameters: {level: 12}}
 
+MC-dropout instead of a committee: one member with dropout layers and ``committee: {n_members: 1,
+dropout_passes: 20}`` (``hyperparameters: {dropout: 0.1}`` on a family that has ``predict_samples``, e.g. bpnn).
+
 :func:`fit_model` is the one way workflows train: it returns a single potential or a
 :class:`~mlpkit.uncertainty.committee.Committee`, and :func:`uncertainty_kind` says what uncertainty the result has
 before anything is trained (so a configuration that cannot drive active learning is refused up front).
@@ -143,6 +146,13 @@ class CommitteeSpec(Settings):
         description="query by committee across algorithms: member kinds cycled over n_members (null: all of the "
         "model's family)",
     )
+    dropout_passes: int = Field(
+        0,
+        ge=0,
+        le=1000,
+        description="MC-dropout: with n_members 1 and a model trained with dropout > 0, the uncertainty is the "
+        "spread of this many stochastic passes (0: off)",
+    )
 
 
 class ModelSpec(MemberSpec):
@@ -157,7 +167,30 @@ class ModelSpec(MemberSpec):
                 f"@committee.n_members {self.committee.n_members} members cannot hold the "
                 f"{len(self.committee.members)} member kinds listed in committee.members"
             )
+        if self.committee.dropout_passes:
+            self._check_dropout()
         return self
+
+    def _check_dropout(self) -> None:
+        passes = self.committee.dropout_passes
+        if self.committee.n_members != 1:
+            raise ValueError(
+                f"@committee.dropout_passes MC-dropout ({passes} passes) needs n_members 1, got "
+                f"{self.committee.n_members}: a committee already has its own spread"
+            )
+        if passes < 2:
+            raise ValueError(f"@committee.dropout_passes MC-dropout needs at least 2 passes, got {passes}")
+        cls = self.potential_class()
+        if not cls.capabilities.samples:
+            raise ValueError(
+                f"@committee.dropout_passes a {self.family} potential has no stochastic passes "
+                "(predict_samples); MC-dropout needs one, e.g. bpnn"
+            )
+        if "dropout" in cls.Hyperparameters.model_fields and not float(self.hyperparameters.get("dropout", 0)) > 0:
+            raise ValueError(
+                "@hyperparameters.dropout MC-dropout needs a model trained with dropout > 0 "
+                f"(committee.dropout_passes is {passes}); e.g. hyperparameters: {{dropout: 0.1}}"
+            )
 
     def member_specs(self) -> list[MemberSpec]:
         """The spec of each member, in order (one entry when there is no committee)."""
@@ -175,6 +208,8 @@ def uncertainty_kind(spec: ModelSpec) -> str:
     """The uncertainty :func:`fit_model`'s result will report (:data:`mlpkit.potentials.base.UncertaintyKind`)."""
     if spec.is_committee:
         return "committee"
+    if spec.committee.dropout_passes:
+        return "dropout"
     return spec.potential_class().capabilities.uncertainty
 
 
@@ -229,6 +264,11 @@ def fit_model(
         member.fit(sub, valid, **fit, **runtime)
         members.append(member)
     if not spec.is_committee:
+        if spec.committee.dropout_passes:
+            from mlpkit.uncertainty.mc_dropout import MCDropout
+
+            base = members[0].base if isinstance(members[0], MCDropout) else members[0]
+            return MCDropout(base, n_samples=spec.committee.dropout_passes, seed=seed)
         return members[0]
     return Committee(
         members,

@@ -95,16 +95,24 @@ def _rss_kb() -> float | None:
         return None
 
 
-def md_cost(potential: Potential, box: Atoms, steps: int = 5, seed: int = 0) -> tuple[float, float | None]:
-    """(µs per atom per force call, KB per atom the first call added) on ``box`` moved a little between calls."""
+def md_cost(
+    potential: Potential, box: Atoms, steps: int = 5, seed: int = 0, budget_s: float = 30.0
+) -> tuple[float, float | None]:
+    """(µs per atom per force call, KB per atom the first call added) on ``box`` moved a little between calls.
+
+    The median of ``steps`` timed calls after a warm-up call, fewer (at least one) when the warm-up call shows that
+    ``steps`` calls would take longer than ``budget_s`` seconds (a tight-binding Δ term on a 300-atom box takes
+    minutes per call; its cost is clear from one)."""
     rng = np.random.default_rng(seed)
     atoms = box.copy()
     atoms.calc = potential.calculator()
     before = _rss_kb()
+    t0 = time.perf_counter()
     atoms.get_forces()  # warm-up: compilation, neighbour lists, caches
+    warm = time.perf_counter() - t0
     after = _rss_kb()
     times = []
-    for _ in range(steps):
+    for _ in range(max(1, min(steps, int(budget_s / max(warm, 1e-9))))):
         atoms.positions += rng.normal(0, 0.005, atoms.positions.shape)
         t0 = time.perf_counter()
         atoms.get_forces()
