@@ -17,14 +17,11 @@ import numpy as np
 from ase import Atoms
 
 from mlpkit.errors import InputError
+from mlpkit.md.plots import _pyplot, plot_msd, plot_rdf, plot_spectrum
 from mlpkit.md.properties import (
     RDF,
     Diffusion,
-    _pyplot,
     diffusion_coefficient,
-    plot_msd,
-    plot_rdf,
-    plot_spectrum,
     radial_distribution,
     unwrap_positions,
     vibrational_spectrum,
