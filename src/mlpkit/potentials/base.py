@@ -212,6 +212,22 @@ class Potential(ABC):
                     f"was trained for {', '.join(self.species)} only"
                 )
 
+    def training_split(
+        self, train: Sequence[Atoms], valid: Sequence[Atoms] | None, valid_fraction: float, seed: int
+    ) -> tuple[list[Atoms], list[Atoms] | None]:
+        """The configurations a fit trains and validates on: refuses an empty ``train`` or an element this potential
+        does not know, and holds out ``valid_fraction`` of ``train`` (seeded) when no ``valid`` is given."""
+        from mlpkit.data.dataset import holdout
+
+        train = list(train)
+        if not train:
+            raise InputError("no training configurations")
+        self.check_species(train)
+        train, valid = holdout(train, valid, valid_fraction, seed)
+        if valid:
+            self.check_species(valid)
+        return train, valid
+
     @classmethod
     def fit_settings(cls, settings: Mapping[str, Any] | None = None) -> tuple[Settings, dict[str, Any]]:
         """Split ``settings`` into the family's validated :attr:`FitSettings` and the run-time options.

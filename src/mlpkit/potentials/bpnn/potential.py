@@ -24,7 +24,6 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from mlpkit.data.dataset import holdout
 from mlpkit.data.records import methods_of, reference_results, reference_stress, species_of, training_set_hash
 from mlpkit.descriptors.graph import GraphArrays, GraphBatch, collate, concatenate, graph_arrays, species_index
 from mlpkit.descriptors.symmetry import SymmetryFunctionSettings
@@ -268,13 +267,7 @@ class BPNNPotential(Potential):
         """
         typed, runtime = self.fit_settings(settings)
         cfg = {**FIT_DEFAULTS, **typed.model_dump(), **runtime}
-        train = list(train)
-        if not train:
-            raise InputError("no training configurations")
-        self.check_species(train)
-        train, valid = holdout(train, valid, cfg["valid_fraction"], cfg["seed"])
-        if valid:
-            self.check_species(valid)
+        train, valid = self.training_split(train, valid, cfg["valid_fraction"], cfg["seed"])
         warm = bool(cfg["warm_start"]) and self.fitted
         if not warm:
             self._fit_normalisation(train)

@@ -26,7 +26,6 @@ import torch
 from ase import Atoms
 from ase.data import atomic_numbers
 
-from mlpkit.data.dataset import holdout
 from mlpkit.data.records import methods_of, reference_results, species_of, training_set_hash
 from mlpkit.errors import InputError, UnsupportedSpeciesError
 from mlpkit.potentials.base import Capabilities, FitHistory, Potential, Prediction
@@ -189,13 +188,7 @@ class MACEPotential(Potential):
         cfg = {**FIT_DEFAULTS, **typed.model_dump(), **runtime}
         if cfg["stress_weight"] > 0:
             raise InputError("mace does not fit stress yet: set stress_weight to 0 (bpnn, mtp and snap fit it)")
-        train = list(train)
-        if not train:
-            raise InputError("no training configurations")
-        self.check_species(train)
-        train, valid = holdout(train, valid, cfg["valid_fraction"], cfg["seed"])
-        if valid:
-            self.check_species(valid)
+        train, valid = self.training_split(train, valid, cfg["valid_fraction"], cfg["seed"])
         warm = bool(cfg["warm_start"]) and self.fitted
         if not warm:
             self._fit_normalisation(train)
