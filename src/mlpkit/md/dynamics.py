@@ -3,10 +3,11 @@
 :func:`run_md` runs Langevin (NVT) or velocity-Verlet (NVE) dynamics with ASE's integrators, records a frame
 every ``interval`` steps (optionally written to an extxyz or ASE ``.traj`` file as it goes), and stops early when
 
-* the dynamics go unphysical: a non-finite energy, force or position; an instantaneous temperature above
-  ``max_temperature`` (default 5× the target; Maxwell-Boltzmann fluctuations of even a 3-atom molecule
-  exceed 5× with probability ~1e-6 per step); two atoms closer than 0.5 Å; or, for a molecule
-  (non-periodic system), a bond broken / a fragment flying off, unless ``allow_bond_breaking``;
+* the dynamics go unphysical: a non-finite energy, force or position; a kinetic energy beyond the thermal bound
+  plus the potential energy the start has released (:mod:`mlpkit.md.runaway`: a hot or distorted start given
+  cooler velocities heats a small molecule far past 5x the target without anything being wrong), or above an
+  explicit ``max_temperature``; two atoms closer than 0.5 Å; or, for a molecule (non-periodic system), a bond
+  broken / a fragment flying off, unless ``allow_bond_breaking``;
 * an :class:`UncertaintyWatchdog` sees the model's uncertainty pass its ``stop`` bound.
 
 Frames carry no calculator (so predicted numbers are never mistaken for reference labels): their ``info``
@@ -24,6 +25,7 @@ import numpy as np
 from ase import Atoms
 
 from mlpkit.errors import InputError
+from mlpkit.md.runaway import RunawayCheck
 from mlpkit.md.temperature import kinetic_dof
 
 #: Two atoms closer than this (Å) means the dynamics collapsed (same bound as data.structures' check).
@@ -228,7 +230,9 @@ def run_md(
     seed:         seeds the initial velocities and the Langevin noise
     trajectory:   path ending in .extxyz/.xyz (appended frame by frame) or .traj (ASE trajectory)
     watchdog:     an :class:`UncertaintyWatchdog` (needs a calculator reporting ``max_force_std``)
-    max_temperature: K; stop above it (default 5 × ``temperature``; NVE from a hot start may need more)
+    max_temperature: K; stop when the instantaneous temperature passes it. Default None: stop when the kinetic
+                  energy passes :class:`mlpkit.md.runaway.RunawayCheck`'s bound (thermal tail at ``temperature``
+                  for the system's degrees of freedom, at least 5x, plus the potential energy released since step 0)
     allow_bond_breaking: don't treat a change of the molecular bond graph as unphysical (reactive systems)
     initial_velocities: draw Maxwell-Boltzmann velocities (centre-of-mass motion and, for molecules,
                   rotation removed); otherwise keep the momenta ``atoms`` carries
@@ -269,7 +273,6 @@ def run_md(
         isotropic=isotropic,
         rng=rng,
     )
-    t_max = float(max_temperature) if max_temperature is not None else 5.0 * max(float(temperature), 1.0)
     n_fragments0 = _bond_graph_components(atoms)[0] if molecule and not allow_bond_breaking else None
 
     writer = _TrajectoryWriter(trajectory) if trajectory is not None else None
@@ -277,7 +280,7 @@ def run_md(
     temps: list[float] = []
     uncs: list[float] = []
     scale = watchdog.scale if watchdog is not None else 1.0
-    state = {"step": 0}
+    state = {"step": 0, "runaway": None}
 
     def record() -> None:
         frame = _frame(atoms, calculator.results, scale)
@@ -310,8 +313,9 @@ def run_md(
         raw = raw_uncertainty(res)
         if raw is not None:
             uncs.append(scale * raw)
-        if t > t_max:
-            raise _Stop(f"temperature {t:.0f} K > {t_max:.0f} K (exploding dynamics)")
+        runaway = state["runaway"].check(atoms.get_kinetic_energy(), e)
+        if runaway:
+            raise _Stop(runaway)
         if watchdog is not None:
             # an uncertain frame is kept for labelling, so it must be one a reference method can compute:
             # look for collapsed atoms before the watchdog records it (every step only when it is uncertain)
@@ -340,7 +344,8 @@ def run_md(
     stopped = ""
     bar = None
     try:
-        atoms.get_potential_energy()  # evaluate step 0 (and fail early on a bad calculator)
+        # evaluates step 0 (a bad calculator fails early): its energy is what the start may release without a stop
+        state["runaway"] = RunawayCheck.at_start(atoms, temperature, max_temperature)
         if progress:
             from rich.progress import Progress
 
