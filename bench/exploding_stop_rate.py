@@ -59,27 +59,42 @@ def _starts(spec: str, calc_spec: str, seed: int) -> list:
 
 
 def _walker(start, calc, temperature, timestep, steps, friction, seed):
-    """(ekin (steps,), epot (steps,), temperatures (steps,), start energy, n_dof, reason a geometry check stopped)."""
+    """(ekin (eV), epot (eV), temperatures (K), each (steps run,); start energy eV; n_dof; why the run ended early)."""
+    import tempfile
+
+    from ase.calculators.calculator import CalculationFailed
+    from ase.io import read
+
     from mlpkit.md.dynamics import run_md
 
     a = start.copy()
     a.calc = calc
     e0 = float(a.get_potential_energy())
-    res = run_md(
-        start,
-        calc,
-        temperature=temperature,
-        timestep=timestep,
-        steps=steps,
-        friction=friction,
-        interval=1,
-        seed=seed,
-        max_temperature=1e12,  # no temperature stop: both rules are applied afterwards
-    )
-    ekin = np.array([f.get_kinetic_energy() for f in res.frames if "stopped_because" not in f.info])
-    epot = np.array([f.info["mlp_energy"] for f in res.frames if "stopped_because" not in f.info])
-    temps = np.array([f.info["temperature"] for f in res.frames if "stopped_because" not in f.info])
-    return ekin, epot, temps, e0, res.n_dof, res.stopped_because
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "walker.extxyz"  # every step, so a calculator that gives up keeps what came before
+        try:
+            reason = run_md(
+                start,
+                calc,
+                temperature=temperature,
+                timestep=timestep,
+                steps=steps,
+                friction=friction,
+                interval=1,
+                seed=seed,
+                trajectory=path,
+                max_temperature=1e12,  # no temperature stop: both rules are applied afterwards
+                allow_bond_breaking=True,  # nor a bond-graph one: a blow-up runs until atoms collapse or SCF fails
+            ).stopped_because
+        except CalculationFailed as exc:  # GFN2's SCF gives up on a blown-up geometry
+            reason = f"calculator failed: {exc}"
+        frames = read(path, ":") if path.stat().st_size else []
+    frames = [f for f in frames if not str(f.info.get("stopped_because", ""))]
+    ekin = np.array([f.get_kinetic_energy() for f in frames])
+    epot = np.array([f.info["mlp_energy"] for f in frames])
+    temps = np.array([f.info["temperature"] for f in frames])
+    n_dof = 3 * len(start) - 3  # ASE's count under run_md's Langevin, which fixes the centre of mass (FixCom)
+    return ekin, epot, temps, e0, n_dof, reason
 
 
 def main() -> None:
@@ -110,7 +125,7 @@ def main() -> None:
     )
     head = (
         f"{'starts':<10}{'T (K)':>7}{'walkers':>8}{'old stops':>10}{'new stops':>10}{'old step rate':>14}"
-        f"{'first old stop':>15}{'max T (K)':>10}{'start excess (eV)':>18}{'geometry stops':>15}{'s':>6}"
+        f"{'first stop old/new':>19}{'max T (K)':>10}{'start excess (eV)':>18}{'other stops':>12}{'s':>6}"
     )
     print(head)
     for kind, starts in kinds.items():
@@ -118,7 +133,7 @@ def main() -> None:
             t0 = time.perf_counter()
             old_stops = new_stops = geometry = 0
             old_steps = all_steps = 0
-            first_old, max_t, excess = [], [], []
+            first_old, first_new, max_t, excess = [], [], [], []
             for _ in range(args.walkers):
                 start = starts[int(rng.integers(len(starts)))]
                 ekin, epot, temps, e0, n_dof, reason = _walker(
@@ -132,21 +147,25 @@ def main() -> None:
                     old_stops += 1
                     first_old.append(int(np.argmax(old)) + 1)
                 check = RunawayCheck(n_dof=n_dof, temperature=t, n_atoms=len(start), start_energy=e0)
-                new_stops += any(check.check(k, v) for k, v in zip(ekin, epot, strict=True))
+                new = [bool(check.check(k, v)) for k, v in zip(ekin, epot, strict=True)]
+                if any(new):
+                    new_stops += 1
+                    first_new.append(new.index(True) + 1)
                 max_t.append(float(temps.max()) if len(temps) else float("nan"))
                 excess.append(e0 - float(epot.min()) if len(epot) else float("nan"))
-            first = f"{int(np.median(first_old))}" if first_old else "-"
+            first = "/".join(f"{int(np.median(x))}" if x else "-" for x in (first_old, first_new))
             print(
                 f"{kind:<10}{t:>7g}{args.walkers:>8}{old_stops:>10}{new_stops:>10}"
                 f"{old_steps / max(all_steps, 1):>14.2e}"
-                f"{first:>15}{np.nanmax(max_t):>10.0f}{np.nanmedian(excess):>11.2f} (max{np.nanmax(excess):>5.2f})"
-                f"{geometry:>15}{time.perf_counter() - t0:>6.0f}",
+                f"{first:>19}{np.nanmax(max_t):>10.0f}{np.nanmedian(excess):>11.2f} (max{np.nanmax(excess):>5.2f})"
+                f"{geometry:>12}{time.perf_counter() - t0:>6.0f}",
                 flush=True,
             )
     print(
         "\nold/new stops: walkers the rule would have stopped; old step rate: share of steps above 5x the target; "
-        "first old stop: median step of the first; start excess: potential energy of the start above the lowest "
-        "the walker reached (median, max); geometry stops: bond broken / atoms collapsed (either rule)"
+        "first stop: median step of the first stop by each rule; start excess: potential energy of the start above "
+        "the lowest the walker reached (median, max); other stops: atoms collapsed or the calculator failed (before "
+        "either rule)"
     )
 
 
