@@ -35,8 +35,9 @@ THERMAL_TAIL = 1e-9
 #: The old rule's factor on the target temperature; kept as the least the thermal bound allows (large systems).
 MIN_TEMPERATURE_FACTOR = 5.0
 #: eV per atom: the most potential energy a start may release into kinetic energy and still count as a start
-#: relaxing. More is no start the walkers are given (water's atomisation energy is ~3 eV per atom; a 1000 K frame
-#: holds < 0.3 eV per atom above the minimum) but a potential with a hole.
+#: relaxing. More is no start the walkers are given (water's atomisation energy is ~3 eV per atom; the hottest
+#: labelled start of the 300-1000 K water runs held 0.27) but a potential with a hole (a bad first committee of
+#: liquid water released 3-8 eV per atom, docs/benchmarks/exploding-stop.md).
 RELEASE_CAP_PER_ATOM = 1.0
 
 
