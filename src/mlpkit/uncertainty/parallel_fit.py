@@ -21,12 +21,14 @@ import os
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ase import Atoms
 
+from mlpkit.errors import InputError
 from mlpkit.potentials.base import Potential
 from mlpkit.training.history import FitHistory
 
@@ -87,7 +89,15 @@ def fit_in_processes(jobs: Sequence[MemberJob], processes: int, on_done=None) ->
             futures = [pool.submit(_fit_one, job, out) for job, out in zip(jobs, outs, strict=True)]
             histories: list[FitHistory] = []
             for i, fut in enumerate(futures):
-                histories.append(fut.result())
+                try:
+                    histories.append(fut.result())
+                except BrokenProcessPool:
+                    raise InputError(
+                        "a worker process fitting committee members died. If you called this from a script, "
+                        'guard its top level with `if __name__ == "__main__":` (spawned workers import the '
+                        "main module); otherwise it ran out of memory: use fewer processes (processes=1, or "
+                        "execution.train_processes: 1)"
+                    ) from None
                 if on_done is not None:
                     on_done(i, histories[-1])
         return [(load_potential(out), h) for out, h in zip(outs, histories, strict=True)]
