@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from mlpkit.descriptors.graph import GraphBatch, GraphConcat
-from mlpkit.descriptors.kernel_threads import block_bounds, pair_topology, symmetry_features, symmetry_forces
+from mlpkit.descriptors.kernel_threads import atom_bounds, pair_topology, symmetry_features, symmetry_forces
 from mlpkit.descriptors.symmetry import SymmetryFunctions, SymmetryFunctionSettings
 from mlpkit.descriptors.tables import KernelParameters, Workspace
 from mlpkit.errors import InputError
@@ -168,13 +168,17 @@ def kernel_energy_forces(
     args = params.args()
     symmetry_features(graph.vectors, graph.centers, graph.neighbors, graph.species, graph.half, feats, moments, *args,
                       topology=topo)  # fmt: skip
-    bounds = block_bounds(topo)
+    bounds = atom_bounds(n)
     # on one thread torch's BLAS evaluates the networks as fast as the compiled ones (2.1-2.5 µs/atom); on
-    # several, the compiled networks run on the descriptor's blocks (torch's extra passes do not scale, and its
-    # OpenMP pool is not fork-safe)
-    if networks is not None and len(bounds) > 2 and CompiledNetworks.supports(module):
+    # several, the compiled networks run on blocks of equal atom counts, and dE/dM in the same launch (torch's
+    # extra passes do not scale, and its OpenMP pool is not fork-safe)
+    compiled = networks is not None and len(bounds) > 2 and CompiledNetworks.supports(module)
+    if compiled:
         networks.update(module)
-        energy, grad = networks(feats, graph.species, graph.image, graph.n_images, bounds)
+        ints, degree, weight, pair_a, pair_b = args[1], args[4], args[5], args[7], args[8]
+        grad = ws.get("grad_features", feats.shape, real)
+        energy, grad = networks(feats, graph.species, graph.image, graph.n_images, bounds,
+                                moments=(moments, ints, degree, weight, pair_a, pair_b), grad=grad)  # fmt: skip
     else:  # torch networks (MC-dropout in training mode, or no compiled networks given)
         g = torch.from_numpy(feats).to(p.dtype).requires_grad_(True)
         image = torch.from_numpy(graph.image)
@@ -188,7 +192,8 @@ def kernel_energy_forces(
     virial = np.empty((graph.n_images, 3, 3))
     cross_grad = ws.get("cross_grad", (graph.vectors.shape[0], 3))
     symmetry_forces(graph.vectors, graph.centers, graph.neighbors, graph.species, graph.image, graph.half, grad,
-                    moments, forces, virial, *args, topology=topo, cross_grad=cross_grad)  # fmt: skip
+                    moments, forces, virial, *args, topology=topo, cross_grad=cross_grad,
+                    moment_grads=not compiled)  # fmt: skip
     sigma = None
     if stress:
         sym = 0.5 * (virial + virial.transpose(0, 2, 1))
