@@ -19,6 +19,9 @@ from mlpkit.descriptors.tables import KernelParameters, Workspace
 from mlpkit.errors import InputError
 from mlpkit.potentials.bpnn.network_kernels import CompiledNetworks
 
+#: the compiled networks run from this many blocks (threads) on; fewer: torch's (as fast on one thread)
+COMPILED_NETWORKS_FROM = 2
+
 _ACTIVATIONS = {
     "tanh": torch.nn.Tanh,
     "silu": torch.nn.SiLU,
@@ -172,7 +175,7 @@ def kernel_energy_forces(
     # on one thread torch's BLAS evaluates the networks as fast as the compiled ones (2.1-2.5 µs/atom); on
     # several, the compiled networks run on blocks of equal atom counts, and dE/dM in the same launch (torch's
     # extra passes do not scale, and its OpenMP pool is not fork-safe)
-    compiled = networks is not None and len(bounds) > 2 and CompiledNetworks.supports(module)
+    compiled = networks is not None and len(bounds) - 1 >= COMPILED_NETWORKS_FROM and CompiledNetworks.supports(module)
     if compiled:
         networks.update(module)
         ints, degree, weight, pair_a, pair_b = args[1], args[4], args[5], args[7], args[8]
