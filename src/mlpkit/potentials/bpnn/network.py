@@ -7,6 +7,7 @@ with autograd (training, GPUs); :func:`kernel_energy_forces` runs the compiled d
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,9 +19,13 @@ from mlpkit.descriptors.symmetry import SymmetryFunctions, SymmetryFunctionSetti
 from mlpkit.descriptors.tables import KernelParameters, Workspace
 from mlpkit.errors import InputError
 from mlpkit.potentials.bpnn.network_kernels import CompiledNetworks
+from mlpkit.potentials.bpnn.step_kernels import fused_blocks, step_energy_forces
 
 #: the compiled networks run from this many blocks (threads) on; fewer: torch's (as fast on one thread)
 COMPILED_NETWORKS_FROM = 2
+#: on several threads, one launch for features, networks and forces (step_kernels) instead of four; the
+#: environment variable MLPKIT_FUSED_STEP=0 keeps the separate launches (for A/B timing)
+FUSED_STEP = os.environ.get("MLPKIT_FUSED_STEP", "1") != "0"
 
 _ACTIVATIONS = {
     "tanh": torch.nn.Tanh,
@@ -169,13 +174,26 @@ def kernel_energy_forces(
     if topo is None or topo.centers is not graph.centers or topo.neighbors is not graph.neighbors or topo.n_atoms != n:
         topo = ws.topology = pair_topology(graph.centers, graph.neighbors, n)
     args = params.args()
+    sigma = None
+    can_compile = networks is not None and CompiledNetworks.supports(module)
+    fused = fused_blocks(topo) if can_compile and FUSED_STEP else 0
+    if fused:  # several threads: the whole evaluation in one launch (step_kernels)
+        networks.update(module)
+        grad = ws.get("grad_features", feats.shape, real)
+        cross_grad = ws.get("cross_grad", (graph.vectors.shape[0], 3))
+        energy, forces, virial = step_energy_forces(topo, fused, graph.vectors, graph.centers, graph.neighbors,
+                                                    graph.species, graph.image, graph.half, graph.n_images, feats,
+                                                    moments, networks, args, grad, cross_grad)  # fmt: skip
+        if stress:
+            sigma = _stress(virial, graph.volume)
+        return energy, forces, sigma
     symmetry_features(graph.vectors, graph.centers, graph.neighbors, graph.species, graph.half, feats, moments, *args,
                       topology=topo)  # fmt: skip
     bounds = atom_bounds(n)
     # on one thread torch's BLAS evaluates the networks as fast as the compiled ones (2.1-2.5 µs/atom); on
     # several, the compiled networks run on blocks of equal atom counts, and dE/dM in the same launch (torch's
     # extra passes do not scale, and its OpenMP pool is not fork-safe)
-    compiled = networks is not None and len(bounds) - 1 >= COMPILED_NETWORKS_FROM and CompiledNetworks.supports(module)
+    compiled = can_compile and len(bounds) - 1 >= COMPILED_NETWORKS_FROM
     if compiled:
         networks.update(module)
         ints, degree, weight, pair_a, pair_b = args[1], args[4], args[5], args[7], args[8]
@@ -197,13 +215,16 @@ def kernel_energy_forces(
     symmetry_forces(graph.vectors, graph.centers, graph.neighbors, graph.species, graph.image, graph.half, grad,
                     moments, forces, virial, *args, topology=topo, cross_grad=cross_grad,
                     moment_grads=not compiled)  # fmt: skip
-    sigma = None
     if stress:
-        sym = 0.5 * (virial + virial.transpose(0, 2, 1))
-        vol = graph.volume
-        full = np.where((vol > 0)[:, None, None], sym / np.where(vol > 0, vol, 1.0)[:, None, None], 0.0)
-        sigma = full[:, [0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+        sigma = _stress(virial, graph.volume)
     return energy, forces, sigma
+
+
+def _stress(virial: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    """Stress (n_images, 6) eV/Å³ (Voigt, ASE sign) from the virial (n_images, 3, 3) eV; 0 where volume is 0."""
+    sym = 0.5 * (virial + virial.transpose(0, 2, 1))
+    full = np.where((volume > 0)[:, None, None], sym / np.where(volume > 0, volume, 1.0)[:, None, None], 0.0)
+    return full[:, [0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
 
 
 def _dtype(name: str) -> torch.dtype:

@@ -1,0 +1,102 @@
+"""A barrier between the blocks of one parallel launch, so that several dependent stages (features → networks →
+forces) run in a single launch instead of one launch each.
+
+Why: every numba launch wakes the pool's sleeping threads twice (numba's workqueue first synchronises each
+thread's thread count, then runs the tasks) and puts the calling thread to sleep until they finish. On an idle
+virtual machine each wake-up of a halted virtual CPU goes through the hypervisor; at 10k atoms on 2 threads the
+measured step carried ~30 ms more wall time than its work (docs/benchmarks/md-speed.md), about the same at 53k
+atoms: a cost per launch, not per atom. Inside one launch the blocks wait for each other here instead, spinning
+on a flag per block for the few microseconds to a millisecond that the blocks' costs differ by.
+
+How: each block owns one cache line of ``flags`` ((n_blocks, 8) int64, zeroed before the launch) and publishes
+the stage it finished with a *release* store; it then reads every block's flag with *acquire* loads until all
+have reached the stage. Release/acquire (plain moves on x86, with the compiler kept from reordering memory
+accesses across them) make every write a block did before the barrier visible to the others after it.
+
+**Only for launches whose blocks all run at the same time**: one block per pool thread (numba's ``workqueue``
+and ``omp`` layers give each thread its share of a ``prange`` at once); with more blocks than threads, or a
+work-stealing layer (``tbb``), a block could wait for one that never starts. Callers check
+:func:`concurrent_blocks`.
+"""
+
+from __future__ import annotations
+
+import numba
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+#: int64 slots per block in ``flags``: one 64-byte cache line each (blocks never write a shared line)
+STRIDE = 8
+
+
+@intrinsic
+def _load_acquire(typingctx, arr, index):
+    """``arr[index]`` (int64 array, non-negative index) with acquire ordering."""
+    if not (isinstance(arr, types.Array) and arr.dtype == types.int64 and isinstance(index, types.Integer)):
+        return None
+    sig = types.int64(arr, index)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, signature.args[0], ary, [args[1]], wraparound=False)
+        return builder.load_atomic(ptr, "acquire", 8)
+
+    return sig, codegen
+
+
+@intrinsic
+def _store_release(typingctx, arr, index, value):
+    """``arr[index] = value`` (int64 array, non-negative index) with release ordering."""
+    if not (isinstance(arr, types.Array) and arr.dtype == types.int64 and isinstance(index, types.Integer)):
+        return None
+    sig = types.void(arr, index, types.int64)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, signature.args[0], ary, [args[1]], wraparound=False)
+        value = context.cast(builder, args[2], signature.args[2], types.int64)
+        builder.store_atomic(value, ptr, "release", 8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _yield_cpu(typingctx):
+    """``sched_yield()`` (POSIX): let another runnable thread have this core."""
+    sig = types.int32()
+
+    def codegen(context, builder, signature, args):
+        fnty = ir.FunctionType(ir.IntType(32), [])
+        return builder.call(cgutils.get_or_insert_function(builder.module, fnty, "sched_yield"), [])
+
+    return sig, codegen
+
+
+#: busy polls before a waiting block starts yielding its core (~10-100 µs): blocks of one stage differ by about
+#: that much on an idle machine; a partner that takes longer was most likely descheduled (other jobs)
+SPINS = 20000
+
+
+@njit(cache=True, nogil=True)
+def barrier(flags, block, stage) -> None:
+    """Block ``block`` finished ``stage`` (1, 2, ... within one launch): wait until every block has.
+    ``flags``: (n_blocks * STRIDE,) int64, zero at the start of the launch."""
+    _store_release(flags, block * STRIDE, stage)
+    for other in range(flags.shape[0] // STRIDE):
+        spins = 0
+        while _load_acquire(flags, other * STRIDE) < stage:
+            spins += 1
+            if spins > SPINS:
+                _yield_cpu()
+
+
+def concurrent_blocks(n_blocks: int) -> bool:
+    """Whether ``n_blocks`` blocks of one ``prange`` launch all run at once (one per thread, on a layer that
+    starts every thread's share together), so :func:`barrier` cannot wait for a block that never starts."""
+    if n_blocks > numba.config.NUMBA_NUM_THREADS:
+        return False
+    layer = numba.config.THREADING_LAYER
+    return layer in ("workqueue", "omp")
