@@ -10,15 +10,17 @@ layouts of T threads, and adds the stages' slowest blocks:
 
 ``t(T) = max(Σ_stages max_b cost(stage, b), memory(T)) + serial + rebuild(T) / steps per rebuild + launches × latency``
 
-* stages, as ``BPNNPotential.predict`` runs them on T ≥ 2 threads: pair vectors (equal pair ranges), features
-  (blocks balanced on own + crossing pairs), networks + dE/dM (one launch, equal atom counts), forces (blocks
-  balanced on own pairs), the crossing pairs' hand-over (no launch when one block receives them all);
+* stages, as ``BPNNPotential.predict`` runs them on T ≥ 2 threads (one launch, a barrier between stages:
+  ``potentials/bpnn/step_kernels.py``): pair vectors (equal pair ranges), features (blocks balanced on own +
+  crossing pairs), networks + dE/dM (equal atom counts), forces (blocks balanced on own pairs), the crossing
+  pairs' hand-over;
 * ``serial``: the rest of ``predict`` (Python glue, reordering: one thread), measured as ``predict`` on one
   thread minus its stages;
 * ``rebuild``: a Verlet rebuild (vesin list on T threads, the rest serial), amortised over
   ``--steps-per-rebuild`` (the bench's *median* step has no rebuild: column ``median step``);
 * ``memory(T)`` = bytes per atom-step / min(T × bandwidth per core, bandwidth of the node) (assumed bandwidths);
-* ``launches × latency``: ``--launch-us`` per launch (numba workqueue, measured ~15-25 µs here).
+* ``launches × latency``: ``--launch-us`` per launch (numba workqueue, measured ~15-25 µs here; one launch per
+  step where the blocks all run at once, i.e. T ≤ numba's pool size, else five).
 
 Per-block costs of a stage differ (load imbalance) and their sum exceeds the one-block cost where pairs cross
 blocks: both are in the measured numbers, not modelled. What the model leaves out: cores slowing each other
@@ -85,7 +87,7 @@ def measure(n_atoms: int, threads: list[int], steps: int, reps: int) -> dict:
         t = time.process_time() - c
         if step >= 2 and pot.md_graph.n_builds == builds:
             whole.append(t)
-    graph = concatenate([pot._md_graph(atoms)])
+    graph = concatenate([pot._md_graph(atoms).ready()])  # vectors computed (the MD path defers them)
     topo = kt.pair_topology(graph.centers, graph.neighbors, n)
     P = graph.centers.shape[0]
     sorted_nl = pot.md_graph._sorted[1]
@@ -150,7 +152,11 @@ def measure(n_atoms: int, threads: list[int], steps: int, reps: int) -> dict:
                                                           bwd.cross_start[b + 1], bwd.cross, graph.neighbors,
                                                           cross_grad, forces), reps))  # fmt: skip
         receiving = int((np.diff(bwd.cross_start) > 0).sum())
-        out["launches"] = [4 + (receiving > 1) if blocks > 1 else 0]
+        # one launch on a machine whose numba pool has T threads (step_kernels: pair vectors, features, networks +
+        # dE/dM, forces, hand-over, with barriers); five where it has fewer (with more blocks than threads the
+        # blocks cannot wait for each other), the hand-over's only if several blocks receive crossing pairs
+        out["launches"] = [0 if blocks == 1 else 1]
+        out["launches without barriers"] = [0 if blocks == 1 else 4 + (receiving > 1)]
         out["crossing pairs"] = [fwd.cross.shape[0] / P]
         return out
 

@@ -286,9 +286,12 @@ def symmetry_forces(vectors, centers, neighbors, species, image, half, grad_feat
     virial[:] = virials[:, : virial.shape[0]].sum(axis=0)
 
 
-def pair_vectors(positions, i, j, shifts, cell, threads: int | None = None) -> np.ndarray:
-    """Pair vectors (P, 3) Å: ``positions[j] - positions[i] + shifts @ cell`` (shifts integer (P, 3))."""
-    out = np.empty((i.shape[0], 3))
+def pair_vectors(
+    positions, i, j, shifts, cell, threads: int | None = None, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Pair vectors (P, 3) Å: ``positions[j] - positions[i] + shifts @ cell`` (shifts integer (P, 3)), into
+    ``out`` if given."""
+    out = np.empty((i.shape[0], 3)) if out is None else out
     blocks = _blocks(positions.shape[0], kernel_threads(threads))
     if blocks == 1:
         ak.pair_vectors_block(0, i.shape[0], positions, i, j, shifts, cell, out)

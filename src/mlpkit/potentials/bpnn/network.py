@@ -183,10 +183,13 @@ def kernel_energy_forces(
         cross_grad = ws.get("cross_grad", (graph.vectors.shape[0], 3))
         energy, forces, virial = step_energy_forces(topo, fused, graph.vectors, graph.centers, graph.neighbors,
                                                     graph.species, graph.image, graph.half, graph.n_images, feats,
-                                                    moments, networks, args, grad, cross_grad)  # fmt: skip
+                                                    moments, networks, args, grad, cross_grad,
+                                                    pending=graph.pending)  # fmt: skip
         if stress:
             sigma = _stress(virial, graph.volume)
         return energy, forces, sigma
+    if graph.pending is not None:
+        graph.pending.fill()
     symmetry_features(graph.vectors, graph.centers, graph.neighbors, graph.species, graph.half, feats, moments, *args,
                       topology=topo)  # fmt: skip
     bounds = atom_bounds(n)
