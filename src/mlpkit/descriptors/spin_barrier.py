@@ -21,6 +21,8 @@ work-stealing layer (``tbb``), a block could wait for one that never starts. Cal
 
 from __future__ import annotations
 
+import time
+
 import numba
 from llvmlite import ir
 from numba import njit, types
@@ -73,6 +75,41 @@ def _yield_cpu(typingctx):
         return builder.call(cgutils.get_or_insert_function(builder.module, fnty, "sched_yield"), [])
 
     return sig, codegen
+
+
+@intrinsic
+def _clock_ns(typingctx, clock):
+    """``clock_gettime(clock)`` in ns (Linux clock ids: 1 monotonic, 3 this thread's CPU time)."""
+    if not isinstance(clock, types.Integer):
+        return None
+    sig = types.int64(clock)
+
+    def codegen(context, builder, signature, args):
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        spec = cgutils.alloca_once(builder, ir.ArrayType(i64, 2))
+        fnty = ir.FunctionType(i32, [i32, spec.type])
+        clock_gettime = cgutils.get_or_insert_function(builder.module, fnty, "clock_gettime")
+        builder.call(clock_gettime, [builder.trunc(args[0], i32), spec])
+        zero = ir.Constant(i32, 0)
+        sec = builder.load(builder.gep(spec, [zero, ir.Constant(i32, 0)]))
+        nsec = builder.load(builder.gep(spec, [zero, ir.Constant(i32, 1)]))
+        return builder.add(builder.mul(sec, ir.Constant(i64, 1_000_000_000)), nsec)
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True)
+def stamp(timeline, block, k) -> None:
+    """If ``timeline`` ((n_blocks, 2 K) int64) has rows (a launch's timeline, recorded only when asked for):
+    ``timeline[block, k]`` = now (ns, monotonic clock), ``timeline[block, K + k]`` = the thread's CPU time (ns)."""
+    if timeline.shape[0] > 0:
+        timeline[block, k] = _clock_ns(1)
+        timeline[block, timeline.shape[1] // 2 + k] = _clock_ns(3)
+
+
+def now_ns() -> int:
+    """The clock of :func:`stamp` (ns), from Python."""
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
 
 
 #: busy polls before a waiting block starts yielding its core (~10-100 µs): blocks of one stage differ by about

@@ -18,34 +18,51 @@ from numba import njit, prange
 from mlpkit.descriptors import atom_kernels as ak
 from mlpkit.descriptors import kernel_threads as kt
 from mlpkit.descriptors.graph import PendingVectors
-from mlpkit.descriptors.spin_barrier import STRIDE, barrier, concurrent_blocks
+from mlpkit.descriptors.spin_barrier import STRIDE, barrier, concurrent_blocks, now_ns, stamp
 from mlpkit.potentials.bpnn.network_kernels import _PAD, CompiledNetworks, networks_block
+
+#: stages of the launch; per block the timeline holds the start of each stage and the end of its barrier
+STAGES = ("pair vectors", "features", "networks + dE/dM", "forces", "crossing hand-over")
+#: a list to record timelines in (``bench/md_step_timeline.py``): (ns at the call, (blocks, 20) int64 stamps: start,
+#: then for each stage the end of its work and the end of the barrier after it (wall; then the same as thread CPU
+#: time), ns at the return); None: off
+TIMELINE: list | None = None
 
 
 @njit(cache=True, parallel=True)
-def _step_parallel(flags, pair_bounds, positions, pair_i, pair_j, shifts, cell, fwd_bounds, fwd_cross_start,
+def _step_parallel(flags, timeline, pair_bounds, positions, pair_i, pair_j, shifts, cell, fwd_bounds, fwd_cross_start,
                    fwd_cross, atom_bounds, bwd_bounds, bwd_cross_start, bwd_cross,
                    vectors, centers, neighbors, species, image, half, own_start, own, direct, G, M, weights, layout,
                    code, scale, energy, grad, image_energies, forces, cross_grad, virials, floats, ints, parent,
                    direction, degree, weight, parity, pair_a, pair_b, dindex, dcoef, table_radial,
                    table_angular):  # fmt: skip
     for b in prange(fwd_bounds.shape[0] - 1):
+        stamp(timeline, b, 0)
         ak.pair_vectors_block(pair_bounds[b], pair_bounds[b + 1], positions, pair_i, pair_j, shifts, cell, vectors)
+        stamp(timeline, b, 1)
         barrier(flags, b, 1)  # every pair vector (a block's crossing pairs are other blocks' pairs)
+        stamp(timeline, b, 2)
         ak.features_block(fwd_bounds[b], fwd_bounds[b + 1], vectors, centers, neighbors, species, half, own_start,
                           own, direct, fwd_cross_start[b : b + 2], fwd_cross, G, M, floats, ints, parent, direction,
                           degree, weight, parity, pair_a, pair_b, dindex, dcoef, table_radial,
                           table_angular)  # fmt: skip
+        stamp(timeline, b, 3)
         barrier(flags, b, 2)  # every atom's features and moments are complete
+        stamp(timeline, b, 4)
         a0, a1 = atom_bounds[b], atom_bounds[b + 1]
         networks_block(a0, a1, G, species, image, weights, layout, code, scale, energy, grad, image_energies[b])
         ak.moment_grads_block(a0, a1, grad, M, ints, degree, weight, pair_a, pair_b)
+        stamp(timeline, b, 5)
         barrier(flags, b, 3)  # dE/dG and dE/dM of every atom
+        stamp(timeline, b, 6)
         ak.forces_block(bwd_bounds[b], bwd_bounds[b + 1], vectors, neighbors, species, image, half, own_start, own,
                         grad, M, forces, cross_grad, virials[b], floats, ints, parent, direction, degree, weight,
                         parity, pair_a, pair_b, dindex, dcoef, table_radial, table_angular)  # fmt: skip
+        stamp(timeline, b, 7)
         barrier(flags, b, 4)  # every crossing pair's dE/dv is in cross_grad
+        stamp(timeline, b, 8)
         ak.cross_forces_block(bwd_cross_start[b], bwd_cross_start[b + 1], bwd_cross, neighbors, cross_grad, forces)
+        stamp(timeline, b, 9)
 
 
 def fused_blocks(topology: kt.PairTopology, threads: int | None = None) -> int:
@@ -77,12 +94,16 @@ def step_energy_forces(topology: kt.PairTopology, blocks: int, vectors, centers,
     image_energies = np.empty((blocks, n_images + _PAD))
     forces = np.empty((n, 3))
     virials = np.empty((blocks, n_images + 1, 3, 3))  # one spare image: blocks' rows a cache line apart
-    kt._launch(_step_parallel, blocks, flags, pair_bounds, pv.positions, pv.i, pv.j, pv.shifts, pv.cell, fwd.bounds,
-               fwd.cross_start, fwd.cross, kt._even_bounds(n, blocks),
+    timeline = np.zeros((blocks if TIMELINE is not None else 0, len(STAGES) * 4), dtype=np.int64)
+    called = now_ns()
+    kt._launch(_step_parallel, blocks, flags, timeline, pair_bounds, pv.positions, pv.i, pv.j, pv.shifts, pv.cell,
+               fwd.bounds, fwd.cross_start, fwd.cross, kt._even_bounds(n, blocks),
                bwd.bounds, bwd.cross_start, bwd.cross, vectors, centers, neighbors, species, image, half,
                topology.own_start, topology.own, topology.direct, G, M, networks.weights, networks.layout,
                networks.code, networks.scale, energy, grad, image_energies, forces, cross_grad, virials,
                *params)  # fmt: skip
+    if TIMELINE is not None:
+        TIMELINE.append((called, timeline, now_ns()))
     if pv is pending:
         pending.done = True
     return image_energies[:, :n_images].sum(axis=0), forces, virials[:, :n_images].sum(axis=0)
