@@ -67,12 +67,28 @@ def _store_release(typingctx, arr, index, value):
 
 @intrinsic
 def _yield_cpu(typingctx):
-    """``sched_yield()`` (POSIX): let another runnable thread have this core."""
+    """``sched_yield()`` (POSIX): a thread queued for this core (e.g. the block being waited for) runs first."""
     sig = types.int32()
 
     def codegen(context, builder, signature, args):
         fnty = ir.FunctionType(ir.IntType(32), [])
         return builder.call(cgutils.get_or_insert_function(builder.module, fnty, "sched_yield"), [])
+
+    return sig, codegen
+
+
+@intrinsic
+def _sleep_us(typingctx, microseconds):
+    """``usleep(microseconds)`` (POSIX): the waiting thread gives its core back."""
+    if not isinstance(microseconds, types.Integer):
+        return None
+    sig = types.int32(microseconds)
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(i32, [i32])
+        usleep = cgutils.get_or_insert_function(builder.module, fnty, "usleep")
+        return builder.call(usleep, [builder.trunc(args[0], i32)])
 
     return sig, codegen
 
@@ -112,9 +128,13 @@ def now_ns() -> int:
     return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
 
 
-#: busy polls before a waiting block starts yielding its core (~10-100 µs): blocks of one stage differ by about
-#: that much on an idle machine; a partner that takes longer was most likely descheduled (other jobs)
-SPINS = 20000
+#: ns a waiting block spins (yielding now and then, in case the awaited block is queued on the same core) before
+#: it sleeps in :data:`SLEEP_US` naps: on an idle machine the blocks of a stage mostly finish within about this
+#: (1-3 % of a stage at 10k atoms per thread), so threads seldom halt and need waking; a longer wait mostly means
+#: the partner was descheduled (other jobs), and then the core goes back to them (measured under load: spinning
+#: up to 1 ms per barrier cost 10 % more CPU per step, 0.2 ms about none)
+SPIN_NS = 200_000
+SLEEP_US = 20
 
 
 @njit(cache=True, nogil=True)
@@ -122,12 +142,16 @@ def barrier(flags, block, stage) -> None:
     """Block ``block`` finished ``stage`` (1, 2, ... within one launch): wait until every block has.
     ``flags``: (n_blocks * STRIDE,) int64, zero at the start of the launch."""
     _store_release(flags, block * STRIDE, stage)
+    start = _clock_ns(1)
     for other in range(flags.shape[0] // STRIDE):
         spins = 0
         while _load_acquire(flags, other * STRIDE) < stage:
             spins += 1
-            if spins > SPINS:
-                _yield_cpu()
+            if spins % 256 == 0:
+                if _clock_ns(1) - start > SPIN_NS:
+                    _sleep_us(SLEEP_US)
+                else:  # the awaited block may be queued behind this one on the same core: let it run
+                    _yield_cpu()
 
 
 def concurrent_blocks(n_blocks: int) -> bool:
