@@ -13,10 +13,9 @@ the stage it finished with a *release* store; it then reads every block's flag w
 have reached the stage. Release/acquire (plain moves on x86, with the compiler kept from reordering memory
 accesses across them) make every write a block did before the barrier visible to the others after it.
 
-**Only for launches whose blocks all run at the same time**: one block per pool thread (numba's ``workqueue``
-and ``omp`` layers give each thread its share of a ``prange`` at once); with more blocks than threads, or a
-work-stealing layer (``tbb``), a block could wait for one that never starts. Callers check
-:func:`concurrent_blocks`.
+**Only for launches whose blocks all run at the same time**: one block per thread of numba's ``workqueue`` pool
+(it gives each thread its share of a ``prange`` at once); with more blocks than threads, or another layer, a
+block could wait for one that never starts. Callers check :func:`concurrent_blocks`.
 """
 
 from __future__ import annotations
@@ -155,9 +154,14 @@ def barrier(flags, block, stage) -> None:
 
 
 def concurrent_blocks(n_blocks: int) -> bool:
-    """Whether ``n_blocks`` blocks of one ``prange`` launch all run at once (one per thread, on a layer that
-    starts every thread's share together), so :func:`barrier` cannot wait for a block that never starts."""
+    """Whether ``n_blocks`` blocks of one ``prange`` launch all run at once, so that :func:`barrier` cannot wait
+    for a block that never starts: one block per thread of numba's ``workqueue`` pool (it gives each thread its
+    share at once). Not on ``tbb`` (work stealing: one thread may run two blocks in turn) nor ``omp`` (a team
+    may get fewer threads than asked for, e.g. with ``OMP_DYNAMIC``): those keep the separate launches."""
     if n_blocks > numba.config.NUMBA_NUM_THREADS:
         return False
-    layer = numba.config.THREADING_LAYER
-    return layer in ("workqueue", "omp")
+    try:
+        layer = numba.threading_layer()  # the layer in use, once a parallel kernel has run
+    except ValueError:
+        layer = numba.config.THREADING_LAYER
+    return layer == "workqueue"
