@@ -13,7 +13,9 @@ end latency (waking the caller) and the time after it (forces back in the caller
 * per stage: the slowest block's work (the critical path; wall, and the thread's CPU time, which excludes time
   descheduled) and the mean block's wait at the barrier after it (load imbalance; on a machine shared with
   other jobs also threads descheduled);
-* ``end latency``: from the last block finishing to the caller running again.
+* ``end latency``: from the last block finishing to the caller running again;
+* thread sleeps: voluntary context switches of all threads per step (each needs a wake-up; on a virtual machine
+  waking a halted virtual CPU goes through the hypervisor). A count, robust to other jobs.
 
 Median over steps without a Verlet rebuild, µs/atom/step (wall). Only meaningful on an otherwise idle machine
 (other jobs show up as waits). One process per size; the model (``bench/md_thread_scaling.py``) predicts the
@@ -28,6 +30,21 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+
+
+def _sleeps() -> int:
+    """Voluntary context switches of all this process's threads so far (Linux: each is a thread going to sleep
+    that something must wake again)."""
+    import glob
+
+    total = 0
+    for path in glob.glob("/proc/self/task/*/status"):
+        try:
+            with open(path) as f:
+                total += sum(int(line.split()[1]) for line in f if line.startswith("voluntary_ctxt_switches"))
+        except FileNotFoundError:  # a thread that just ended
+            pass
+    return total
 
 
 def timeline(n_atoms: int, threads: int, steps: int) -> dict:
@@ -52,9 +69,11 @@ def timeline(n_atoms: int, threads: int, steps: int) -> dict:
         atoms.positions += rng.normal(0, 0.002, (n, 3))
         builds = pot.md_graph.n_builds if pot.md_graph is not None else -1
         step_kernels.TIMELINE = []
+        sleeps = _sleeps()
         t0 = now_ns()
         pot.predict([atoms])
         t1 = now_ns()
+        sleeps = _sleeps() - sleeps
         record, step_kernels.TIMELINE = step_kernels.TIMELINE, None
         if step < 3 or pot.md_graph.n_builds != builds:
             continue
@@ -83,6 +102,7 @@ def timeline(n_atoms: int, threads: int, steps: int) -> dict:
         parts["launch (first start to last end)"] = last_end - first
         for k, v in parts.items():
             rows.setdefault(k, []).append(float(v) * us)
+        rows.setdefault("thread sleeps (voluntary context switches, a count)", []).append(float(sleeps))
     return {"atoms": n, "threads": threads, "rows": rows}
 
 
