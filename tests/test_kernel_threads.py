@@ -120,10 +120,10 @@ def test_potential_follows_torch_thread_count():
 
 def test_one_launch_step_equals_separate_launches():
     """On 2 threads the whole evaluation runs in one launch with spin barriers between the stages
-    (step_kernels): the same bits as the four separate launches (float64 and float32 models), also from three
-    Python threads at once and in a forked child; it falls back to the separate launches where the blocks could
-    not all run at once (more blocks than numba threads). In a subprocess with a 2-thread numba pool (the
-    suite's own pool has one thread: conftest), so a hang or abort cannot take the test runner down."""
+    (step_kernels): the same bits as the separate launches (float64 and float32 models, 2 and 3 threads), also
+    from three Python threads at once and in a forked child; it falls back to the separate launches where the
+    blocks could not all run at once (more blocks than numba threads). In a subprocess with a 3-thread numba pool
+    (the suite's own pool has one thread: conftest), so a hang or abort cannot take the test runner down."""
     code = textwrap.dedent(
         """
         import multiprocessing, sys, threading, numba, numpy as np, torch
@@ -131,16 +131,16 @@ def test_one_launch_step_equals_separate_launches():
         from test_kernels import _water_box
         from mlpkit.potentials.bpnn import BPNNPotential, network
         from mlpkit.potentials.bpnn.step_kernels import fused_blocks
-        torch.set_num_threads(2)
         atoms = _water_box(7, seed=16)
-        for dtype in ("float64", "float32"):
+        for dtype, threads in (("float64", 2), ("float32", 2), ("float64", 3)):
+            torch.set_num_threads(threads)
             pot = BPNNPotential(("H", "O"), hidden=[16, 16], init_seed=8, dtype=dtype)
             out = {}
             for fused in (True, False):
                 network.FUSED_STEP = fused
                 out[fused] = [pot.predict([atoms], stress=True) for _ in range(2)]
             topo = pot._workspace.topology
-            assert fused_blocks(topo) == 2 and fused_blocks(topo, threads=3) == 0
+            assert fused_blocks(topo) == threads and fused_blocks(topo, threads=4) == 0
             for a, b in zip(out[True], out[False]):
                 assert a.energy[0] == b.energy[0]
                 assert np.array_equal(a.forces[0], b.forces[0]) and np.array_equal(a.stress, b.stress)
@@ -165,7 +165,7 @@ def test_one_launch_step_equals_separate_launches():
         """
     )
     code = code.replace("TESTS", repr(str(Path(__file__).parent)))
-    env = {**os.environ, "NUMBA_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
+    env = {**os.environ, "NUMBA_NUM_THREADS": "3", "OMP_NUM_THREADS": "2"}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().endswith("ok")
