@@ -277,6 +277,7 @@ class BPNNPotential(Potential):
         valid_data = self._training_items(valid) if valid else None
         force_weight = float(cfg["force_weight"])
         stress_weight = float(cfg["stress_weight"])
+        force_relative = float(cfg["force_relative"])
         module = self.module
 
         def loss_fn(items, training: bool):
@@ -294,7 +295,7 @@ class BPNNPotential(Potential):
                     np.stack([it[3] for it in items if it[3] is not None]), dtype=stress.dtype, device=stress.device
                 )
             return energy_force_loss(
-                energy, e_ref, batch.n_atoms, forces, f_ref, force_weight, stress, s_ref, stress_weight
+                energy, e_ref, batch.n_atoms, forces, f_ref, force_weight, stress, s_ref, stress_weight, force_relative
             )
 
         fingerprint = {
@@ -306,6 +307,7 @@ class BPNNPotential(Potential):
             "warm_start": warm,
             # only when used, so checkpoints written before stress could be fitted still resume
             **({"stress_weight": stress_weight} if stress_weight > 0 else {}),
+            **({"force_relative": force_relative} if force_relative > 0 else {}),
         }
         trainer = Trainer(module, loss_fn, train_data, valid_data, cfg, fingerprint=fingerprint)
         history = trainer.run()
