@@ -172,7 +172,7 @@ def _profile_compiled(pot, atoms, opts) -> int:
 
     def staged_step() -> None:
         t = [clock()]
-        g = concatenate([pot._md_graph(atoms)])
+        g = concatenate([pot._md_graph(atoms).ready()])
         t.append(clock())
         feats = ws.get("features", (n, d.n_features))
         moments = ws.get("moments", (n, d.n_species, max(d.n_angular, 1), d.n_monomials))

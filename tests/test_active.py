@@ -19,7 +19,7 @@ from ase import Atoms
 from mlpkit.config.active_learning import ActiveLearningConfig
 from mlpkit.errors import InputError
 from mlpkit.files import atomic_write_json, read_json
-from mlpkit.workflows.active_learning.baseline import _log_interp_crossing, max_random_labels
+from mlpkit.workflows.active_learning.baseline import _log_interp_crossing, _search, _whole_curve, max_random_labels
 from mlpkit.workflows.active_learning.context import check_config_unchanged
 from mlpkit.workflows.active_learning.select import (
     auto_lower,
@@ -130,6 +130,40 @@ def test_baseline_crossing_interpolates_in_log_log():
     assert _log_interp_crossing(xs, ys, 0.35355339) == pytest.approx(np.sqrt(20 * 40), rel=1e-6)
     assert _log_interp_crossing(xs, ys, 0.1) is None
     assert _log_interp_crossing(xs, ys, 2.0) == 10
+
+
+class _FakePoints:
+    """A baseline whose random-sampling error at n labels is ``curve(n)``; records which points were trained."""
+
+    def __init__(self, curve):
+        self.curve, self.trained = curve, []
+
+    def point(self, j, n):
+        self.trained.append(n)
+        return {"point": j, "n_labels": n, "forces_mae": self.curve(n)}
+
+
+@pytest.mark.parametrize("crossing", [25, 33, 60, 79, 200])
+def test_baseline_search_trains_few_points_and_finds_the_curves_answer(crossing):
+    counts = [20, 30, 33, 43, 48, 53, 60, 67, 74, 79]
+    target, n_al = 0.01, 53
+
+    def curve(n):  # decreasing; reaches the target at `crossing` labels
+        return target * (crossing / n) ** 1.5
+
+    whole, fast = _FakePoints(curve), _FakePoints(curve)
+    full = _whole_curve(whole, counts, target)
+    found = _search(fast, counts, n_al, target)
+
+    def answer(points):
+        xs, ys = [p["n_labels"] for p in points], [p["forces_mae"] for p in points]
+        return _log_interp_crossing(xs, ys, target)
+
+    assert answer(found) == answer(full)  # the same bracketing points, so the same interpolated count
+    assert len(fast.trained) == len(set(fast.trained)) <= 5 < 10
+    assert n_al in fast.trained  # the same-labels comparison is always there
+    if crossing > counts[-1]:
+        assert answer(found) is None and fast.trained == [n_al, counts[-1]]
 
 
 def test_random_pool_size_does_not_depend_on_al_outcome():

@@ -118,6 +118,59 @@ def test_potential_follows_torch_thread_count():
     np.testing.assert_allclose(two.stress, one.stress, atol=1e-12 * np.abs(one.stress).max(), rtol=0)
 
 
+def test_one_launch_step_equals_separate_launches():
+    """On 2 threads the whole evaluation runs in one launch with spin barriers between the stages
+    (step_kernels): the same bits as the separate launches (float64 and float32 models, 2 and 3 threads), also
+    from three Python threads at once and in a forked child; it falls back to the separate launches where the
+    blocks could not all run at once (more blocks than numba threads). In a subprocess with a 3-thread numba pool
+    (the suite's own pool has one thread: conftest), so a hang or abort cannot take the test runner down."""
+    code = textwrap.dedent(
+        """
+        import multiprocessing, sys, threading, numba, numpy as np, torch
+        sys.path.insert(0, TESTS)
+        from test_kernels import _water_box
+        from mlpkit.potentials.bpnn import BPNNPotential, network
+        from mlpkit.potentials.bpnn.step_kernels import fused_blocks
+        atoms = _water_box(7, seed=16)
+        for dtype, threads in (("float64", 2), ("float32", 2), ("float64", 3)):
+            torch.set_num_threads(threads)
+            pot = BPNNPotential(("H", "O"), hidden=[16, 16], init_seed=8, dtype=dtype)
+            out = {}
+            for fused in (True, False):
+                network.FUSED_STEP = fused
+                out[fused] = [pot.predict([atoms], stress=True) for _ in range(2)]
+            topo = pot._workspace.topology
+            assert fused_blocks(topo) == threads and fused_blocks(topo, threads=4) == 0
+            for a, b in zip(out[True], out[False]):
+                assert a.energy[0] == b.energy[0]
+                assert np.array_equal(a.forces[0], b.forces[0]) and np.array_equal(a.stress, b.stress)
+        network.FUSED_STEP = True
+        ref = out[True][0].forces[0]
+        # from three Python threads at once (the launch lock serialises them), and in a forked child
+        res = [None] * 3
+        def work(k):
+            res[k] = pot.predict([atoms]).forces[0]
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        assert all(np.array_equal(f, ref) for f in res)
+        ctx = multiprocessing.get_context("fork")
+        queue = ctx.Queue()
+        child = ctx.Process(target=lambda q: q.put(pot.predict([atoms]).forces[0]), args=(queue,))
+        child.start()
+        assert np.array_equal(queue.get(timeout=120), ref)
+        child.join(timeout=10)
+        assert child.exitcode == 0
+        print("ok")
+        """
+    )
+    code = code.replace("TESTS", repr(str(Path(__file__).parent)))
+    env = {**os.environ, "NUMBA_NUM_THREADS": "3", "OMP_NUM_THREADS": "2"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith("ok")
+
+
 def _child_predict(queue) -> None:
     atoms = _water_box(7, seed=14)
     pot = BPNNPotential(("H", "O"), hidden=[16], init_seed=6)

@@ -206,3 +206,20 @@ def test_weight_average_is_kept_and_resumes(water_frames, tmp_path):
     resumed = create_potential("bpnn", train, **SMALL)
     resumed.fit(train, ema_decay=0.5, checkpoint_dir=ckpt, checkpoint_every=2, **settings)
     np.testing.assert_array_equal(_weights(resumed), _weights(avg))
+
+
+def test_force_relative_weighs_large_forces_down_and_small_ones_as_before():
+    import torch
+
+    from mlpkit.training.loss import energy_force_loss
+
+    e = torch.zeros(2, dtype=torch.float64)
+    n = torch.tensor([1, 1])
+    f_ref = torch.tensor([[0.0, 0.0, 0.0], [9.0, 0.0, 0.0]], dtype=torch.float64)  # 0 and 9 eV/Å
+    f = f_ref + torch.tensor([[0.1, 0.0, 0.0], [0.1, 0.0, 0.0]], dtype=torch.float64)  # the same 0.1 eV/Å error
+    plain, stats = energy_force_loss(e, e, n, f, f_ref, 1.0)
+    rel, stats_rel = energy_force_loss(e, e, n, f, f_ref, 1.0, force_relative=1.0)
+    assert float(plain) == pytest.approx(2 * 0.01 / 6)
+    # weights 1 (|F| = 0) and (1/(9+1))² = 0.01 (|F| = 9 eV/Å)
+    assert float(rel) == pytest.approx((0.01 + 0.01 * 0.01) / 6)
+    assert stats_rel == stats  # the reported errors stay absolute

@@ -25,6 +25,7 @@ console = Console(stderr=True)
 
 # Modules that add commands to ``app`` when imported (a module not written yet is skipped).
 _COMMAND_MODULES = (
+    "mlpkit.cli.sample_cmds",
     "mlpkit.cli.data_cmds",
     "mlpkit.cli.label_cmds",
     "mlpkit.cli.model_cmds",

@@ -14,7 +14,8 @@ from ase import Atoms
 from rich.console import Console
 
 from mlpkit.cli import app
-from mlpkit.cli.data_cmds import _open_db, _summary_tables, build_labeler, out
+from mlpkit.cli.data_cmds import _open_db, _summary_tables, out
+from mlpkit.cli.labeler_options import build_labeler
 from mlpkit.errors import InputError
 
 

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mlpkit.cli import app
-from mlpkit.cli.data_cmds import build_labeler
+from mlpkit.cli.labeler_options import build_labeler
 
 out = Console()
 err = Console(stderr=True)

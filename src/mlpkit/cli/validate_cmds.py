@@ -100,7 +100,7 @@ def _reference(reference: str, train, xc, basis, params):
                 highlight=False,
             )
         return labeler
-    from mlpkit.cli.data_cmds import build_labeler
+    from mlpkit.cli.labeler_options import build_labeler
 
     return build_labeler(ref, xc=xc, basis=basis, params=params)
 

@@ -134,6 +134,12 @@ class BaselineSettings(_Strict):
         "labels, so a saving down to 1/label_factor is measurable",
     )
     pool_factor: float = Field(3.0, ge=1.0, description="driver-MD pool size relative to the labels drawn")
+    points: Literal["curve", "search"] = Field(
+        "curve",
+        description="'curve': train at every AL label count and beyond (the whole learning curve); 'search': "
+        "train at AL's final count, then at the largest, then bisect for where random sampling reaches AL's "
+        "error (same labels and answer, 2-5 committees instead of ~10)",
+    )
     initial: Literal["auto", "shared", "random"] = Field(
         "auto",
         description="the baseline's initial set: 'shared': AL's own labelled initial set (measures the AL rounds "

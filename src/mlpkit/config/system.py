@@ -131,6 +131,12 @@ class ExecutionSection(_Section):
     jobqueue: JobqueueSection | None = Field(
         None, description="start workers as batch jobs (Slurm/PBS/...) via dask-jobqueue; overrides workers"
     )
+    train_processes: int | None = Field(
+        None,
+        ge=1,
+        description="processes on this machine that fit committee members side by side, each with its share of "
+        "the threads (None: as many as local Dask workers when labels run here, 1 with a scheduler or jobqueue)",
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> ExecutionSection:
@@ -138,6 +144,14 @@ class ExecutionSection(_Section):
         if problem:
             raise ValueError(f"@{problem[0]} {problem[1]}")
         return self
+
+    def fit_processes(self) -> int:
+        """Processes that fit committee members side by side (see ``train_processes``)."""
+        if self.train_processes is not None:
+            return self.train_processes
+        if self.scheduler is not None or self.jobqueue is not None:
+            return 1
+        return max(self.workers, 1)
 
     def where(self) -> dict:
         """Keyword arguments of :func:`mlpkit.execution.label_pending` for where the labels run."""

@@ -14,6 +14,9 @@ Each row carries the atoms and, once labelled, the reference energy (eV), forces
 
 Every write is one SQLite/PostgreSQL transaction holding the store's write lock: a killed process leaves either
 the old row or the new one, and any number of processes (Dask workers, two ``mlpkit label`` runs) may write at once.
+
+A label is :class:`mlpkit.data.labels.Label`; splitting lists of configurations is :mod:`mlpkit.data.split`. Both are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -21,19 +24,22 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlpkit.data.hashing import configuration_hash
-from mlpkit.errors import InputError, LabelFailure, MissingDependencyError, MixedMethodError
+from mlpkit.data.labels import Label, label_from_atoms, single_point
+from mlpkit.data.split import holdout, split_images
+from mlpkit.errors import InputError, MissingDependencyError, MixedMethodError
 
 STATUSES = ("pending", "labelled", "failed")
 SPLITS = ("train", "valid", "test")
+
+__all__ = ["SPLITS", "STATUSES", "AddReport", "Dataset", "Label", "holdout", "split_images"]
 
 
 @dataclass(frozen=True)
@@ -43,30 +49,6 @@ class AddReport:
     added: int
     duplicates: int
     ids: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class Label:
-    """A reference result for one configuration. energy: eV; forces: (n_atoms, 3) eV/Å; stress: (6,) eV/Å³."""
-
-    energy: float
-    forces: np.ndarray
-    stress: np.ndarray | None = None
-    seconds: float = 0.0
-
-    def validate(self, n_atoms: int) -> None:
-        """Raise :class:`LabelFailure` unless every number is finite and every shape right."""
-        forces = np.asarray(self.forces, dtype=float)
-        if not np.isfinite(self.energy):
-            raise LabelFailure(f"non-finite energy {self.energy}")
-        if forces.shape != (n_atoms, 3):
-            raise LabelFailure(f"forces have shape {forces.shape}, expected ({n_atoms}, 3)")
-        if not np.all(np.isfinite(forces)):
-            raise LabelFailure("non-finite forces")
-        if self.stress is not None:
-            stress = np.asarray(self.stress, dtype=float)
-            if stress.shape != (6,) or not np.all(np.isfinite(stress)):
-                raise LabelFailure(f"bad stress {stress!r}")
 
 
 def _is_url(url: str) -> bool:
@@ -148,9 +130,9 @@ class Dataset:
                     kvp["split"] = split
                 clean = _bare(atoms)
                 if labelled:
-                    label = _label_from_atoms(atoms)
+                    label = label_from_atoms(atoms)
                     label.validate(len(atoms))
-                    clean.calc = _single_point(clean, label)
+                    clean.calc = single_point(clean, label)
                     kvp.update(status="labelled", seconds=float(label.seconds))
                 ids.append(self._db.write(clean, key_value_pairs=kvp, data=_extra_info(atoms)))
                 known.add(h)
@@ -162,7 +144,7 @@ class Dataset:
         row = self._db.get(id=row_id)
         label.validate(row.natoms)
         atoms = row.toatoms()
-        atoms.calc = _single_point(atoms, label)
+        atoms.calc = single_point(atoms, label)
         with self._exclusive():
             self._db.update(row_id, atoms=atoms, delete_keys=["error"], status="labelled", seconds=float(label.seconds))
 
@@ -375,30 +357,6 @@ def _extra_info(atoms: Atoms) -> dict:
     return {"info": keep} if keep else {}
 
 
-def _label_from_atoms(atoms: Atoms) -> Label:
-    calc = atoms.calc
-    if calc is None or "energy" not in calc.results or "forces" not in calc.results:
-        raise InputError(
-            "a labelled configuration needs an energy and forces (extxyz: energy= in the comment "
-            "line and a forces column)"
-        )
-    stress = calc.results.get("stress")
-    if stress is not None:
-        stress = np.asarray(stress, dtype=float)
-        if stress.shape == (3, 3):
-            from ase.stress import full_3x3_to_voigt_6_stress
-
-            stress = full_3x3_to_voigt_6_stress(stress)
-    return Label(energy=float(calc.results["energy"]), forces=np.asarray(calc.results["forces"], float), stress=stress)
-
-
-def _single_point(atoms: Atoms, label: Label) -> SinglePointCalculator:
-    results = {"energy": float(label.energy), "forces": np.asarray(label.forces, dtype=float)}
-    if label.stress is not None:
-        results["stress"] = np.asarray(label.stress, dtype=float)
-    return SinglePointCalculator(atoms, **results)
-
-
 def _row_to_atoms(row) -> Atoms:
     atoms = row.toatoms()
     atoms.info.update(row.get("data", {}).get("info", {}))
@@ -407,23 +365,3 @@ def _row_to_atoms(row) -> Atoms:
             atoms.info[key] = row[key]
     atoms.info["row_id"] = row.id
     return atoms
-
-
-def split_images(images: Sequence[Atoms], fractions: Sequence[float], seed: int = 0) -> list[list[Atoms]]:
-    """Shuffle (seeded) and cut a list of configurations into consecutive parts with the given fractions."""
-    if abs(sum(fractions) - 1) > 1e-9 or min(fractions) < 0:
-        raise InputError(f"fractions must be non-negative and sum to 1, got {list(fractions)}")
-    order = np.random.default_rng(seed).permutation(len(images))
-    bounds = np.round(np.cumsum([0, *fractions]) * len(images)).astype(int)
-    return [[images[i] for i in order[a:b]] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-
-
-def holdout(
-    train: Sequence[Atoms], valid: Sequence[Atoms] | None, fraction: float, seed: int = 0
-) -> tuple[list[Atoms], list[Atoms] | None]:
-    """``(train, valid)`` for a fit: ``valid`` as given, or a seeded ``fraction`` of ``train`` held out when none is
-    given (at least 4 configurations needed); None when there is no validation data."""
-    train = list(train)
-    if valid is None and fraction > 0 and len(train) >= 4:
-        train, valid = split_images(train, [1 - fraction, fraction], seed=seed)
-    return train, (list(valid) if valid else None)

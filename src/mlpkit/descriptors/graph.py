@@ -23,6 +23,29 @@ from mlpkit.errors import UnsupportedSpeciesError
 
 
 @dataclass
+class PendingVectors:
+    """Pair vectors not computed yet: ``out[p] = positions[j[p]] - positions[i[p]] + shifts[p] @ cell`` (Å), left
+    to the first consumer, so that the threaded kernels can compute them in the launch that uses them (one
+    launch less per MD step). :meth:`fill` computes them (once)."""
+
+    positions: np.ndarray  # (n, 3) Å
+    i: np.ndarray  # (P,)
+    j: np.ndarray  # (P,)
+    shifts: np.ndarray  # (P, 3) integer
+    cell: np.ndarray  # (3, 3) Å
+    out: np.ndarray  # (P, 3): the graph's ``vectors``
+    done: bool = False
+
+    def fill(self) -> None:
+        """Compute the vectors into ``out`` (on the kernels' threads), unless done already."""
+        if not self.done:
+            from mlpkit.descriptors.kernel_threads import pair_vectors as threaded_pair_vectors
+
+            threaded_pair_vectors(self.positions, self.i, self.j, self.shifts, self.cell, out=self.out)
+            self.done = True
+
+
+@dataclass
 class GraphArrays:
     """One configuration in numpy: species index (n,), pair centres/neighbours (P,), vectors (P, 3) Å."""
 
@@ -34,6 +57,15 @@ class GraphArrays:
     half: bool = True
     #: atoms relabelled (e.g. sorted in space): atom ``a`` here is atom ``order[a]`` of the structure; None: same
     order: np.ndarray | None = None
+    #: ``vectors`` not filled yet (see :class:`PendingVectors`; :func:`concatenate` hands it on, :func:`collate`
+    #: fills it); None: ``vectors`` are ready
+    pending: PendingVectors | None = None
+
+    def ready(self) -> GraphArrays:
+        """This graph with its ``vectors`` computed."""
+        if self.pending is not None:
+            self.pending.fill()
+        return self
 
 
 def species_index(atoms: Atoms, species: Sequence[str]) -> np.ndarray:
@@ -87,6 +119,8 @@ class GraphConcat:
     n_atoms: np.ndarray  # (n_images,) atoms per configuration
     volume: np.ndarray  # (n_images,) Å³ (0 where not fully periodic)
     half: bool = True
+    #: ``vectors`` not filled yet (one configuration whose graph deferred them): see :class:`PendingVectors`
+    pending: PendingVectors | None = None
 
     @property
     def n_images(self) -> int:
@@ -99,12 +133,17 @@ def concatenate(parts: Sequence[GraphArrays]) -> GraphConcat:
         raise ValueError("cannot mix half and full neighbour lists in one batch")
     n = np.array([len(p.species) for p in parts], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(n)[:-1]])
+    pending = None
     if len(parts) == 1:
         p = parts[0]
         species, centers, neighbors, vectors = p.species, p.centers, p.neighbors, p.vectors
+        if p.pending is not None and not p.pending.done:  # filled later, in place (``vectors`` is not copied)
+            pending = p.pending
+            assert vectors.dtype == np.float64 and vectors.flags.c_contiguous
         # one configuration keeps its index dtype (the MD path uses int32: less memory traffic per pass)
         index_dtype = centers.dtype if centers.dtype in (np.int32, np.int64) else np.int64
     else:
+        parts = [p.ready() for p in parts]
         species = np.concatenate([p.species for p in parts])
         centers = np.concatenate([p.centers + o for p, o in zip(parts, offsets, strict=True)])
         neighbors = np.concatenate([p.neighbors + o for p, o in zip(parts, offsets, strict=True)])
@@ -119,12 +158,15 @@ def concatenate(parts: Sequence[GraphArrays]) -> GraphConcat:
         n_atoms=n,
         volume=np.array([p.volume for p in parts], dtype=np.float64),
         half=parts[0].half,
+        pending=pending,
     )
 
 
 def collate(parts: Sequence[GraphArrays], dtype: torch.dtype, device: torch.device | str = "cpu") -> GraphBatch:
     """Concatenate configurations into one :class:`GraphBatch`."""
     c = concatenate(parts)
+    if c.pending is not None:
+        c.pending.fill()
     return GraphBatch(
         species=torch.as_tensor(c.species, device=device),
         image=torch.as_tensor(c.image, device=device),

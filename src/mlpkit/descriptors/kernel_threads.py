@@ -198,12 +198,19 @@ def _pair_vectors_parallel(bounds, positions, i, j, shifts, cell, out):
 
 
 def block_bounds(topology: PairTopology, threads: int | None = None) -> np.ndarray:
-    """The atom blocks (n_blocks + 1,) the kernels use for this topology and thread count (other per-atom
-    kernels, e.g. the networks, run on the same blocks)."""
+    """The atom blocks (n_blocks + 1,) of the forces pass for this topology and thread count (balanced by the
+    pairs each block owns)."""
     blocks = _blocks(topology.n_atoms, kernel_threads(threads))
     if blocks == 1:
         return np.array([0, topology.n_atoms], dtype=np.int64)
     return topology.layout(blocks).bounds
+
+
+def atom_bounds(n_atoms: int, threads: int | None = None) -> np.ndarray:
+    """Blocks (n_blocks + 1,) of equal atom counts, as many as the pair kernels use: for per-atom kernels (the
+    networks, dE/dM), whose cost is per atom, not per pair (on the pair-balanced blocks the networks' blocks
+    differed by 29 % at 10k water atoms: the centres of crossing pairs own more pairs)."""
+    return _even_bounds(n_atoms, _blocks(n_atoms, kernel_threads(threads)))
 
 
 def _even_bounds(n: int, blocks: int) -> np.ndarray:
@@ -244,10 +251,11 @@ def symmetry_features(vectors, centers, neighbors, species, half, G, M, *params,
 
 def symmetry_forces(vectors, centers, neighbors, species, image, half, grad_features, M, forces, virial, *params,
                     threads: int | None = None, topology: PairTopology | None = None,
-                    cross_grad: np.ndarray | None = None) -> None:  # fmt: skip
+                    cross_grad: np.ndarray | None = None, moment_grads: bool = True) -> None:  # fmt: skip
     """Fill forces (n_atoms, 3) = -dE/dx (eV/Å) and virial (n_images, 3, 3) = Σ_p v_p ⊗ dE/dv_p (eV) from dE/dG
     ``grad_features`` (n_atoms, F). ``M`` from :func:`symmetry_features` on the same pairs is **overwritten**
-    with dE/dM. ``cross_grad`` (P, 3) float64: reusable scratch for dE/dv of pairs that cross blocks."""
+    with dE/dM (``moment_grads=False``: ``M`` already holds dE/dM, e.g. from the compiled networks' launch).
+    ``cross_grad`` (P, 3) float64: reusable scratch for dE/dv of pairs that cross blocks."""
     n = species.shape[0]
     t = topology if topology is not None else pair_topology(centers, neighbors, n)
     blocks = _blocks(n, kernel_threads(threads))
@@ -256,22 +264,34 @@ def symmetry_forces(vectors, centers, neighbors, species, image, half, grad_feat
     if cross_grad is None or cross_grad.shape != (vectors.shape[0], 3):
         cross_grad = np.empty((vectors.shape[0] if blocks > 1 else 0, 3))
     if blocks == 1:
-        ak.moment_grads_block(0, n, grad_features, M, ints, degree, weight, pair_a, pair_b)
+        if moment_grads:
+            ak.moment_grads_block(0, n, grad_features, M, ints, degree, weight, pair_a, pair_b)
         ak.forces_block(0, n, vectors, neighbors, species, image, half, t.own_start, t.own, grad_features, M, forces,
                         cross_grad, virial, *params)  # fmt: skip
         return
     lay = t.layout(blocks)
-    virials = np.empty((blocks, *virial.shape))
-    _launch(_moment_grads_parallel, blocks, lay.bounds, grad_features, M, ints, degree, weight, pair_a, pair_b)
+    if moment_grads:
+        _launch(_moment_grads_parallel, blocks, lay.bounds, grad_features, M, ints, degree, weight, pair_a, pair_b)
+    # one spare image per block: a block adds to its virial once per atom, and blocks that shared a cache line
+    # would bounce it between cores
+    virials = np.empty((blocks, virial.shape[0] + 1, 3, 3))
     _launch(_forces_parallel, blocks, lay.bounds, vectors, neighbors, species, image, half, t.own_start, t.own,
             grad_features, M, forces, cross_grad, virials, *params)  # fmt: skip
-    _launch(_cross_forces_parallel, blocks, lay.cross_start, lay.cross, neighbors, cross_grad, forces)
-    virial[:] = virials.sum(axis=0)
+    receiving = np.flatnonzero(np.diff(lay.cross_start))
+    if receiving.shape[0] == 1:  # one block receives all crossing pairs (2 blocks, half list): no launch for it
+        b = receiving[0]
+        ak.cross_forces_block(lay.cross_start[b], lay.cross_start[b + 1], lay.cross, neighbors, cross_grad, forces)
+    elif receiving.shape[0] > 1:
+        _launch(_cross_forces_parallel, blocks, lay.cross_start, lay.cross, neighbors, cross_grad, forces)
+    virial[:] = virials[:, : virial.shape[0]].sum(axis=0)
 
 
-def pair_vectors(positions, i, j, shifts, cell, threads: int | None = None) -> np.ndarray:
-    """Pair vectors (P, 3) Å: ``positions[j] - positions[i] + shifts @ cell`` (shifts integer (P, 3))."""
-    out = np.empty((i.shape[0], 3))
+def pair_vectors(
+    positions, i, j, shifts, cell, threads: int | None = None, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Pair vectors (P, 3) Å: ``positions[j] - positions[i] + shifts @ cell`` (shifts integer (P, 3)), into
+    ``out`` if given."""
+    out = np.empty((i.shape[0], 3)) if out is None else out
     blocks = _blocks(positions.shape[0], kernel_threads(threads))
     if blocks == 1:
         ak.pair_vectors_block(0, i.shape[0], positions, i, j, shifts, cell, out)

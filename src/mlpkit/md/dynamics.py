@@ -12,21 +12,23 @@ every ``interval`` steps (optionally written to an extxyz or ASE ``.traj`` file 
 
 Frames carry no calculator (so predicted numbers are never mistaken for reference labels): their ``info``
 holds ``step``, ``time_fs``, ``temperature`` (K), ``mlp_energy`` (eV) and, for uncertainty-aware potentials,
-``energy_std`` (eV) and ``max_force_std`` (eV/Å, raw) and ``uncertainty`` (calibrated = scale·raw score).
+``energy_std`` (eV) and ``max_force_std`` (eV/Å, raw) and ``uncertainty`` (calibrated = scale·raw score)
+(:mod:`mlpkit.md.frames`; the watchdog is :mod:`mlpkit.md.watchdog`, its names re-exported here).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 
 from mlpkit.errors import InputError
+from mlpkit.md.frames import TrajectoryWriter, raw_uncertainty, step_frame
 from mlpkit.md.runaway import RunawayCheck
 from mlpkit.md.temperature import kinetic_dof
+from mlpkit.md.watchdog import UncertaintyWatchdog
 
 #: Two atoms closer than this (Å) means the dynamics collapsed (same bound as data.structures' check).
 MIN_DISTANCE = 0.5
@@ -35,65 +37,7 @@ MIN_DISTANCE = 0.5
 #: past any thermal vibration (an O-H bond at 1000 K stretches by < 0.3 Å).
 BOND_FACTOR = 1.5
 
-
-def raw_uncertainty(results: dict) -> float | None:
-    """The per-configuration uncertainty score in a calculator's results: ``uncertainty`` (mlpkit's calculator, any
-    kind), else ``max_force_std`` (eV/Å; calculators that report only a force spread); None if neither."""
-    value = results.get("uncertainty", results.get("max_force_std"))
-    return None if value is None else float(value)
-
-
-class UncertaintyWatchdog:
-    """Watches the uncertainty of every MD step: warns above ``warn``, stops the run above ``stop``.
-
-    Bounds are in eV/Å and apply to the calibrated uncertainty ``scale · max_i ||σ_F,i||`` (``scale`` from
-    :mod:`mlpkit.uncertainty.calibration`; 1.0 means raw committee spread). Steps above ``warn`` are kept as
-    ``uncertain_frames`` (at most ``max_frames`` of them, the most recent kept) even between recorded frames,
-    because those are the configurations worth labelling.
-    """
-
-    def __init__(self, warn: float, stop: float, *, scale: float = 1.0, max_frames: int = 1000):
-        if not (np.isfinite(warn) and np.isfinite(stop)) or warn < 0 or stop <= warn:
-            raise InputError(f"watchdog bounds need 0 <= warn < stop, got warn={warn}, stop={stop}")
-        if scale <= 0 or not np.isfinite(scale):
-            raise InputError(f"watchdog scale must be positive, got {scale}")
-        self.warn = float(warn)
-        self.stop = float(stop)
-        self.scale = float(scale)
-        self.max_frames = int(max_frames)
-        self.uncertain_frames: list[Atoms] = []
-        self.n_warn = 0
-        self.max_seen = 0.0
-
-    def __repr__(self) -> str:
-        return f"UncertaintyWatchdog(warn={self.warn}, stop={self.stop}, scale={self.scale})"
-
-    def reset(self) -> None:
-        self.uncertain_frames = []
-        self.n_warn = 0
-        self.max_seen = 0.0
-
-    def check(self, atoms: Atoms, results: dict) -> str:
-        """'ok', 'warn' or 'stop' for the current step (``results``: the calculator's results dict)."""
-        raw = raw_uncertainty(results)
-        if raw is None:
-            raise InputError(
-                "the uncertainty watchdog needs a calculator that reports an uncertainty (a potential whose "
-                "capabilities.uncertainty is not 'none': a committee, MC-dropout, a GP's variance, a linear model's "
-                "extrapolation grade)"
-            )
-        u = self.scale * float(raw)
-        self.max_seen = max(self.max_seen, u) if np.isfinite(u) else float("inf")
-        if not np.isfinite(u) or u >= self.stop:
-            return "stop"
-        if u >= self.warn:
-            self.n_warn += 1
-            frame = _frame(atoms, results, self.scale)
-            self.uncertain_frames.append(frame)
-            if len(self.uncertain_frames) > self.max_frames:
-                self.uncertain_frames.pop(0)
-            return "warn"
-        return "ok"
+__all__ = ["BOND_FACTOR", "MIN_DISTANCE", "MDResult", "UncertaintyWatchdog", "raw_uncertainty", "run_md"]
 
 
 @dataclass
@@ -157,25 +101,6 @@ class _Stop(Exception):
         super().__init__(reason)
         self.reason = reason
         self.physical = physical
-
-
-def _frame(atoms: Atoms, results: dict, scale: float = 1.0) -> Atoms:
-    """A bare copy of ``atoms`` (positions, momenta, cell) with the step's predictions in ``info``."""
-    frame = Atoms(numbers=atoms.numbers, positions=atoms.positions, cell=atoms.cell, pbc=atoms.pbc)
-    frame.set_momenta(atoms.get_momenta())
-    frame.info.update(
-        {k: v for k, v in atoms.info.items() if isinstance(v, (int, float, str, np.integer, np.floating))}
-    )
-    if "energy" in results:
-        frame.info["mlp_energy"] = float(results["energy"])
-    if "energy_std" in results:
-        frame.info["energy_std"] = float(results["energy_std"])
-    if "max_force_std" in results:
-        frame.info["max_force_std"] = float(results["max_force_std"])
-    raw = raw_uncertainty(results)
-    if raw is not None:
-        frame.info["uncertainty"] = float(scale * raw)
-    return frame
 
 
 def _bond_graph_components(atoms: Atoms) -> tuple[int, np.ndarray]:
@@ -275,7 +200,7 @@ def run_md(
     )
     n_fragments0 = _bond_graph_components(atoms)[0] if molecule and not allow_bond_breaking else None
 
-    writer = _TrajectoryWriter(trajectory) if trajectory is not None else None
+    writer = TrajectoryWriter(trajectory) if trajectory is not None else None
     frames: list[Atoms] = []
     temps: list[float] = []
     uncs: list[float] = []
@@ -283,7 +208,7 @@ def run_md(
     state = {"step": 0, "runaway": None}
 
     def record() -> None:
-        frame = _frame(atoms, calculator.results, scale)
+        frame = step_frame(atoms, calculator.results, scale)
         frame.info.update(
             step=state["step"],
             time_fs=state["step"] * timestep,
@@ -386,37 +311,3 @@ def run_md(
         ensemble=ensemble,
         friction=float(friction),
     )
-
-
-class _TrajectoryWriter:
-    """Append frames to an extxyz file (flushed each frame) or an ASE .traj file."""
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        suffix = self.path.suffix.lower()
-        if suffix == ".traj":
-            from ase.io.trajectory import Trajectory
-
-            self._traj = Trajectory(str(self.path), "w")
-            self._fh = None
-        elif suffix in (".extxyz", ".xyz"):
-            self._traj = None
-            self._fh = open(self.path, "w")
-        else:
-            raise InputError(f"trajectory {self.path} must end in .extxyz, .xyz or .traj")
-
-    def write(self, frame: Atoms) -> None:
-        if self._traj is not None:
-            self._traj.write(frame)
-        else:
-            from ase.io import write
-
-            write(self._fh, frame, format="extxyz")
-            self._fh.flush()
-
-    def close(self) -> None:
-        if self._traj is not None:
-            self._traj.close()
-        if self._fh is not None:
-            self._fh.close()

@@ -17,15 +17,10 @@ import numpy as np
 from ase import Atoms
 
 from mlpkit.errors import InputError
+from mlpkit.md.diffusion import Diffusion, diffusion_coefficient, unwrap_positions
 from mlpkit.md.plots import _pyplot, plot_msd, plot_rdf, plot_spectrum
-from mlpkit.md.properties import (
-    RDF,
-    Diffusion,
-    diffusion_coefficient,
-    radial_distribution,
-    unwrap_positions,
-    vibrational_spectrum,
-)
+from mlpkit.md.rdf import RDF, radial_distribution
+from mlpkit.md.vibrations import vibrational_spectrum
 
 #: Yeh & Hummer, J. Phys. Chem. B 108, 15873 (2004): the cubic-lattice constant of D∞ = D_PBC + kT ξ / (6π η L)
 YEH_HUMMER_XI = 2.837297
@@ -39,7 +34,7 @@ AMU_PER_A3_IN_G_PER_CM3 = 1.66053906660
 def partial_rdfs(frames: Sequence[Atoms], *, rmax: float | None = None, nbins: int = 200) -> dict[str, RDF]:
     """g(r) of every unordered element pair, heavier element (the centres) first ('O-O', 'O-H', 'H-H' for water),
     and of all atoms ('all'), each normalised by the ideal gas of its neighbour species (see
-    :func:`mlpkit.md.properties.radial_distribution`)."""
+    :func:`mlpkit.md.rdf.radial_distribution`)."""
     if not frames:
         raise InputError("no frames for the RDFs")
     from ase.data import atomic_masses, atomic_numbers

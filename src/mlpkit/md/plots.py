@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from mlpkit.md.properties import RDF, Diffusion, VibrationalSpectrum
+    from mlpkit.md.diffusion import Diffusion
+    from mlpkit.md.rdf import RDF
+    from mlpkit.md.vibrations import VibrationalSpectrum
 
 
 def _pyplot():

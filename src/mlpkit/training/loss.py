@@ -16,8 +16,15 @@ def energy_force_loss(
     stress: torch.Tensor | None = None,
     stress_ref: torch.Tensor | None = None,
     stress_weight: float = 0.0,
+    force_relative: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """``mean((ΔE/N)²) + force_weight · mean(ΔF²) [+ stress_weight · mean(Δσ²)]`` in eV²/atom², eV²/Å², eV²/Å⁶.
+    """``mean((ΔE/N)²) + force_weight · mean(w ΔF²) [+ stress_weight · mean(Δσ²)]`` in eV²/atom², eV²/Å², eV²/Å⁶.
+
+    ``w = 1`` unless ``force_relative`` = F0 > 0 (eV/Å): then ``w_i = (F0 / (|F_ref,i| + F0))²`` per atom, so an
+    atom's force error counts absolutely where its reference force is small (≪ F0) and relative to that force where
+    it is large (DeePMD-kit's ``relative_f``, scaled to leave small forces' weight at 1). Near a minimum, where
+    the harmonic frequencies are decided, forces are ~1 eV/Å; a hot frame's are 5-10 eV/Å and, unweighted, its
+    larger absolute errors dominate the fit.
 
     energy, energy_ref: (n,) eV; n_atoms: (n,); forces, forces_ref: (N, 3) eV/Å; stress, stress_ref: (m, 6) eV/Å³,
     Voigt, the rows of the configurations that have a reference stress (m may be 0; the term is left out when
@@ -29,7 +36,11 @@ def energy_force_loss(
     de = (energy - energy_ref) / n_atoms.to(energy.dtype)
     df = forces - forces_ref
     e_mse = torch.mean(de**2)
-    f_mse = torch.mean(df**2) if df.numel() else torch.zeros((), dtype=energy.dtype)
+    if df.numel() and force_relative > 0:
+        w = (force_relative / (torch.linalg.norm(forces_ref, dim=1, keepdim=True) + force_relative)) ** 2
+        f_mse = torch.mean(w * df**2)
+    else:
+        f_mse = torch.mean(df**2) if df.numel() else torch.zeros((), dtype=energy.dtype)
     loss = e_mse + force_weight * f_mse
     ds = None
     if stress is not None and stress_ref is not None and stress.numel():

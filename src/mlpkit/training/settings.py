@@ -22,6 +22,12 @@ class TrainerSettings(Settings):
         description="weight of the force MSE (eV²/Å²) against the per-atom energy MSE (eV²/atom²); the source "
         "warns that ignoring forces is a pitfall",
     )
+    force_relative: float = Field(
+        0.0,
+        ge=0,
+        description="eV/Å; > 0 weighs each atom's squared force error by (F0/(|F_ref| + F0))²: absolute for small "
+        "forces, relative for large ones (the fit near minima, i.e. frequencies, is not dominated by hot frames)",
+    )
     stress_weight: float = Field(
         0.0,
         ge=0,

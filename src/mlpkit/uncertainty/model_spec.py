@@ -35,6 +35,7 @@ from mlpkit.potentials.base import Potential
 from mlpkit.potentials.registry import create_potential, family_class, known_families
 from mlpkit.schema import Settings
 from mlpkit.uncertainty.committee import Committee, bootstrap_resample
+from mlpkit.uncertainty.parallel_fit import MemberJob, fit_in_processes
 
 #: wrappers made of other potentials: not a family a user trains directly
 WRAPPERS = ("committee", "mc_dropout")
@@ -213,6 +214,10 @@ def uncertainty_kind(spec: ModelSpec) -> str:
     return spec.potential_class().capabilities.uncertainty
 
 
+def _member_done(i: int, history) -> None:
+    print(f"    member {i + 1} fitted ({history.seconds:.0f} s, {history.stopped_because})", flush=True)
+
+
 def fit_model(
     spec: ModelSpec,
     train: Sequence[Atoms],
@@ -222,15 +227,19 @@ def fit_model(
     previous: Potential | None = None,
     progress: bool = False,
     checkpoint_dir: str | None = None,
+    processes: int = 1,
 ) -> Potential:
     """Build and fit what ``spec`` describes on labelled ``train`` (``valid``: early stopping / calibration data).
 
     Members differ by the seed of their initial weights (families with an ``init_seed`` hyperparameter), their fit
     seed (batch order) and, with ``committee.bootstrap``, their data. ``previous`` (a model of the same shape) is
     refitted from its current weights when ``committee.warm_start`` is on. ``checkpoint_dir``: each member's trainer
-    checkpoints go to ``checkpoint_dir/member-NN`` (a killed fit resumes there).
+    checkpoints go to ``checkpoint_dir/member-NN`` (a killed fit resumes there). ``processes`` > 1 fits a
+    committee's members side by side in that many spawned processes (:mod:`mlpkit.uncertainty.parallel_fit`; the
+    same members as a sequential fit).
     """
     import copy
+    import tempfile
     from pathlib import Path
 
     train = list(train)
@@ -242,6 +251,9 @@ def fit_model(
         if len(prev) == spec.committee.n_members:
             previous_members = prev
     members: list[Potential] = []
+    jobs = []
+    parallel = processes > 1 and spec.is_committee and spec.committee.n_members > 1
+    tmp = tempfile.TemporaryDirectory(prefix="mlpkit-warm-") if parallel and previous_members else None
     for i, member_spec in enumerate(spec.member_specs()):
         sub = (
             bootstrap_resample(train, seed + 1000 * (i + 1))
@@ -252,17 +264,44 @@ def fit_model(
         runtime: dict[str, Any] = {"seed": seed + i, "progress": progress}
         if checkpoint_dir is not None:
             runtime["checkpoint_dir"] = str(Path(checkpoint_dir) / f"member-{i:02d}")
+        fit = {k: v for k, v in member_spec.fit.items() if k in cls.FitSettings.model_fields}
+        hp = dict(member_spec.hyperparameters)
+        if "init_seed" in cls.Hyperparameters.model_fields:
+            hp["init_seed"] = int(hp.get("init_seed", 0)) + seed + i
+        if parallel:
+            warm_dir = None
+            if previous_members is not None:
+                assert tmp is not None
+                warm_dir = str(Path(tmp.name) / f"member-{i:02d}")
+                previous_members[i].save(warm_dir)
+                runtime["warm_start"] = True
+            runtime["progress"] = False  # one bar per worker would interleave; the parent reports each member
+            jobs.append(
+                MemberJob(
+                    member_spec.family,
+                    hp,
+                    train,
+                    list(sub),
+                    list(valid) if valid else None,
+                    {**fit, **runtime},
+                    warm_dir,
+                )
+            )
+            continue
         if previous_members is not None:
             member = copy.deepcopy(previous_members[i])
             runtime["warm_start"] = True
         else:
-            hp = dict(member_spec.hyperparameters)
-            if "init_seed" in cls.Hyperparameters.model_fields:
-                hp["init_seed"] = int(hp.get("init_seed", 0)) + seed + i
             member = create_potential(member_spec.family, train, **hp)
-        fit = {k: v for k, v in member_spec.fit.items() if k in cls.FitSettings.model_fields}
         member.fit(sub, valid, **fit, **runtime)
         members.append(member)
+    if parallel:
+        try:
+            done = fit_in_processes(jobs, processes, on_done=_member_done if progress else None)
+        finally:
+            if tmp is not None:
+                tmp.cleanup()
+        members = [m for m, _ in done]
     if not spec.is_committee:
         if spec.committee.dropout_passes:
             from mlpkit.uncertainty.mc_dropout import MCDropout
@@ -291,6 +330,7 @@ def train_committee(
     seed: int = 0,
     hyperparameters: dict[str, Any] | Sequence[dict[str, Any]] | None = None,
     previous: Committee | None = None,
+    processes: int = 1,
     **fit_settings: Any,
 ) -> Committee:
     """A committee of ``n_members`` in one call (the Python shorthand of a :class:`ModelSpec`; see :func:`fit_model`).
@@ -298,6 +338,7 @@ def train_committee(
     family:           one family name, or a list (cycled over members: query by committee across families)
     hyperparameters:  one dict, or one per family
     previous:         a committee of the same shape to warm-start from (refitted on copies; ``previous`` is kept)
+    processes:        fit the members side by side in this many spawned processes (same result as 1)
     fit_settings:     each member's fit settings (epochs, learning_rate, ...); run-time options seed/progress too
     """
     if n_members < 2:
@@ -327,7 +368,14 @@ def train_committee(
     except ValidationError as exc:
         raise InputError(str(exc)) from None
     model = fit_model(
-        spec, train, valid, seed=seed, previous=previous, progress=progress, checkpoint_dir=checkpoint_dir
+        spec,
+        train,
+        valid,
+        seed=seed,
+        previous=previous,
+        progress=progress,
+        checkpoint_dir=checkpoint_dir,
+        processes=processes,
     )
     assert isinstance(model, Committee)
     model.metadata["families"] = families

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from ase import Atoms
 
-from mlpkit.descriptors.graph import GraphArrays, species_index
+from mlpkit.descriptors.graph import GraphArrays, PendingVectors, species_index
 from mlpkit.descriptors.kernel_threads import kernel_threads, pair_vectors
 from mlpkit.descriptors.neighbors import NeighborList, VerletList, spatial_order
 
@@ -38,8 +38,10 @@ class MDGraph:
     def n_builds(self) -> int:
         return self._verlet.n_builds
 
-    def get(self, atoms: Atoms) -> GraphArrays:
-        """The graph of ``atoms`` as they are now (atoms in space-filling-curve order, ``order`` maps back)."""
+    def get(self, atoms: Atoms, defer_vectors: bool = False) -> GraphArrays:
+        """The graph of ``atoms`` as they are now (atoms in space-filling-curve order, ``order`` maps back).
+        ``defer_vectors``: leave the pair vectors to the consumer (``graph.pending``: the threaded kernels
+        compute them in the launch that uses them; :meth:`GraphArrays.ready` computes them)."""
         positions = np.asarray(atoms.positions, dtype=np.float64)
         cell = np.asarray(atoms.cell[:], dtype=np.float64)
         if self._last is not None:
@@ -50,7 +52,7 @@ class MDGraph:
                 and np.array_equal(last_pos, positions)
                 and np.array_equal(last_cell, cell)
             ):
-                return graph
+                return graph if defer_vectors else graph.ready()
         builds = self._verlet.n_builds
         # vesin on the kernels' threads, on positions already in Morton order: the list comes grouped by centre
         nl = self._verlet.get(atoms, threads=kernel_threads())
@@ -69,9 +71,16 @@ class MDGraph:
             )
         order, sorted_nl = self._sorted
         pos = np.ascontiguousarray(positions[order])
-        vectors = pair_vectors(pos, sorted_nl.i, sorted_nl.j, sorted_nl.shifts, np.ascontiguousarray(cell))
+        cell_c = np.ascontiguousarray(cell)
+        pending = None
+        if defer_vectors:
+            vectors = np.empty((sorted_nl.i.shape[0], 3))
+            pending = PendingVectors(pos, sorted_nl.i, sorted_nl.j, sorted_nl.shifts, cell_c, vectors)
+        else:
+            vectors = pair_vectors(pos, sorted_nl.i, sorted_nl.j, sorted_nl.shifts, cell_c)
         species = species_index(atoms, self.species)[order]
         volume = float(abs(atoms.cell.volume)) if atoms.pbc.all() else 0.0
-        graph = GraphArrays(species, sorted_nl.i, sorted_nl.j, vectors, volume, sorted_nl.half, order=order)
+        graph = GraphArrays(species, sorted_nl.i, sorted_nl.j, vectors, volume, sorted_nl.half, order=order,
+                            pending=pending)  # fmt: skip
         self._last = (positions.copy(), cell.copy(), graph)
         return graph

@@ -7,17 +7,25 @@ with autograd (training, GPUs); :func:`kernel_energy_forces` runs the compiled d
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from mlpkit.descriptors.graph import GraphBatch, GraphConcat
-from mlpkit.descriptors.kernel_threads import block_bounds, pair_topology, symmetry_features, symmetry_forces
+from mlpkit.descriptors.kernel_threads import atom_bounds, pair_topology, symmetry_features, symmetry_forces
 from mlpkit.descriptors.symmetry import SymmetryFunctions, SymmetryFunctionSettings
 from mlpkit.descriptors.tables import KernelParameters, Workspace
 from mlpkit.errors import InputError
 from mlpkit.potentials.bpnn.network_kernels import CompiledNetworks
+from mlpkit.potentials.bpnn.step_kernels import fused_blocks, step_energy_forces
+
+#: the compiled networks run from this many blocks (threads) on; fewer: torch's (as fast on one thread)
+COMPILED_NETWORKS_FROM = 2
+#: on several threads, one launch for features, networks and forces (step_kernels) instead of four; the
+#: environment variable MLPKIT_FUSED_STEP=0 keeps the separate launches (for A/B timing)
+FUSED_STEP = os.environ.get("MLPKIT_FUSED_STEP", "1") != "0"
 
 _ACTIVATIONS = {
     "tanh": torch.nn.Tanh,
@@ -166,15 +174,35 @@ def kernel_energy_forces(
     if topo is None or topo.centers is not graph.centers or topo.neighbors is not graph.neighbors or topo.n_atoms != n:
         topo = ws.topology = pair_topology(graph.centers, graph.neighbors, n)
     args = params.args()
+    sigma = None
+    can_compile = networks is not None and CompiledNetworks.supports(module)
+    fused = fused_blocks(topo) if can_compile and FUSED_STEP else 0
+    if fused:  # several threads: the whole evaluation in one launch (step_kernels)
+        networks.update(module)
+        grad = ws.get("grad_features", feats.shape, real)
+        cross_grad = ws.get("cross_grad", (graph.vectors.shape[0], 3))
+        energy, forces, virial = step_energy_forces(topo, fused, graph.vectors, graph.centers, graph.neighbors,
+                                                    graph.species, graph.image, graph.half, graph.n_images, feats,
+                                                    moments, networks, args, grad, cross_grad,
+                                                    pending=graph.pending)  # fmt: skip
+        if stress:
+            sigma = _stress(virial, graph.volume)
+        return energy, forces, sigma
+    if graph.pending is not None:
+        graph.pending.fill()
     symmetry_features(graph.vectors, graph.centers, graph.neighbors, graph.species, graph.half, feats, moments, *args,
                       topology=topo)  # fmt: skip
-    bounds = block_bounds(topo)
+    bounds = atom_bounds(n)
     # on one thread torch's BLAS evaluates the networks as fast as the compiled ones (2.1-2.5 µs/atom); on
-    # several, the compiled networks run on the descriptor's blocks (torch's extra passes do not scale, and its
-    # OpenMP pool is not fork-safe)
-    if networks is not None and len(bounds) > 2 and CompiledNetworks.supports(module):
+    # several, the compiled networks run on blocks of equal atom counts, and dE/dM in the same launch (torch's
+    # extra passes do not scale, and its OpenMP pool is not fork-safe)
+    compiled = can_compile and len(bounds) - 1 >= COMPILED_NETWORKS_FROM
+    if compiled:
         networks.update(module)
-        energy, grad = networks(feats, graph.species, graph.image, graph.n_images, bounds)
+        ints, degree, weight, pair_a, pair_b = args[1], args[4], args[5], args[7], args[8]
+        grad = ws.get("grad_features", feats.shape, real)
+        energy, grad = networks(feats, graph.species, graph.image, graph.n_images, bounds,
+                                moments=(moments, ints, degree, weight, pair_a, pair_b), grad=grad)  # fmt: skip
     else:  # torch networks (MC-dropout in training mode, or no compiled networks given)
         g = torch.from_numpy(feats).to(p.dtype).requires_grad_(True)
         image = torch.from_numpy(graph.image)
@@ -188,14 +216,18 @@ def kernel_energy_forces(
     virial = np.empty((graph.n_images, 3, 3))
     cross_grad = ws.get("cross_grad", (graph.vectors.shape[0], 3))
     symmetry_forces(graph.vectors, graph.centers, graph.neighbors, graph.species, graph.image, graph.half, grad,
-                    moments, forces, virial, *args, topology=topo, cross_grad=cross_grad)  # fmt: skip
-    sigma = None
+                    moments, forces, virial, *args, topology=topo, cross_grad=cross_grad,
+                    moment_grads=not compiled)  # fmt: skip
     if stress:
-        sym = 0.5 * (virial + virial.transpose(0, 2, 1))
-        vol = graph.volume
-        full = np.where((vol > 0)[:, None, None], sym / np.where(vol > 0, vol, 1.0)[:, None, None], 0.0)
-        sigma = full[:, [0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+        sigma = _stress(virial, graph.volume)
     return energy, forces, sigma
+
+
+def _stress(virial: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    """Stress (n_images, 6) eV/Å³ (Voigt, ASE sign) from the virial (n_images, 3, 3) eV; 0 where volume is 0."""
+    sym = 0.5 * (virial + virial.transpose(0, 2, 1))
+    full = np.where((volume > 0)[:, None, None], sym / np.where(volume > 0, volume, 1.0)[:, None, None], 0.0)
+    return full[:, [0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
 
 
 def _dtype(name: str) -> torch.dtype:

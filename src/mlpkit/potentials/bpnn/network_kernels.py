@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from numba import njit, prange
 
+from mlpkit.descriptors import atom_kernels as ak
 from mlpkit.descriptors import kernel_threads as kt
 from mlpkit.descriptors.kernels import _FASTMATH
 
@@ -154,10 +155,19 @@ def networks_block(a0, a1, G, species, image, weights, layout, code, scale, ener
 
 
 @njit(cache=True, parallel=True)
-def _networks_parallel(bounds, G, species, image, weights, layout, code, scale, energy, grad, image_energies):
+def _networks_parallel(bounds, G, species, image, weights, layout, code, scale, energy, grad, image_energies, M, ints,
+                       degree, weight, pair_a, pair_b):  # fmt: skip
     for b in prange(bounds.shape[0] - 1):
         networks_block(bounds[b], bounds[b + 1], G, species, image, weights, layout, code, scale, energy, grad,
                        image_energies[b])  # fmt: skip
+        if M.shape[0] > 0:  # dE/dM of the same atoms (needs only their own dE/dG): no second launch
+            ak.moment_grads_block(bounds[b], bounds[b + 1], grad, M, ints, degree, weight, pair_a, pair_b)
+
+
+#: per-block energy rows are this many float64 apart at least (two blocks never write one cache line)
+_PAD = 8
+_NO_MOMENTS = (np.zeros((0, 1, 1, 1)), np.zeros(4, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0),
+               np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))  # fmt: skip
 
 
 class CompiledNetworks:
@@ -233,19 +243,29 @@ class CompiledNetworks:
         self._key = key
 
     def __call__(self, G: np.ndarray, species: np.ndarray, image: np.ndarray, n_images: int,
-                 bounds: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+                 bounds: np.ndarray | None, moments: tuple | None = None,
+                 grad: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """Energies per configuration (n_images,) eV and dE/dG (N, F) (G's dtype) from features G (N, F);
-        ``bounds``: the atom blocks of the descriptor kernels (None: one block on the calling thread)."""
+        ``bounds``: atom blocks, one per thread (None: one block on the calling thread). With ``moments`` =
+        ``(M, ints, degree, weight, pair_a, pair_b)`` (:func:`mlpkit.descriptors.atom_kernels.moment_grads_block`'s
+        arguments) each block also overwrites its atoms' moments ``M`` with dE/dM, in the same launch. ``grad``:
+        a reusable (N, F) output array."""
         n = G.shape[0]
         energy = np.empty(n)
-        grad = np.empty(G.shape, dtype=G.dtype)
-        if bounds is None or bounds.shape[0] == 2:
-            image_energy = np.empty(n_images)
-            networks_block(0, n, G, species, image, self.weights, self.layout, self.code, self.scale, energy, grad,
-                           image_energy)  # fmt: skip
-            return image_energy, grad
+        if grad is None or grad.shape != G.shape or grad.dtype != G.dtype:
+            grad = np.empty(G.shape, dtype=G.dtype)
+        if bounds is None:
+            bounds = np.array([0, n], dtype=np.int64)
         blocks = bounds.shape[0] - 1
-        image_energies = np.empty((blocks, n_images))
-        kt._launch(_networks_parallel, blocks, bounds, G, species, image, self.weights, self.layout, self.code,
-                   self.scale, energy, grad, image_energies)  # fmt: skip
-        return image_energies.sum(axis=0), grad
+        # rows padded apart: each block adds to its row once per atom, a shared cache line would bounce
+        image_energies = np.empty((blocks, n_images + _PAD))
+        M, ints, degree, weight, pair_a, pair_b = _NO_MOMENTS if moments is None else moments
+        if blocks == 1:
+            networks_block(0, n, G, species, image, self.weights, self.layout, self.code, self.scale, energy, grad,
+                           image_energies[0])  # fmt: skip
+            if moments is not None:
+                ak.moment_grads_block(0, n, grad, M, ints, degree, weight, pair_a, pair_b)
+        else:
+            kt._launch(_networks_parallel, blocks, bounds, G, species, image, self.weights, self.layout, self.code,
+                       self.scale, energy, grad, image_energies, M, ints, degree, weight, pair_a, pair_b)  # fmt: skip
+        return image_energies[:, :n_images].sum(axis=0), grad

@@ -33,6 +33,7 @@ from mlpkit.potentials.base import Capabilities, FitHistory, Potential, Predicti
 from mlpkit.potentials.bpnn.md_graph import MDGraph
 from mlpkit.potentials.bpnn.network import AtomicNetworks, _device, _dtype, energy_forces, kernel_energy_forces
 from mlpkit.potentials.bpnn.network_kernels import CompiledNetworks
+from mlpkit.potentials.bpnn.normalisation import fit_normalisation
 from mlpkit.potentials.bpnn.settings import BPNNHyperparameters, default_hyperparameters
 from mlpkit.potentials.store import read_family_json, read_weights, write_model_dir
 from mlpkit.schema import validate_settings
@@ -143,7 +144,8 @@ class BPNNPotential(Potential):
     def _md_graph(self, atoms: Atoms) -> GraphArrays:
         if self.md_graph is None or self.md_graph.key != (self.species, self.cutoff, self.verlet_skin):
             self.md_graph = MDGraph(self.species, self.cutoff, self.verlet_skin)
-        return self.md_graph.get(atoms)
+        # the compiled kernels compute the pair vectors in their own launch (graph.pending)
+        return self.md_graph.get(atoms, defer_vectors=self._use_kernels())
 
     def share_neighbors(self, others: Sequence[Potential]) -> None:
         """Let every potential of ``others`` with the same species, cutoff and skin use this one's MD graph."""
@@ -275,6 +277,7 @@ class BPNNPotential(Potential):
         valid_data = self._training_items(valid) if valid else None
         force_weight = float(cfg["force_weight"])
         stress_weight = float(cfg["stress_weight"])
+        force_relative = float(cfg["force_relative"])
         module = self.module
 
         def loss_fn(items, training: bool):
@@ -292,7 +295,7 @@ class BPNNPotential(Potential):
                     np.stack([it[3] for it in items if it[3] is not None]), dtype=stress.dtype, device=stress.device
                 )
             return energy_force_loss(
-                energy, e_ref, batch.n_atoms, forces, f_ref, force_weight, stress, s_ref, stress_weight
+                energy, e_ref, batch.n_atoms, forces, f_ref, force_weight, stress, s_ref, stress_weight, force_relative
             )
 
         fingerprint = {
@@ -304,6 +307,7 @@ class BPNNPotential(Potential):
             "warm_start": warm,
             # only when used, so checkpoints written before stress could be fitted still resume
             **({"stress_weight": stress_weight} if stress_weight > 0 else {}),
+            **({"force_relative": force_relative} if force_relative > 0 else {}),
         }
         trainer = Trainer(module, loss_fn, train_data, valid_data, cfg, fingerprint=fingerprint)
         history = trainer.run()
@@ -334,44 +338,9 @@ class BPNNPotential(Potential):
         return [(self.graph(a), float(e), f, s) for a, e, f, s in zip(images, energies, forces, stresses, strict=True)]
 
     def _fit_normalisation(self, train: Sequence[Atoms]) -> None:
-        """Reference energies by least squares on composition, feature mean/std per element, energy scale."""
-        energies, forces = reference_results(train)
-        counts = np.array([[a.get_chemical_symbols().count(s) for s in self.species] for a in train], dtype=float)
-        refs, *_ = np.linalg.lstsq(counts, energies, rcond=None)
-        m = self.module
-        m.reference_energies = torch.as_tensor(refs, dtype=torch.float64, device=self.device)
-        comps = np.concatenate([f.ravel() for f in forces])
-        residual = (energies - counts @ refs) / counts.sum(1)
-        scale = float(np.sqrt(np.mean(comps**2))) if comps.size else 0.0
-        if not scale > 1e-8:
-            scale = max(float(np.std(residual)), 1e-3)
-        m.energy_scale.fill_(scale)
-        sums = torch.zeros(len(self.species), m.descriptor.n_features, dtype=torch.float64)
-        sq = torch.zeros_like(sums)
-        n = torch.zeros(len(self.species), dtype=torch.float64)
-        with torch.no_grad():
-            for start in range(0, len(train), 64):
-                batch = collate([self.graph(a) for a in train[start : start + 64]], torch.float64)
-                g = m.features(_to(batch, m)).double().cpu()
-                sp = batch.species.cpu()
-                sums.index_add_(0, sp, g)
-                sq.index_add_(0, sp, g * g)
-                n.index_add_(0, sp, torch.ones_like(sp, dtype=torch.float64))
-        mean = sums / n.clamp(min=1)[:, None]
-        var = (sq / n.clamp(min=1)[:, None] - mean**2).clamp(min=0)
-        std = torch.sqrt(var)
-        # constant features (e.g. O-O terms in a single water molecule) carry no information: leave them unscaled
-        std = torch.where(std > 1e-6 * (1 + mean.abs()), std, torch.ones_like(std))
-        # a feature that barely varies in narrow data (one NVE run) would turn a modest change outside it into
-        # thousands of standard deviations, and the network into forces of thousands of eV/Å: floor every
-        # feature's scale at a fraction of the largest feature magnitude of its element (a feature that is ~0
-        # everywhere in the data has no magnitude of its own to be a fraction of)
-        floor = float(self.hyperparameters.get("feature_std_floor", 0.0))
-        if floor > 0:
-            typical = torch.sqrt(mean**2 + std**2).amax(dim=1, keepdim=True)
-            std = torch.maximum(std, floor * typical)
-        m.feature_mean.copy_(mean.to(m.feature_mean))
-        m.feature_std.copy_(std.to(m.feature_std))
+        """Reference energies, feature mean/std per element, energy scale (:func:`.normalisation.fit_normalisation`)."""
+        fit_normalisation(self.module, self.species, train, self.graph, self.device,
+                          float(self.hyperparameters.get("feature_std_floor", 0.0)))  # fmt: skip
 
     # -- persistence ------------------------------------------------------------------------------------
 
@@ -418,11 +387,3 @@ class BPNNPotential(Potential):
             f"BPNNPotential(species={list(self.species)}, cutoff={self.cutoff}, "
             f"features={self.module.descriptor.n_features}, hidden={hp['hidden']}, fitted={self.fitted})"
         )
-
-
-def _to(batch: GraphBatch, module: torch.nn.Module) -> GraphBatch:
-    p = next(module.parameters())
-    batch.vectors = batch.vectors.to(dtype=p.dtype, device=p.device)
-    for name in ("species", "image", "centers", "neighbors", "n_atoms"):
-        setattr(batch, name, getattr(batch, name).to(p.device))
-    return batch

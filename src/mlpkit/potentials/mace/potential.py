@@ -195,6 +195,7 @@ class MACEPotential(Potential):
         train_items = self._training_items(train)
         valid_items = self._training_items(valid) if valid else None
         force_weight = float(cfg["force_weight"])
+        force_relative = float(cfg.get("force_relative", 0.0))
         module = self.module
 
         def loss_fn(items, training: bool):
@@ -203,7 +204,7 @@ class MACEPotential(Potential):
             e_ref = torch.as_tensor(np.array([it[1] for it in items]), dtype=energy.dtype, device=energy.device)
             f_ref = torch.as_tensor(np.concatenate([it[2] for it in items]), dtype=forces.dtype, device=forces.device)
             n_atoms = torch.as_tensor([len(it[0].species) for it in items], device=energy.device)
-            return energy_force_loss(energy, e_ref, n_atoms, forces, f_ref, force_weight)
+            return energy_force_loss(energy, e_ref, n_atoms, forces, f_ref, force_weight, force_relative=force_relative)
 
         fingerprint = {
             "family": self.family,
@@ -213,6 +214,7 @@ class MACEPotential(Potential):
             "valid": training_set_hash(valid) if valid else "",
             "force_weight": force_weight,
             "warm_start": warm,
+            **({"force_relative": force_relative} if force_relative > 0 else {}),
         }
         history = Trainer(module, loss_fn, train_items, valid_items, cfg, fingerprint=fingerprint).run()
         module.eval()

@@ -18,42 +18,18 @@ linear in its coefficients and is fitted by one least-squares solve. Tensors are
 Everything is vectorised over pairs and atoms; derivatives are exact: in prediction, autograd through the
 invariants, the product rule by hand through the basis products and the chain rule by hand through the pair
 features (compiled pair loops in :mod:`mlpkit.potentials.mtp.kernels`); for the design matrix, forward mode over
-three tangents per pair (:meth:`MomentTensorBasis.pair_jacobian`).
+three tangents per pair (:meth:`MomentTensorBasis.pair_jacobian`). Which invariants and products a level holds is
+:mod:`mlpkit.potentials.mtp.invariants`.
 """
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
+from mlpkit.potentials.mtp.invariants import Invariant, enumerate_basis, enumerate_invariants, monomials
 
-def _monomials(max_rank: int) -> tuple[list[tuple[int, int, int]], list[np.ndarray], list[int]]:
-    """Monomial exponents of ranks 0..max_rank, per rank the map from full Cartesian index to monomial index,
-    and the offset of each rank's block."""
-    monos: list[tuple[int, int, int]] = []
-    expand: list[np.ndarray] = []
-    offsets: list[int] = []
-    for nu in range(max_rank + 1):
-        offsets.append(len(monos))
-        block = [(a, b, nu - a - b) for a in range(nu, -1, -1) for b in range(nu - a, -1, -1)]
-        index = {m: offsets[-1] + n for n, m in enumerate(block)}
-        monos.extend(block)
-        full = []
-        for cart in itertools.product(range(3), repeat=nu):
-            full.append(index[(cart.count(0), cart.count(1), cart.count(2))])
-        expand.append(np.array(full, dtype=np.int64))
-    return monos, expand, offsets
-
-
-@dataclass(frozen=True)
-class Invariant:
-    """A full contraction of 1-3 moments; each moment is (channel = s * n_radial + k, rank ν)."""
-
-    moments: tuple[tuple[int, int], ...]
-    level: int
+__all__ = ["Invariant", "MomentTensorBasis"]
 
 
 class MomentTensorBasis:
@@ -70,55 +46,11 @@ class MomentTensorBasis:
         self.n_species, self.level, self.max_rank = int(n_species), int(level), int(max_rank)
         self.cutoff, self.r_min = float(cutoff), float(r_min)
         self.n_radial = (self.level - 2) // 4 + 1
-        self.monos, self.expand, self.offsets = _monomials(self.max_rank)
+        self.monos, self.expand, self.offsets = monomials(self.max_rank)
         self.n_mono = len(self.monos)
-        self.invariants = self._enumerate_invariants()
-        self.basis = self._enumerate_basis()
+        self.invariants = enumerate_invariants(self.n_species * self.n_radial, self.n_radial, self.level, self.max_rank)
+        self.basis = enumerate_basis(self.invariants, self.level)
         self._prepare_index()
-
-    # -- enumeration -----------------------------------------------------------------------------------
-
-    def _moment_level(self, channel: int, nu: int) -> int:
-        return 2 + 4 * (channel % self.n_radial) + nu
-
-    def _enumerate_invariants(self) -> list[Invariant]:
-        L, C = self.level, self.n_species * self.n_radial
-        lev = self._moment_level
-        out = [Invariant(((c, 0),), lev(c, 0)) for c in range(C) if lev(c, 0) <= L]
-        for nu in range(1, self.max_rank + 1):
-            for a, b in itertools.combinations_with_replacement(range(C), 2):
-                level = lev(a, nu) + lev(b, nu)
-                if level <= L:
-                    out.append(Invariant(((a, nu), (b, nu)), level))
-        for n1, n2, n3 in itertools.combinations_with_replacement(range(1, self.max_rank + 1), 3):
-            if n3 > n1 + n2 or (n1 + n2 + n3) % 2:
-                continue
-            for a, b, c in itertools.product(range(C), repeat=3):
-                # like ranks are interchangeable: keep one ordering of their channels
-                if (n1 == n2 and a > b) or (n2 == n3 and b > c):
-                    continue
-                level = lev(a, n1) + lev(b, n2) + lev(c, n3)
-                if level <= L:
-                    out.append(Invariant(((a, n1), (b, n2), (c, n3)), level))
-        return out
-
-    def _enumerate_basis(self) -> list[tuple[int, ...]]:
-        """Multisets of invariants with total level <= level (products of invariants), in order of level."""
-        order = sorted(range(len(self.invariants)), key=lambda n: self.invariants[n].level)
-        levels = [self.invariants[n].level for n in order]
-        out: list[tuple[int, ...]] = []
-
-        def grow(start: int, remaining: int, prefix: tuple[int, ...]) -> None:
-            for pos in range(start, len(order)):
-                if levels[pos] > remaining:
-                    break
-                item = (*prefix, order[pos])
-                out.append(item)
-                grow(pos, remaining - levels[pos], item)
-
-        grow(0, self.level, ())
-        out.sort(key=lambda f: (sum(self.invariants[n].level for n in f), len(f), f))
-        return out
 
     @property
     def n_basis(self) -> int:

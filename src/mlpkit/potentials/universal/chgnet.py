@@ -246,6 +246,7 @@ class CHGNetPotential(Potential):
         module.to(dtype)
         force_weight = float(cfg["force_weight"])
         stress_weight = float(cfg["stress_weight"])
+        force_relative = float(cfg.get("force_relative", 0.0))
 
         def loss_fn(items, training: bool):
             with_stress = [k for k, it in enumerate(items) if it[3] is not None] if stress_weight > 0 else []
@@ -255,7 +256,9 @@ class CHGNetPotential(Potential):
             e_ref = torch.tensor([it[1] for it in items], dtype=dtype, device=device)
             f_ref = torch.as_tensor(np.concatenate([it[2] for it in items]), dtype=dtype, device=device)
             n_atoms = torch.tensor([len(it[2]) for it in items], device=device)
-            loss, stats = energy_force_loss(out.energy, e_ref, n_atoms, torch.cat(out.forces), f_ref, force_weight)
+            loss, stats = energy_force_loss(
+                out.energy, e_ref, n_atoms, torch.cat(out.forces), f_ref, force_weight, force_relative=force_relative
+            )
             if with_stress:
                 # stress MSE in GPa² (CHGNet's convention for its weight); the reported errors stay E and F
                 s_pred = torch.stack([out.stress[k] for k in with_stress])
@@ -273,6 +276,7 @@ class CHGNetPotential(Potential):
             "offsets": self.offsets,
             "force_weight": force_weight,
             "stress_weight": stress_weight,
+            **({"force_relative": force_relative} if force_relative > 0 else {}),
             "train_dtype": cfg["train_dtype"],
             # a checkpoint resumes only the fine-tune that started from these same weights
             "start": _weights_hash(module),

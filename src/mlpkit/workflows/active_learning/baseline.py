@@ -154,7 +154,6 @@ def _log_interp_crossing(xs: list[float], ys: list[float], target: float) -> flo
 
 def run_baseline(run, final: int) -> dict:
     """Run (or resume) the random baseline for an AL run object whose last iteration is ``final``."""
-    from mlpkit.potentials.registry import load_potential
 
     cfg = run.cfg
     al_curve = curve(run, final)
@@ -194,62 +193,11 @@ def run_baseline(run, final: int) -> dict:
     # walkers start from the baseline's initial set, in store order
     pool = _pool(run, max_random_labels(cfg), starts=initial)
     run.log(f"random baseline: up to {n_max} labels ({cfg.baseline.label_factor:g} x AL's {n_al}), points at {counts}")
-    points = []
-    prev = None
-    for j, n in enumerate(counts):
-        key = f"baseline.point{j}"
-        pdir = bdir / f"point-{j:03d}"
-        if run.state.done(key):
-            res = run.state.result(key)
-            points.append(res)
-            if res.get("forces_mae") is not None and target is not None and res["forces_mae"] <= target:
-                break
-            continue
-        n_random = max(n - n_initial, 0)
-        drawn = pool[:n_random]
-        # batches are the frames new at this point, split train/valid as AL splits its batches
-        n_initial_rows = db.count(method=run.method, source="initial")  # failed initial rows included
-        already = max(count_labels(db, run.method) + db.count(status="failed", method=run.method) - n_initial_rows, 0)
-        new = drawn[already:]
-        if new:
-            run.log(f"random baseline point {j}: labelling {len(new)} random MD configurations")
-            add_and_label(
-                db,
-                run.labeler,
-                new,
-                source=f"random-{j}",
-                valid_fraction=cfg.select.valid_fraction,
-                seed=cfg.seed + j + 1,
-                **cfg.execution.where(),
-                progress=run.progress,
-            )
-        train, valid = _point_data(db, run.method, n_random)
-        if prev is None and j > 0 and (bdir / f"point-{j - 1:03d}" / "model").exists():
-            prev = load_potential(bdir / f"point-{j - 1:03d}" / "model")
-        if shared_initial and j == 0 and run.state.result("iter0.train").get("n_labels") == len(train) + len(valid):
-            # identical data and seeds to AL's iteration 0: the same committee, so reuse it
-            committee = run.load_committee(0)
-        else:
-            run.log(f"random baseline point {j}: training on {len(train)} + {len(valid)} configurations")
-            committee = train_step(cfg, train, valid, prev, cfg.seed + ITER_SEED_STRIDE * j)
-        committee.save(pdir / "model")
-        prev = committee
-        metrics = evaluate_committee(committee, run.test)
-        res = {
-            "point": j,
-            "n_labels": len(train) + len(valid),
-            **{k: metrics.get(k) for k in CURVE_METRICS},
-        }
-        atomic_write_json(pdir / "metrics.json", res)
-        run.state.mark(key, res)
-        points.append(res)
-        if res["forces_mae"] is not None:
-            run.log(
-                f"random baseline point {j}: {res['n_labels']} labels, test force MAE "
-                f"{res['forces_mae'] * 1000:.1f} meV/Å (AL final {target * 1000:.1f})"
-            )
-        if target is not None and res["forces_mae"] is not None and res["forces_mae"] <= target:
-            break
+    ctx = _PointContext(run, db, pool, n_initial, bdir, shared_initial, target)
+    points = (
+        _search(ctx, counts, n_al, target) if cfg.baseline.points == "search" else _whole_curve(ctx, counts, target)
+    )
+    points = sorted(points, key=lambda p: p["n_labels"])
     xs = [p["n_labels"] for p in points]
     ys = [p["forces_mae"] for p in points]
     needed = _log_interp_crossing(xs, ys, target) if target is not None else None
@@ -283,3 +231,117 @@ def run_baseline(run, final: int) -> dict:
     atomic_write_json(Path(bdir) / "baseline.json", out)
     run.log(f"random baseline: {out['verdict']}")
     return out
+
+
+class _PointContext:
+    """What every baseline point needs: the run, the baseline's store, the random pool, the initial set's size."""
+
+    def __init__(
+        self, run, db: Dataset, pool: list, n_initial: int, bdir: Path, shared_initial: bool, target: float | None
+    ):
+        self.run, self.db, self.pool, self.n_initial = run, db, pool, n_initial
+        self.bdir, self.shared_initial, self.target = bdir, shared_initial, target
+        self.models: dict[int, Path] = {}  # label count -> model directory of the points trained so far
+
+    def point(self, j: int, n: int) -> dict:
+        """Train (or resume) the committee on the initial set + the first ``n - n_initial`` random draws and score
+        it; ``j`` names the point (state key ``baseline.point{j}``, directory ``point-{j:03d}``)."""
+        from mlpkit.potentials.registry import load_potential
+
+        run, cfg, db = self.run, self.run.cfg, self.db
+        key, pdir = f"baseline.point{j}", self.bdir / f"point-{j:03d}"
+        if run.state.done(key):
+            res = run.state.result(key)
+            self.models[res["n_labels"]] = pdir / "model"
+            return res
+        n_random = max(n - self.n_initial, 0)
+        drawn = self.pool[:n_random]
+        # batches are the frames new at this point, split train/valid as AL splits its batches
+        n_initial_rows = db.count(method=run.method, source="initial")  # failed initial rows included
+        already = max(count_labels(db, run.method) + db.count(status="failed", method=run.method) - n_initial_rows, 0)
+        new = drawn[already:]
+        if new:
+            run.log(f"random baseline point {j}: labelling {len(new)} random MD configurations")
+            add_and_label(
+                db,
+                run.labeler,
+                new,
+                source=f"random-{j}",
+                valid_fraction=cfg.select.valid_fraction,
+                seed=cfg.seed + j + 1,
+                **cfg.execution.where(),
+                progress=run.progress,
+            )
+        train, valid = _point_data(db, run.method, n_random)
+        # a warm start (if the committee uses one) continues from the largest point below this one
+        below = [m for m in self.models if m < len(train) + len(valid)]
+        prev = load_potential(self.models[max(below)]) if below and (self.models[max(below)]).exists() else None
+        if (
+            self.shared_initial
+            and j == 0
+            and run.state.result("iter0.train").get("n_labels") == len(train) + len(valid)
+        ):
+            # identical data and seeds to AL's iteration 0: the same committee, so reuse it
+            committee = run.load_committee(0)
+        else:
+            run.log(f"random baseline point {j}: training on {len(train)} + {len(valid)} configurations")
+            committee = train_step(cfg, train, valid, prev, cfg.seed + ITER_SEED_STRIDE * j)
+        committee.save(pdir / "model")
+        metrics = evaluate_committee(committee, run.test)
+        res = {"point": j, "n_labels": len(train) + len(valid), **{k: metrics.get(k) for k in CURVE_METRICS}}
+        atomic_write_json(pdir / "metrics.json", res)
+        run.state.mark(key, res)
+        self.models[res["n_labels"]] = pdir / "model"
+        if res["forces_mae"] is not None:
+            target = self.target
+            run.log(
+                f"random baseline point {j}: {res['n_labels']} labels, test force MAE "
+                f"{res['forces_mae'] * 1000:.1f} meV/Å"
+                + (f" (AL final {target * 1000:.1f})" if target is not None else "")
+            )
+        return res
+
+
+def _reached(res: dict, target: float | None) -> bool:
+    return target is not None and res.get("forces_mae") is not None and res["forces_mae"] <= target
+
+
+def _whole_curve(ctx: _PointContext, counts: list[int], target: float | None) -> list[dict]:
+    """Points at every count, in order, until random sampling reaches AL's final error."""
+    points = []
+    for j, n in enumerate(counts):
+        points.append(ctx.point(j, n))
+        if _reached(points[-1], target):
+            break
+    return points
+
+
+def _search(ctx: _PointContext, counts: list[int], n_al: int, target: float | None) -> list[dict]:
+    """Points where they decide the answer: at AL's final count (the same-labels comparison), at the largest
+    count (if random sampling has not got there yet), then bisection over ``counts`` for the first count where
+    random sampling reaches AL's error. Point names follow ``counts``' order, so a resumed run finds them."""
+    index = {n: j for j, n in enumerate(counts)}
+    done: dict[int, dict] = {}
+
+    def at(n: int) -> dict:
+        if n not in done:
+            done[n] = ctx.point(index[n], n)
+        return done[n]
+
+    if target is None:
+        return [at(n_al)]
+    if _reached(at(n_al), target):
+        lo, hi = -1, counts.index(n_al)  # the first reaching count is at or below AL's
+    elif not _reached(at(counts[-1]), target):
+        return sorted(done.values(), key=lambda p: p["n_labels"])  # a bound: not reached within the largest count
+    else:
+        lo, hi = counts.index(n_al), len(counts) - 1
+    while hi - lo > 1:  # invariant: counts[hi] reaches the target, counts[lo] (if >= 0) does not
+        mid = (lo + hi) // 2
+        if _reached(at(counts[mid]), target):
+            hi = mid
+        else:
+            lo = mid
+    if lo >= 0:
+        at(counts[lo])
+    return sorted(done.values(), key=lambda p: p["n_labels"])

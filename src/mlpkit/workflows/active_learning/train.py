@@ -18,7 +18,14 @@ from mlpkit.workflows.engine import Step
 def train_step(cfg: ActiveLearningConfig, train: list[Atoms], valid: list[Atoms], previous, seed: int):
     from mlpkit.uncertainty.model_spec import fit_model
 
-    return fit_model(cfg.committee.spec(), train, valid or None, seed=seed, previous=previous)
+    return fit_model(
+        cfg.committee.spec(),
+        train,
+        valid or None,
+        seed=seed,
+        previous=previous,
+        processes=cfg.execution.fit_processes(),
+    )
 
 
 # -- the loop ------------------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ def active_learning_config(run: ProjectRun):
             "workers": max(cfg.execution.workers, 1),
             "scheduler": cfg.execution.scheduler,
             "jobqueue": None if cfg.execution.jobqueue is None else cfg.execution.jobqueue.model_dump(),
+            "train_processes": cfg.execution.fit_processes(),
         },
     }
     return ActiveLearningConfig.from_dict(data, where="active_learning (from the project configuration)")

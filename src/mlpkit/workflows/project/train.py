@@ -31,6 +31,7 @@ class Train(Step):
             seed=run.cfg.project.seed,
             progress=run.progress,
             checkpoint_dir=str(run.path("models", "initial.ckpt")),
+            processes=run.cfg.execution.fit_processes(),
         )
         model.save(run.path("models", "initial"))
         run._cache.pop("model-initial", None)

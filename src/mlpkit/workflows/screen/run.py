@@ -15,6 +15,8 @@ finished ones and repeats no calculation):
                 ``OUT/models/round-R``; ``model-R`` re-scores every candidate with it (single points on the
                 round-0 structures, cached in the store the same way).
 ``report``      ``screen.json`` and ``report.html`` (:mod:`mlpkit.workflows.screen.report`).
+
+The settings are :mod:`mlpkit.workflows.screen.settings`, the top-k pick :mod:`mlpkit.workflows.screen.selection`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,31 +48,11 @@ from mlpkit.workflows.screen.candidates import (
     read_candidates,
 )
 from mlpkit.workflows.screen.relax import relax
+from mlpkit.workflows.screen.selection import pick_top
+from mlpkit.workflows.screen.settings import OPTIMIZERS, ScreenSettings
 
 STATE_FILE = "state.json"
 SOURCE, REF_SOURCE, TOP_SOURCE = "screen-candidate", "screen-reference", "screen-top"
-OPTIMIZERS = ("BFGS", "FIRE")
-
-
-@dataclass
-class ScreenSettings:
-    """What ``mlpkit screen`` does (the command's options)."""
-
-    model: str = "chgnet"
-    relax: bool = False
-    fmax: float = 0.05
-    max_steps: int = 200
-    optimizer: str = "BFGS"
-    top: int = 10
-    score: str = "energy_per_atom"
-    references: str | None = None  # "H=-13.6,O=-2041" (eV/atom) or a file/directory of elemental structures
-    rounds: int = 1
-    distinct: float = 0.0  # pass over picks within this score of a pick of the same formula (0: off)
-    fit: dict[str, Any] = field(default_factory=dict)  # fine-tune settings of rounds after the first
-    workers: int = 2
-    scheduler: str | None = None
-    cluster_config: str | None = None
-    seed: int = 0
 
 
 class _Fn(Step):
@@ -99,14 +80,7 @@ class Screen:
     ):
         s = self.settings = settings
         self.say, self.progress, self.labeler = say, progress, labeler
-        if s.top < 1:
-            raise InputError(f"--top must be at least 1, got {s.top}")
-        if s.rounds < 1:
-            raise InputError(f"--rounds must be at least 1, got {s.rounds}")
-        if s.distinct < 0:
-            raise InputError(f"--distinct must be >= 0, got {s.distinct}")
-        if s.optimizer not in OPTIMIZERS:
-            raise InputError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, not {s.optimizer!r}")
+        s.check()
         self.score = Score(s.score)
         self.candidates, self.notes = read_candidates(candidates)
         n, budget = len(self.candidates), s.top * s.rounds
@@ -293,25 +267,10 @@ class Screen:
         """Round ``r``'s top k by its model among the candidates not picked yet; with ``distinct`` > 0, a candidate
         of the same formula as a pick and a score within ``distinct`` of its score is passed over (a near-duplicate,
         e.g. two starting points relaxed to the same minimum) while others remain."""
-        from mlpkit.workflows.screen.candidates import rank
-
         scores = self.scores(self.model_energies(r))
-        taken = self.selected(r)
         formula = {c.hash: c.formula for c in self.candidates}
-        tol, top = self.settings.distinct, self.settings.top
-        kept = [(formula[h], scores[h]) for h in taken if math.isfinite(scores.get(h, math.nan))]
-        chosen, passed = [], []
-        for h in (h for h in rank(scores) if h not in set(taken)):
-            if len(chosen) == top:
-                break
-            if tol > 0 and any(f == formula[h] and abs(v - scores[h]) < tol for f, v in kept):
-                passed.append(h)
-                continue
-            chosen.append(h)
-            if math.isfinite(scores[h]):
-                kept.append((formula[h], scores[h]))
-        chosen += passed[: top - len(chosen)]  # too few distinct ones left: the budget is still spent
-        return {"selected": chosen, "scores": {h: scores[h] for h in chosen}, "near_duplicates_passed": len(passed)}
+        chosen, passed = pick_top(scores, formula, self.selected(r), self.settings.top, self.settings.distinct)
+        return {"selected": chosen, "scores": {h: scores[h] for h in chosen}, "near_duplicates_passed": passed}
 
     def label(self, r: int) -> dict:
         """Add round ``r``'s picks (model structures) as pending for the reference method and label them on Dask."""
@@ -403,4 +362,4 @@ def screen(
     return Screen(candidates, labeler, db, out_dir, settings or ScreenSettings(), **kwargs).run()
 
 
-__all__ = ["STATE_FILE", "Screen", "ScreenSettings", "relax", "screen"]
+__all__ = ["OPTIMIZERS", "STATE_FILE", "Screen", "ScreenSettings", "pick_top", "relax", "screen"]

@@ -1,0 +1,47 @@
+"""Committee members fitted side by side in spawned processes are the members a sequential fit gives."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlpkit.config.system import ExecutionSection
+from mlpkit.uncertainty import train_committee
+
+SETTINGS = dict(
+    n_members=3,
+    seed=4,
+    hyperparameters={"hidden": [8], "n_radial": 6, "n_angular": 2},
+    epochs=15,
+    batch_size=4,
+    keep="last",
+    progress=False,
+)
+
+
+@pytest.fixture(scope="module")
+def frames(_water_frames_cached):
+    return _water_frames_cached
+
+
+def test_parallel_committee_equals_sequential(frames, tmp_path):
+    train, valid, test = frames[0:80:8], frames[85:90], frames[200:206]
+    seq = train_committee(train, valid, processes=1, **SETTINGS)
+    par = train_committee(train, valid, processes=2, **SETTINGS)
+    a, b = seq.predict(test), par.predict(test)
+    assert np.all(a.energy_std > 0)  # the members differ, so equality below is member by member
+    np.testing.assert_allclose(b.energy, a.energy, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(b.energy_std, a.energy_std, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(b.forces, a.forces, rtol=0, atol=1e-11)
+    # warm starts travel to the workers as saved model directories and continue the same way
+    seq2 = train_committee(train, valid, processes=1, previous=seq, **{**SETTINGS, "epochs": 5})
+    par2 = train_committee(train, valid, processes=2, previous=par, **{**SETTINGS, "epochs": 5})
+    np.testing.assert_allclose(par2.predict(test).forces, seq2.predict(test).forces, rtol=0, atol=1e-11)
+    assert not np.allclose(seq2.predict(test).forces, a.forces)  # the warm start did train
+
+
+def test_fit_processes_follow_where_labels_run():
+    assert ExecutionSection(workers=2).fit_processes() == 2
+    assert ExecutionSection(workers=0).fit_processes() == 1
+    assert ExecutionSection(workers=2, train_processes=3).fit_processes() == 3
+    assert ExecutionSection(scheduler="tcp://localhost:8786").fit_processes() == 1
