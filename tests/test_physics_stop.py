@@ -248,3 +248,20 @@ def test_physics_settings_refuse_bad_input():
     cfg = ActiveLearningConfig.from_dict({**base, "physics": {}})
     assert cfg.physics.enabled and cfg.physics.max_rounds == 2 and cfg.physics.max_labels == 20
     assert cfg.physics.checks == ["vibrations", "nve", "max_force", "extrapolation", "test_errors"]
+
+
+def test_the_model_handed_over_passes_the_checklist_when_one_does():
+    from mlpkit.workflows.project.learn import pick_iteration
+
+    rows = [
+        {"iteration": 0, "valid_force_mae": 0.020, "checklist": None},
+        {"iteration": 2, "valid_force_mae": 0.004, "checklist": "fail: vibrations"},  # best error, fails
+        {"iteration": 5, "valid_force_mae": 0.006, "checklist": "pass"},
+        {"iteration": 7, "valid_force_mae": 0.005, "checklist": "pass"},
+    ]
+    assert pick_iteration(rows) == 7
+    # none passed: the lowest error of all; ties to the later iteration
+    failing = [{**r, "checklist": "fail: nve"} for r in rows] + [
+        {"iteration": 9, "valid_force_mae": 0.004, "checklist": None}
+    ]
+    assert pick_iteration(failing) == 9

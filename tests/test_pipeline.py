@@ -114,12 +114,15 @@ def test_final_artefacts(finished_run):
     assert summary["complete"] and summary["report"] == str(run_dir / "report.html")
     committee = mlpkit.load(run_dir / "models" / "final")
     assert committee.has_uncertainty
-    # the model handed over is the iteration with the lowest validation force MAE, every iteration scored
+    # the model handed over: the lowest validation force MAE among the iterations whose checklist passed (all of
+    # them if none passed), every iteration scored
     learn = json.loads((run_dir / "pipeline-state.json").read_text())["steps"]["learn"]["result"]
     choice = learn["model_choice"]
     scores = {r["iteration"]: r["valid_force_mae"] for r in choice["iterations"]}
     assert len(scores) == learn["iterations"] + 1 and choice["n_valid"] > 0
-    assert scores[choice["chosen_iteration"]] == min(scores.values())
+    passed = {r["iteration"] for r in choice["iterations"] if r["checklist"] == "pass"}
+    pool = {i: v for i, v in scores.items() if i in passed} or scores
+    assert scores[choice["chosen_iteration"]] == min(pool.values())
     assert learn["final_model"].endswith(f"iter-{choice['chosen_iteration']:03d}/model")
     traj = read(run_dir / "production" / "production.traj", ":")
     prod = json.loads((run_dir / "production" / "production.json").read_text())

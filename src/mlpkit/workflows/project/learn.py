@@ -126,9 +126,25 @@ class Learn(Step):
 
 #: how the model handed over is chosen among the iterations' models (recorded in the report)
 CHOICE_RULE = (
-    "lowest force MAE on every validation label of the finished run (never trained on; with fit.keep = last it does "
-    "not steer the weights either), ties to the later iteration"
+    "among the iterations whose physics checklist (run when the loop stopped) passed, the lowest force MAE on every "
+    "validation label of the finished run (never trained on; with fit.keep = last it does not steer the weights "
+    "either); if none passed, the lowest such MAE of all; ties to the later iteration"
 )
+
+
+def _checklist(run: ProjectRun, i: int) -> str | None:
+    """'pass' / 'fail: a, b' for iteration ``i``'s stop-time checklist (its physics.json), None where none ran."""
+    record = load_json(run.path(f"iter-{i:03d}", "physics.json"))
+    if not record or not record.get("checks"):
+        return None
+    failed = sorted(k for k, c in record["checks"].items() if c.get("status") == "FAIL")
+    return "fail: " + ", ".join(failed) if failed else "pass"
+
+
+def pick_iteration(rows: list[dict]) -> int:
+    """The iteration :data:`CHOICE_RULE` picks from rows of ``iteration``, ``valid_force_mae``, ``checklist``."""
+    passed = [r for r in rows if r.get("checklist") == "pass"]
+    return int(min(passed or rows, key=lambda r: (r["valid_force_mae"], -r["iteration"]))["iteration"])
 
 
 def choose_model(run: ProjectRun, last: int, method: str) -> dict:
@@ -148,13 +164,10 @@ def choose_model(run: ProjectRun, last: int, method: str) -> dict:
                 "iteration": i,
                 "valid_force_mae": metrics["forces_mae"],
                 "valid_energy_mae": metrics["energy_mae_per_atom"],
+                "checklist": _checklist(run, i),
             }
         )
-    if rows:
-        best = min(rows, key=lambda r: (r["valid_force_mae"], -r["iteration"]))
-        chosen = int(best["iteration"])
-    else:  # no validation labels: the last model
-        chosen = last
+    chosen = pick_iteration(rows) if rows else last  # no validation labels: the last model
     return {"rule": CHOICE_RULE, "n_valid": len(valid), "iterations": rows, "chosen_iteration": chosen}
 
 

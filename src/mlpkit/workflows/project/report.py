@@ -143,12 +143,19 @@ def _active_learning_section(page, run: ProjectRun) -> None:
             f"{choice.get('n_valid', 0)} validation labels)."
         )
         page.add_table(
-            ["iteration", "validation force MAE (meV/Å)", "validation energy MAE (meV/atom)", "handed over"],
+            [
+                "iteration",
+                "validation force MAE (meV/Å)",
+                "validation energy MAE (meV/atom)",
+                "checklist when the loop stopped",
+                "handed over",
+            ],
             [
                 [
                     r["iteration"],
                     _milli(r["valid_force_mae"]),
                     _milli(r["valid_energy_mae"], "{:.2f}"),
+                    r.get("checklist") or "not run",
                     "✔" if r["iteration"] == choice["chosen_iteration"] else "",
                 ]
                 for r in choice["iterations"]
