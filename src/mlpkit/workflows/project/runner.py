@@ -67,6 +67,12 @@ LATER_DEFAULTS = {
     "model.committee.warm_start": True,
     "model.committee.members": None,
     "validation.max_force_reference_factor": 1.5,
+    "sampling.pressure": 1.0,
+    "sampling.barostat_time": 1000.0,
+    "sampling.equilibration": 200,
+    "production.pressure": 1.0,
+    "production.barostat_time": 1000.0,
+    "production.viscosity": 0.89e-3,
     "domain": DomainSection().model_dump(mode="json"),
     "active_learning.physics": PhysicsSettings().model_dump(mode="json"),
 }
