@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ase.calculators.emt import EMT
 
 from mlpkit.config import ProjectConfig
 from mlpkit.errors import InputError

@@ -39,9 +39,12 @@ from mlpkit.config.production import ProductionSection, ReportSection, SpeedSect
 from mlpkit.config.sampling import SamplingSection
 from mlpkit.config.system import ExecutionSection, ProjectSection, ReferenceSection, SystemSection
 from mlpkit.config.validation import ValidationSection
-from mlpkit.errors import InputError
+from mlpkit.errors import InputError, MlpkitError
 
 CONFIG_FILE = "mlpkit.yaml"
+#: model.fit.stress_weight of a BPNN on a periodic structure when the file sets none: stress in the loss, so NPT
+#: production has a pressure to hold (docs/benchmarks/liquid-water.md, bench/liquid_stress_weight.py)
+PERIODIC_STRESS_WEIGHT = 10.0
 
 
 class ProjectConfig(_Section):
@@ -64,6 +67,33 @@ class ProjectConfig(_Section):
     production: ProductionSection = Field(default_factory=ProductionSection, description="production MD")
     speed: SpeedSection = Field(default_factory=SpeedSection, description="ns/day table")
     report: ReportSection = Field(default_factory=ReportSection, description="the HTML report")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _periodic_stress_default(cls, data: Any, info: ValidationInfo) -> Any:
+        """A BPNN on a periodic structure fits the stress by default (model.fit.stress_weight =
+        :data:`PERIODIC_STRESS_WEIGHT` unless written): a potential that never saw a stress gives a barostat nonsense.
+        Molecules, other families and a weight written in the file are left as they are."""
+        if not isinstance(data, dict):
+            return data
+        system, model = data.get("system") or {}, data.get("model") or {}
+        if not isinstance(system, dict) or not isinstance(model, dict) or model.get("family", "bpnn") != "bpnn":
+            return data
+        fit = model.get("fit") or {}
+        if not isinstance(fit, dict) or "stress_weight" in fit:
+            return data
+        try:
+            periodic = structure_is_periodic(
+                SystemSection.model_construct(
+                    structure=str(system.get("structure", "H2O")), index=int(system.get("index", 0))
+                ),
+                Path((info.context or {}).get("base_dir", ".")),
+            )
+        except (MlpkitError, OSError, ValueError, TypeError):
+            return data  # the section's own validation reports what is wrong with the structure
+        if not periodic:
+            return data
+        return {**data, "model": {**model, "fit": {**fit, "stress_weight": PERIODIC_STRESS_WEIGHT}}}
 
     @model_validator(mode="after")
     def _budget(self) -> ProjectConfig:
