@@ -72,14 +72,22 @@ def test_npt_settings_are_checked(tmp_path):
     assert "production.pressure" in msg and "finite" in msg
     msg = _problem(tmp_path, box + "production: {ensemble: npt, barostat_time: -1}\n")
     assert "production.barostat_time" in msg
+    msg = _problem(tmp_path, box + "active_learning: {explore: {ensemble: npt, barostat_time: 10, timestep: 1}}\n")
+    assert "active_learning.explore.barostat_time" in msg
     msg = _problem(tmp_path, box + "sampling: {thermostat: nph}\n")
     assert "sampling.thermostat" in msg
 
 
-@pytest.mark.parametrize("section", ["sampling: {thermostat: npt}", "production: {ensemble: npt}"])
-def test_npt_is_refused_for_a_molecule(tmp_path, section):
+@pytest.mark.parametrize(
+    "section, key",
+    [
+        ("sampling: {thermostat: npt}", "sampling.thermostat"),
+        ("production: {ensemble: npt}", "production.ensemble"),
+        ("active_learning: {explore: {ensemble: npt}}", "active_learning.explore.ensemble"),
+    ],
+)
+def test_npt_is_refused_for_a_molecule(tmp_path, section, key):
     msg = _problem(tmp_path, f"system: {{structure: H2O}}\nreference: {{method: gfn2}}\n{section}\n")
-    key = "sampling.thermostat" if section.startswith("sampling") else "production.ensemble"
     assert key in msg and "periodic" in msg
     # a periodic file is periodic, a molecule file is not
     from ase.build import bulk
@@ -102,3 +110,14 @@ def test_new_settings_at_their_defaults_keep_earlier_fingerprints(tmp_path):
     assert stage_fingerprints(plain) == stage_fingerprints(spelled)
     assert stage_fingerprints(plain)["production"] != stage_fingerprints(changed)["production"]
     assert stage_fingerprints(plain)["learn"] == stage_fingerprints(changed)["learn"]
+
+
+def test_init_writes_a_periodic_project_that_fits_the_stress(tmp_path):
+    from mlpkit.config import init_config
+
+    path = init_config(tmp_path / "liquid", structure="water-box:8", method="gfn2")
+    cfg = ProjectConfig.from_yaml(path)
+    assert cfg.system.structure == "water-box:8" and cfg.model.fit["stress_weight"] == 10.0
+    assert ProjectConfig.from_yaml(path).to_dict() == cfg.to_dict()  # the written file reads back the same
+    molecule = ProjectConfig.from_yaml(init_config(tmp_path / "mol", structure="H2O", method="gfn2"))
+    assert molecule.model.fit["stress_weight"] == 0.0  # molecules have no stress to fit

@@ -40,7 +40,14 @@ CONFIG = {
     "active_learning": {
         "max_iterations": 1,
         "label_budget": 14,
-        "explore": {"walkers": 1, "steps": 40, "interval": 5, "timestep": 2.0},
+        "explore": {
+            "walkers": 1,
+            "steps": 40,
+            "interval": 5,
+            "timestep": 2.0,
+            "ensemble": "npt",
+            "barostat_time": 100.0,
+        },
         "select": {"top_k": 2},
         "baseline": {"enabled": False},
         "physics": {"enabled": False},
@@ -89,6 +96,16 @@ def test_sampling_starts_from_the_equilibrated_cell_and_varies_the_volume(finish
     volumes = np.array([a.get_volume() for a in initial])
     assert np.ptp(volumes) > 1e-3 * volumes.mean()  # NPT: the barostat moved the cell
     assert all(a.info["sampling"].endswith("npt-1bar") for a in initial)
+
+
+def test_active_learning_starts_from_the_equilibrated_cell_and_explores_in_npt(finished):
+    run_dir, _ = finished
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["structure"] == str(run_dir / "configs" / "start.extxyz")
+    assert config["explore"]["ensemble"] == "npt" and config["explore"]["barostat_time"] == 100.0
+    explored = read(run_dir / "iter-000" / "explored.extxyz", index=":")
+    volumes = np.array([a.get_volume() for a in explored])
+    assert np.ptp(volumes) > 1e-3 * volumes.mean() and all("density" in a.info for a in explored)
 
 
 def test_labels_carry_the_stress(finished):

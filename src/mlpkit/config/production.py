@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from mlpkit.config.base import _check_method, _Section
-from mlpkit.config.sampling import check_barostat
+from mlpkit.config.sampling import Ensemble, check_barostat
 
 
 class WatchdogSection(_Section):
@@ -43,7 +43,7 @@ class ProductionSection(_Section):
     """Production MD with the final potential, then properties from the trajectory."""
 
     enabled: bool = Field(True, description="run production MD")
-    ensemble: Literal["nvt", "nve", "npt"] = Field(
+    ensemble: Ensemble = Field(
         "nvt",
         description="nvt: Langevin; nve: velocity Verlet; npt (periodic cells only): Langevin + barostat at "
         "`pressure`, and the report gives the density",

@@ -107,7 +107,9 @@ class ProjectConfig(_Section):
     @model_validator(mode="after")
     def _npt_needs_a_cell(self, info: ValidationInfo) -> ProjectConfig:
         npt = [k for k, on in (("sampling.thermostat", self.sampling.thermostat == "npt"),
-                               ("production.ensemble", self.production.enabled and self.production.ensemble == "npt"))
+                               ("production.ensemble", self.production.enabled and self.production.ensemble == "npt"),
+                               ("active_learning.explore.ensemble",
+                                self.active_learning.enabled and self.active_learning.explore.ensemble == "npt"))
                if on]  # fmt: skip
         if npt and not structure_is_periodic(self.system, Path((info.context or {}).get("base_dir", "."))):
             raise ValueError(

@@ -11,12 +11,12 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from mlpkit.config.base import _check_method, _Section, _Strict
 
-#: MD ensemble of exploration and production: 'nvt' (Langevin) or 'nve' (velocity Verlet)
-Ensemble = Literal["nvt", "nve"]
-#: thermostat of sampling MD: an :data:`Ensemble`, or 'langevin' (the same as 'nvt'; the project file's spelling)
-Thermostat = Literal["nvt", "langevin", "nve"]
-#: the project's sampling thermostat: a :data:`Thermostat`, or 'npt' (periodic cells: Langevin + barostat)
-SamplingThermostat = Literal["nvt", "langevin", "nve", "npt"]
+#: MD ensemble of exploration and production: 'nvt' (Langevin), 'nve' (velocity Verlet) or 'npt' (periodic cells:
+#: Langevin + barostat)
+Ensemble = Literal["nvt", "nve", "npt"]
+#: thermostat of sampling MD: an :data:`Ensemble`, or 'langevin' (the same as 'nvt'; the project file's spelling);
+#: 'npt' needs a periodic cell (the learn file's initial and test runs then hold 1 bar with a 1000 fs barostat)
+Thermostat = Literal["nvt", "langevin", "nve", "npt"]
 #: bar, the largest |pressure| a barostat accepts (1 GPa = 10,000 bar; beyond this a liquid's box is no model)
 MAX_PRESSURE_BAR = 1.0e6
 
@@ -69,7 +69,7 @@ class SamplingSection(_Section):
         "20 initial labels",
     )
     temperature: float = Field(500.0, gt=0, description="K, temperature of the sampling MD / normal modes")
-    thermostat: SamplingThermostat = Field(
+    thermostat: Thermostat = Field(
         "langevin",
         description="langevin (NVT): frames that sample the temperature's ensemble; nve: velocity Verlet from a "
         "Maxwell-Boltzmann start (the source's protocol, whose frames of one short trajectory are too alike to train "

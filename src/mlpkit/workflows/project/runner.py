@@ -67,6 +67,8 @@ LATER_DEFAULTS = {
     "model.committee.warm_start": True,
     "model.committee.members": None,
     "validation.max_force_reference_factor": 1.5,
+    "active_learning.explore.pressure": 1.0,
+    "active_learning.explore.barostat_time": 1000.0,
     "sampling.pressure": 1.0,
     "sampling.barostat_time": 1000.0,
     "sampling.equilibration": 200,
