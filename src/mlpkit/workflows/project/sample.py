@@ -145,12 +145,14 @@ def equilibrated_start(run: ProjectRun, start, driver):
     return eq
 
 
-def domain_test_set(run: ProjectRun, driver, start) -> list:
-    """The declared domain's test set: per temperature, one independent Langevin run of the driver (its own seed),
-    ``domain.test_equilibration`` steps discarded, then ``domain.test_frames`` frames ``domain.test_stride`` steps
-    apart. Each frame's ``info``: ``source`` ``test-md-<T>K``, ``temperature`` (K)."""
+def domain_test_set(run: ProjectRun, driver, start=None) -> list:
+    """The declared domain's test set: per temperature, one independent Langevin run of the driver (its own seed) from
+    ``start`` (default: :attr:`ProjectRun.start`), ``domain.test_equilibration`` steps discarded, then
+    ``domain.test_frames`` frames ``domain.test_stride`` steps apart. Each frame's ``info``: ``source``
+    ``test-md-<T>K``, ``temperature`` (K)."""
     from mlpkit.sampling import md_snapshots
 
+    start = run.start if start is None else start
     d = run.cfg.domain
     seed = run.cfg.project.seed
     test = []
@@ -179,10 +181,13 @@ def domain_test_set(run: ProjectRun, driver, start) -> list:
     return test
 
 
-def legacy_test_set(run: ProjectRun, driver, start) -> list:
+def legacy_test_set(run: ProjectRun, driver, start=None) -> list:
     """No declared domain: ``sampling.n_test`` frames split over ``sampling.test_temperatures`` (independent
-    Langevin runs at the sampling timestep, 20 intervals of equilibration), as earlier versions sampled them."""
+    Langevin runs at the sampling timestep from ``start``, default :attr:`ProjectRun.start`, 20 intervals of
+    equilibration), as earlier versions sampled them."""
     from mlpkit.sampling import md_snapshots
+
+    start = run.start if start is None else start
 
     s = run.cfg.sampling
     seed = run.cfg.project.seed
