@@ -121,3 +121,35 @@ def test_init_writes_a_periodic_project_that_fits_the_stress(tmp_path):
     assert ProjectConfig.from_yaml(path).to_dict() == cfg.to_dict()  # the written file reads back the same
     molecule = ProjectConfig.from_yaml(init_config(tmp_path / "mol", structure="H2O", method="gfn2"))
     assert molecule.model.fit["stress_weight"] == 0.0  # molecules have no stress to fit
+
+
+def test_the_report_quotes_water_experiments_only_for_water():
+    from mlpkit.config.production import ProductionSection
+    from mlpkit.workflows.project.report_liquid import liquid_section, liquid_summary
+
+    class Page:
+        def __init__(self):
+            self.text = []
+
+        def add_table(self, header, rows):
+            self.text.append(" ".join(map(str, header + [c for r in rows for c in r])))
+
+        def add_paragraph(self, text):
+            self.text.append(text)
+
+    def props(pairs):
+        rdf = [{"pair": p, "first_peak_A": 2.8, "first_peak_height": 2.5} for p in pairs]
+        diffusion = {"element": "O", "D_pbc_cm2_per_s": 1.5e-5, "yeh_hummer_correction_cm2_per_s": 0.7e-5,
+                     "D_infinite_cm2_per_s": 2.2e-5, "box_length_A": 7.8, "viscosity_Pa_s": 8.9e-4,
+                     "temperature_K": 300.0, "fit_range_fs": [200.0, 600.0]}  # fmt: skip
+        return {"kind": "condensed", "rdf": rdf, "diffusion": diffusion}
+
+    water, copper = Page(), Page()
+    liquid_section(water, props(["all", "O-O", "O-H", "H-H"]), ProductionSection(ensemble="nvt"))
+    liquid_section(copper, props(["all", "Cu-Cu"]), ProductionSection(ensemble="nvt"))
+    assert "Skinner" in " ".join(water.text) and "2.3e-5" in " ".join(water.text)
+    assert "Skinner" not in " ".join(copper.text) and "2.3e-5" not in " ".join(copper.text)
+    assert "no density" in " ".join(copper.text)  # a fixed cell says why there is no density
+    summary = liquid_summary(props(["all", "O-O"]))
+    assert summary["rdf_first_peak_A_height"]["O-O"] == [2.8, 2.5]
+    assert summary["diffusion_cm2_per_s"]["infinite_box"] == 2.2e-5 and "density_g_per_cm3" not in summary

@@ -59,12 +59,15 @@ def liquid_section(page, props: dict, production) -> None:
         [r.get("pair"), _num(r.get("first_peak_A"), "{:.3f}"), _num(r.get("first_peak_height"), "{:.2f}")]
         for r in props.get("rdf", [])
     ]
+    # the experimental numbers quoted are water's: only for a box of H and O
+    water = {r.get("pair") for r in props.get("rdf", [])} == {"all", "O-O", "O-H", "H-H"}
     if rows:
         page.add_table(["RDF pair", "first peak (Å)", "g at the first peak"], rows)
         page.add_paragraph(
-            "Experiment for liquid water at 298 K (X-ray, Skinner et al. 2013): O-O first peak at 2.80 Å, height 2.57. "
-            "A box of tens of molecules truncates g(r) at half the box width, and a short run leaves it noisy."
-        )
+            ("Experiment for liquid water at 298 K (X-ray, Skinner et al. 2013): O-O first peak at 2.80 Å, height "
+             "2.57. " if water else "")
+            + "g(r) stops at half the shortest cell width, and a short run leaves it noisy."
+        )  # fmt: skip
     d = props.get("diffusion")
     if d:
         page.add_table(
@@ -82,8 +85,9 @@ def liquid_section(page, props: dict, production) -> None:
             ],
         )
         page.add_paragraph(
-            "Experiment for water at 298 K: 2.3e-5 cm²/s. A run shorter than a few picoseconds has not left the "
-            "ballistic and caging regime and gives no converged D."
+            ("Experiment for water at 298 K: 2.3e-5 cm²/s. " if water else "")
+            + "A run shorter than a few picoseconds has not left the ballistic and caging regime and gives no "
+            "converged D."
         )
     rho = props.get("density")
     if rho:
