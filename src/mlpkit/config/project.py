@@ -82,6 +82,9 @@ class ProjectConfig(_Section):
         fit = model.get("fit") or {}
         if not isinstance(fit, dict) or "stress_weight" in fit:
             return data
+        members = (model.get("committee") or {}).get("members") if isinstance(model.get("committee"), dict) else None
+        if any(not isinstance(m, dict) or m.get("family", "bpnn") != "bpnn" for m in members or []):
+            return data  # a mixed committee: mace (and others) refuse a stress weight
         try:
             periodic = structure_is_periodic(
                 SystemSection.model_construct(
