@@ -89,10 +89,23 @@ def check_cmd(
         return
     cfg = ProjectConfig.from_yaml(config)
     _probe_external({"method": cfg.reference.method, **cfg.reference.options}, "reference")
+    structure = _structure_text(cfg)
     typer.echo(
-        f"{config}: OK (project {cfg.project.name!r}, {cfg.system.structure}, {cfg.reference.method}; "
+        f"{config}: OK (project {cfg.project.name!r}, {structure}, {cfg.reference.method}; "
         f"run directory {cfg.run_dir}; run it with: mlpkit run {config})"
     )
+
+
+def _structure_text(cfg) -> str:
+    """The structure as the run will build it: a box spec is packed now (a density too high to pack fails here, not
+    after the run started), and named with its atoms, cell and density."""
+    from mlpkit.data.boxes import density_of, is_box_spec
+
+    if not is_box_spec(cfg.system.structure):
+        return cfg.system.structure
+    atoms = cfg.structure_atoms()
+    edges = " x ".join(f"{x:.2f}" for x in atoms.cell.lengths())
+    return f"{cfg.system.structure}: {len(atoms)} atoms, periodic {edges} Å, {density_of(atoms):.3f} g/cm³"
 
 
 def _probe_external(spec: dict, where: str) -> None:

@@ -49,7 +49,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 
 from mlpkit.config.base import _Section, _Strict, refuse_other_kind
 from mlpkit.config.model import CommitteeSettings
-from mlpkit.config.sampling import Ensemble, InitialSettings, TestSettings
+from mlpkit.config.sampling import Ensemble, InitialSettings, TestSettings, check_barostat
 from mlpkit.config.system import ExecutionSection
 from mlpkit.errors import InputError
 
@@ -62,7 +62,9 @@ class ExploreSettings(_Strict):
     steps: int = Field(1000, ge=1, description="MD steps per walker and iteration")
     timestep: float = Field(1.0, gt=0, le=10, description="fs")
     friction: float = Field(0.01, ge=0, description="1/fs (Langevin)")
-    ensemble: Ensemble = "nvt"
+    ensemble: Ensemble = Field("nvt", description="nvt, nve, or npt (periodic cells: walkers' densities vary)")
+    pressure: float = Field(1.0, description="bar, barostat target for ensemble = npt")
+    barostat_time: float = Field(1000.0, gt=0, description="fs, barostat period for ensemble = npt")
     interval: int = Field(10, ge=1, description="record a frame every `interval` steps")
     bias: float = Field(
         0.0,
@@ -79,6 +81,12 @@ class ExploreSettings(_Strict):
         if any(t <= 0 for t in v):
             raise ValueError("temperatures must be positive (K)")
         return v
+
+    @model_validator(mode="after")
+    def _barostat(self):
+        if self.ensemble == "npt":
+            check_barostat(self.pressure, self.barostat_time, self.timestep)
+        return self
 
 
 class TrustSettings(_Strict):

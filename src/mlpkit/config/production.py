@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from mlpkit.config.base import _check_method, _Section
-from mlpkit.config.sampling import Ensemble
+from mlpkit.config.sampling import Ensemble, check_barostat
 
 
 class WatchdogSection(_Section):
@@ -43,7 +43,13 @@ class ProductionSection(_Section):
     """Production MD with the final potential, then properties from the trajectory."""
 
     enabled: bool = Field(True, description="run production MD")
-    ensemble: Ensemble = Field("nvt", description="nvt: Langevin; nve: velocity Verlet")
+    ensemble: Ensemble = Field(
+        "nvt",
+        description="nvt: Langevin; nve: velocity Verlet; npt (periodic cells only): Langevin + barostat at "
+        "`pressure`, and the report gives the density",
+    )
+    pressure: float = Field(1.0, description="bar, barostat target for ensemble = npt (1 GPa = 10,000 bar)")
+    barostat_time: float = Field(1000.0, gt=0, description="fs, barostat period for ensemble = npt")
     temperature: float = Field(300.0, gt=0, description="K (thermostat target, and the initial velocities)")
     timestep: float = Field(0.5, gt=0, le=10, description="fs")
     steps: int = Field(4000, ge=10, description="MD steps")
@@ -56,6 +62,18 @@ class ProductionSection(_Section):
         "production.traj",
         description="trajectory file in the run directory (.traj: ASE trajectory with momenta; .extxyz also works)",
     )
+    viscosity: float = Field(
+        0.89e-3,
+        gt=0,
+        description="Pa·s, shear viscosity of the liquid for the finite-size correction of the diffusion coefficient "
+        "of a periodic box (Yeh-Hummer; water at 25 °C: 0.89e-3)",
+    )
+
+    @model_validator(mode="after")
+    def _barostat(self) -> ProductionSection:
+        if self.ensemble == "npt":
+            check_barostat(self.pressure, self.barostat_time, self.timestep)
+        return self
 
 
 class SpeedSection(_Section):

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, PrivateAttr, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, model_validator
 
 from mlpkit.config.active_learning import ActiveLearningSection
 from mlpkit.config.base import _Section, refuse_other_kind
@@ -39,9 +39,12 @@ from mlpkit.config.production import ProductionSection, ReportSection, SpeedSect
 from mlpkit.config.sampling import SamplingSection
 from mlpkit.config.system import ExecutionSection, ProjectSection, ReferenceSection, SystemSection
 from mlpkit.config.validation import ValidationSection
-from mlpkit.errors import InputError
+from mlpkit.errors import InputError, MlpkitError
 
 CONFIG_FILE = "mlpkit.yaml"
+#: model.fit.stress_weight of a BPNN on a periodic structure when the file sets none: stress in the loss, so NPT
+#: production has a pressure to hold (docs/benchmarks/liquid-water.md, bench/liquid_stress_weight.py)
+PERIODIC_STRESS_WEIGHT = 10.0
 
 
 class ProjectConfig(_Section):
@@ -65,12 +68,57 @@ class ProjectConfig(_Section):
     speed: SpeedSection = Field(default_factory=SpeedSection, description="ns/day table")
     report: ReportSection = Field(default_factory=ReportSection, description="the HTML report")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _periodic_stress_default(cls, data: Any, info: ValidationInfo) -> Any:
+        """A BPNN on a periodic structure fits the stress by default (model.fit.stress_weight =
+        :data:`PERIODIC_STRESS_WEIGHT` unless written): a potential that never saw a stress gives a barostat nonsense.
+        Molecules, other families and a weight written in the file are left as they are."""
+        if not isinstance(data, dict):
+            return data
+        system, model = data.get("system") or {}, data.get("model") or {}
+        if not isinstance(system, dict) or not isinstance(model, dict) or model.get("family", "bpnn") != "bpnn":
+            return data
+        fit = model.get("fit") or {}
+        if not isinstance(fit, dict) or "stress_weight" in fit:
+            return data
+        members = (model.get("committee") or {}).get("members") if isinstance(model.get("committee"), dict) else None
+        if any(not isinstance(m, dict) or m.get("family", "bpnn") != "bpnn" for m in members or []):
+            return data  # a mixed committee: mace (and others) refuse a stress weight
+        try:
+            periodic = structure_is_periodic(
+                SystemSection.model_construct(
+                    structure=str(system.get("structure", "H2O")), index=int(system.get("index", 0))
+                ),
+                Path((info.context or {}).get("base_dir", ".")),
+            )
+        except (MlpkitError, OSError, ValueError, TypeError):
+            return data  # the section's own validation reports what is wrong with the structure
+        if not periodic:
+            return data
+        return {**data, "model": {**model, "fit": {**fit, "stress_weight": PERIODIC_STRESS_WEIGHT}}}
+
     @model_validator(mode="after")
     def _budget(self) -> ProjectConfig:
         if self.active_learning.enabled and self.active_learning.label_budget < self.sampling.n_configs:
             raise ValueError(
                 f"@active_learning.label_budget ({self.active_learning.label_budget}) is smaller than the initial "
                 f"labels (sampling.n_configs = {self.sampling.n_configs})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _npt_needs_a_cell(self, info: ValidationInfo) -> ProjectConfig:
+        npt = [k for k, on in (("sampling.thermostat", self.sampling.thermostat == "npt"),
+                               ("production.ensemble", self.production.enabled and self.production.ensemble == "npt"),
+                               ("active_learning.explore.ensemble",
+                                self.active_learning.enabled and self.active_learning.explore.ensemble == "npt"))
+               if on]  # fmt: skip
+        if npt and not structure_is_periodic(self.system, Path((info.context or {}).get("base_dir", "."))):
+            raise ValueError(
+                f"@{npt[0]} npt needs a periodic cell (a barostat scales the cell), but system.structure "
+                f"{self.system.structure!r} is not periodic: use a box spec (water-box:32) or a periodic file, or "
+                "nvt"
             )
         return self
 
@@ -125,8 +173,11 @@ class ProjectConfig(_Section):
         return str(self.run_dir / "dataset.db")
 
     def structure_atoms(self):
-        """The start structure as an ase.Atoms (molecule names get ``system.vacuum`` Å of vacuum)."""
-        from mlpkit.data.structures import molecule_from_name, read_structures
+        """The start structure as an ase.Atoms: a file's frame ``system.index``; a box spec ``NAME-box:N[@DENSITY]``
+        packed with ``project.seed`` (periodic; the same box every time); a molecule name with ``system.vacuum`` Å of
+        vacuum (non-periodic)."""
+        from mlpkit.data.boxes import is_box_spec
+        from mlpkit.data.structures import molecule_from_name, read_structures, structure_from_name
 
         s = self.system.structure
         path = self.resolve(s)
@@ -135,6 +186,8 @@ class ProjectConfig(_Section):
             if not -len(images) <= self.system.index < len(images):
                 raise InputError(f"system.index {self.system.index} is out of range: {path} holds {len(images)} frames")
             return images[self.system.index]
+        if is_box_spec(s):
+            return structure_from_name(s, seed=self.project.seed)
         if any(sep in s for sep in ("/", "\\")) or Path(s).suffix:
             raise InputError(f"system.structure: file {path} does not exist")
         return molecule_from_name(s, vacuum=self.system.vacuum)
@@ -184,6 +237,22 @@ class ProjectConfig(_Section):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(commented_yaml(self, header=header))
         return path
+
+
+def structure_is_periodic(system, base_dir: Path) -> bool:
+    """Whether ``system.structure`` is periodic in all three directions (a box spec is; a molecule name is not; a
+    file is read), without packing a box."""
+    from mlpkit.data.boxes import is_box_spec
+
+    s = system.structure
+    path = Path(s).expanduser()
+    path = path if path.is_absolute() else base_dir / path
+    if path.exists():
+        from mlpkit.data.structures import read_structures
+
+        images = read_structures(path)
+        return bool(-len(images) <= system.index < len(images) and images[system.index].pbc.all())
+    return is_box_spec(s)
 
 
 def commented_yaml(config: ProjectConfig | None = None, header: str | None = None) -> str:

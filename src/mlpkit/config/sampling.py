@@ -11,10 +11,29 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from mlpkit.config.base import _check_method, _Section, _Strict
 
-#: MD ensemble of exploration and production: 'nvt' (Langevin) or 'nve' (velocity Verlet)
-Ensemble = Literal["nvt", "nve"]
-#: thermostat of sampling MD: an :data:`Ensemble`, or 'langevin' (the same as 'nvt'; the project file's spelling)
-Thermostat = Literal["nvt", "langevin", "nve"]
+#: MD ensemble of exploration and production: 'nvt' (Langevin), 'nve' (velocity Verlet) or 'npt' (periodic cells:
+#: Langevin + barostat)
+Ensemble = Literal["nvt", "nve", "npt"]
+#: thermostat of sampling MD: an :data:`Ensemble`, or 'langevin' (the same as 'nvt'; the project file's spelling);
+#: 'npt' needs a periodic cell (the learn file's initial and test runs then hold 1 bar with a 1000 fs barostat)
+Thermostat = Literal["nvt", "langevin", "nve", "npt"]
+#: bar, the largest |pressure| a barostat accepts (1 GPa = 10,000 bar; beyond this a liquid's box is no model)
+MAX_PRESSURE_BAR = 1.0e6
+
+
+def check_barostat(pressure: float, barostat_time: float, timestep: float) -> None:
+    """ValueError (for pydantic) unless ``pressure`` (bar) is finite and within ±:data:`MAX_PRESSURE_BAR` and the
+    barostat period ``barostat_time`` (fs) spans at least 20 timesteps (``timestep`` fs): a shorter period lets the
+    cell ring faster than the integrator resolves (docs/benchmarks/liquid-water.md)."""
+    import math
+
+    if not math.isfinite(pressure) or abs(pressure) > MAX_PRESSURE_BAR:
+        raise ValueError(f"@pressure must be a finite pressure in bar within ±{MAX_PRESSURE_BAR:g}, got {pressure}")
+    if not barostat_time >= 20 * timestep:
+        raise ValueError(
+            f"@barostat_time ({barostat_time:g} fs) must be at least 20 timesteps ({20 * timestep:g} fs); 1000 fs or "
+            "more keeps the volume of a small box from ringing"
+        )
 
 
 def md_ensemble(thermostat: str) -> str:
@@ -54,10 +73,25 @@ class SamplingSection(_Section):
         "langevin",
         description="langevin (NVT): frames that sample the temperature's ensemble; nve: velocity Verlet from a "
         "Maxwell-Boltzmann start (the source's protocol, whose frames of one short trajectory are too alike to train "
-        "on: docs/benchmarks/pipeline.md)",
+        "on: docs/benchmarks/pipeline.md); npt (periodic cells only): Langevin plus a barostat at `pressure`, so the "
+        "frames' densities vary and their stresses teach the potential the equation of state",
     )
     timestep: float = Field(1.0, gt=0, le=10, description="fs")
     friction: float = Field(0.01, gt=0, description="1/fs, Langevin friction")
+    pressure: float = Field(1.0, description="bar, barostat target for thermostat = npt (1 GPa = 10,000 bar)")
+    barostat_time: float = Field(
+        1000.0,
+        gt=0,
+        description="fs, barostat period for thermostat = npt (>= 1000 fs for boxes of tens of molecules: a shorter "
+        "one makes the volume ring)",
+    )
+    equilibration: int = Field(
+        200,
+        ge=0,
+        description="periodic systems only: steps of driver NVT at `temperature` (after a short FIRE relaxation that "
+        "removes the packed box's close contacts) before any frame is kept, so sampling starts from a liquid and a "
+        "barostat does not overshoot; molecules start from their structure as before",
+    )
     every: int = Field(25, ge=1, description="MD steps between kept snapshots (25 fs apart: less correlated frames)")
     rattle_stdev: float = Field(0.05, gt=0, description="Å, displacement spread for method = rattle")
     n_normal_modes: int = Field(
@@ -79,6 +113,12 @@ class SamplingSection(_Section):
         description="K, the test frames are split evenly over these temperatures "
         "(Langevin), so the test covers hotter geometries than training",
     )
+
+    @model_validator(mode="after")
+    def _barostat(self) -> SamplingSection:
+        if self.thermostat == "npt":
+            check_barostat(self.pressure, self.barostat_time, self.timestep)
+        return self
 
     @field_validator("test_temperatures")
     @classmethod

@@ -48,6 +48,32 @@ def partial_rdfs(frames: Sequence[Atoms], *, rmax: float | None = None, nbins: i
     return out
 
 
+def first_peak_height(rdf: RDF) -> float:
+    """g(r) at the first peak (the bin nearest ``rdf.first_peak``; NaN without a peak)."""
+    if not np.isfinite(rdf.first_peak) or len(rdf.r) == 0:
+        return float("nan")
+    return round(float(rdf.g[int(np.argmin(np.abs(rdf.r - rdf.first_peak)))]), 3)
+
+
+def write_rdfs(rdfs: dict[str, RDF], path: str | Path) -> Path:
+    """The g(r) curves as JSON ({pair: {"r_A": [...], "g": [...], "first_peak_A", "first_peak_height"}}), so another
+    run's RDFs (the reference method's MD of the same box) can be compared bin by bin."""
+    from mlpkit.files import atomic_write_json
+
+    data = {
+        pair: {
+            "r_A": [round(float(x), 4) for x in r.r],
+            "g": [round(float(x), 5) for x in r.g],
+            "first_peak_A": float(r.first_peak),
+            "first_peak_height": first_peak_height(r),
+        }
+        for pair, r in rdfs.items()
+    }
+    path = Path(path)
+    atomic_write_json(path, data)
+    return path
+
+
 def yeh_hummer_correction(temperature: float, box_length: float, viscosity: float = WATER_VISCOSITY) -> float:
     """cm²/s to add to a diffusion coefficient from a cubic periodic box: k_B T ξ / (6π η L).
 
@@ -218,8 +244,9 @@ def condensed_properties(
     if not frames:
         return out
     rdfs = partial_rdfs(frames)
-    out["rdf"] = [r.to_dict() for r in rdfs.values()]
+    out["rdf"] = [{**r.to_dict(), "first_peak_height": first_peak_height(r)} for r in rdfs.values()]
     out["plots"]["rdf"] = str(plot_rdf(list(rdfs.values()), out_dir / "rdf.png"))
+    out["files"] = {"rdf": str(write_rdfs(rdfs, out_dir / "rdf.json"))}
     if len(frames) >= 10:
         if temperature is None:
             temperature = frames[0].info.get("target_temperature") or float(

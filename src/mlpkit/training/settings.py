@@ -32,8 +32,8 @@ class TrainerSettings(Settings):
         0.0,
         ge=0,
         description="weight of the stress MSE ((eV/Å³)²) against the per-atom energy MSE, for periodic cells with a "
-        "reference stress (bpnn; 1 weighs 1 meV/atom like 1.6 kbar); 0 = stress not fitted (needed for NPT MD: "
-        "try 1-10 for liquids)",
+        "reference stress (bpnn; 1 weighs 1 meV/atom like 1.6 kbar); 0 = stress not fitted (needed for NPT MD; a "
+        "project on a periodic structure gives a bpnn 10 when its file sets none: docs/benchmarks/liquid-water.md)",
     )
     learning_rate: float = Field(
         5e-3,

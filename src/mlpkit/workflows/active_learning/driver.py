@@ -25,10 +25,12 @@ def driver_frames(
     allow_bond_breaking: bool = False,
     label: str = "md",
     driver: str | None = None,
+    pressure: float = 1.0,
+    barostat_time: float = 1000.0,
 ) -> list[Atoms]:
     """``n`` frames, one every ``every`` steps after ``equilibration``, of MD driven by a cheap method or a
     potential (``calculator_factory`` makes its ASE calculator); ``driver``, its name, is recorded in each frame's
-    ``info`` (provenance).
+    ``info`` (provenance). ``pressure`` (bar) and ``barostat_time`` (fs) set the barostat of thermostat 'npt'.
 
     If the MD stops early (unphysical), it restarts from the start structure with the next seed until ``n``
     frames are collected (at most 20 restarts)."""
@@ -50,6 +52,8 @@ def driver_frames(
             timestep=timestep,
             steps=steps,
             friction=friction,
+            pressure=pressure,
+            barostat_time=barostat_time,
             interval=every,
             seed=seed + attempt,
             allow_bond_breaking=allow_bond_breaking,

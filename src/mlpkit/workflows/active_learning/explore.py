@@ -67,6 +67,8 @@ def explore(
     max_restarts: int = 20,
     bias: float = 0.0,
     bias_width: float = 0.01,
+    pressure: float = 1.0,
+    barostat_time: float = 1000.0,
 ) -> ExplorationResult:
     """Run ``walkers`` walkers per temperature for ``steps`` steps each with ``potential``'s calculator.
 
@@ -76,6 +78,7 @@ def explore(
     bias, bias_width: depth A (eV) and width B (eV/√atom) of uncertainty-driven MD (:mod:`mlpkit.uncertainty.bias`,
         needs a committee); bias 0 runs on the committee mean.
     on_walker: optional callback(walker_index, n_walkers, info_dict) after each walker (progress display).
+    pressure, barostat_time: bar and fs, the barostat of ensemble 'npt' (periodic cells; walkers' densities vary).
     """
     rng = np.random.default_rng(seed)
     frames: list[Atoms] = []
@@ -102,6 +105,8 @@ def explore(
                     timestep=timestep,
                     steps=left,
                     friction=friction,
+                    pressure=pressure,
+                    barostat_time=barostat_time,
                     interval=interval,
                     seed=int(rng.integers(2**31)),
                     trajectory=traj,
@@ -232,4 +237,6 @@ def _explore_walkers(run, committee, starts, trust, i, on_walker):
         on_walker=on_walker,
         bias=e.bias,
         bias_width=e.bias_width,
+        pressure=e.pressure,
+        barostat_time=e.barostat_time,
     )

@@ -281,6 +281,8 @@ class Select(Step):
                 thermostat=e.ensemble,
                 timestep=e.timestep,
                 friction=e.friction,
+                pressure=e.pressure,
+                barostat_time=e.barostat_time,
                 equilibration=run.cfg.initial.equilibration,
                 every=run.cfg.initial.steps_between,
                 n=k,

@@ -12,6 +12,8 @@ from mlpkit.config.project import ProjectConfig
 from mlpkit.workflows.engine import WorkflowState
 
 STATE_FILE = "pipeline-state.json"
+#: configs/START_FILE: a periodic start after the sample stage's relaxation and NVT equilibration
+START_FILE = "start.extxyz"
 
 
 @dataclass
@@ -49,8 +51,16 @@ class ProjectRun:
 
     @property
     def start(self):
+        """The structure MD starts from: a periodic box as the sample stage equilibrated it (``configs/start.extxyz``)
+        once that exists, else the configured structure."""
         if "start" not in self._cache:
-            self._cache["start"] = self.cfg.structure_atoms()
+            equilibrated = self.path("configs", START_FILE)
+            if equilibrated.is_file():
+                from ase.io import read
+
+                self._cache["start"] = read(equilibrated, index=0)
+            else:
+                self._cache["start"] = self.cfg.structure_atoms()
         return self._cache["start"].copy()
 
     def labelled(self, split: str):

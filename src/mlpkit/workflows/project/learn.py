@@ -11,7 +11,7 @@ from mlpkit.errors import MlpkitError
 from mlpkit.files import atomic_write_images, jsonable
 from mlpkit.workflows.active_learning.loop import run_active_learning
 from mlpkit.workflows.engine import Step
-from mlpkit.workflows.project.context import ProjectRun, fit_settings, load_json
+from mlpkit.workflows.project.context import START_FILE, ProjectRun, fit_settings, load_json
 from mlpkit.workflows.project.validate import validate_potential
 
 
@@ -26,6 +26,8 @@ def active_learning_config(run: ProjectRun):
     al = cfg.active_learning
     structure = cfg.system.structure
     spath = cfg.resolve(structure)
+    if run.path("configs", START_FILE).is_file():
+        spath = run.path("configs", START_FILE)  # a periodic box as the sample stage equilibrated it
     n_initial = run.state.result("label").get("train", 0) + run.state.result("label").get("valid", 0)
     data = {
         "name": cfg.project.name,

@@ -46,8 +46,9 @@ class Production(Step):
         warn, stop, scale, origin = watchdog_bounds(run)
         dog = UncertaintyWatchdog(warn, stop, scale=scale)
         start = run.start
+        npt = f" at {p.pressure:g} bar (barostat {p.barostat_time:g} fs)" if p.ensemble == "npt" else ""
         run.say(
-            f"{p.ensemble.upper()} {p.temperature:g} K, {p.steps} x {p.timestep:g} fs; watchdog warn {warn:.3g} / "
+            f"{p.ensemble.upper()} {p.temperature:g} K{npt}, {p.steps} x {p.timestep:g} fs; watchdog warn {warn:.3g} / "
             f"stop {stop:.3g} eV/Å ({origin}; σ scale {scale:.3g})"
         )
         res = run_md(
@@ -58,6 +59,8 @@ class Production(Step):
             timestep=p.timestep,
             steps=p.steps,
             friction=p.friction,
+            pressure=p.pressure,
+            barostat_time=p.barostat_time,
             interval=p.interval,
             seed=run.cfg.project.seed,
             trajectory=out_dir / p.trajectory,
@@ -78,7 +81,9 @@ class Production(Step):
         props: dict = {}
         frames = res.frames
         dt = p.timestep * p.interval
-        if len(frames) >= 10:
+        if len(frames) >= 10 and start.pbc.all():
+            props = liquid_properties(run, frames, dt, out_dir / "properties")
+        elif len(frames) >= 10:
             equilibrium = relaxed(start, pot.calculator()) if is_molecule(start) else None
             props = trajectory_properties(
                 frames,
@@ -116,6 +121,33 @@ class Production(Step):
         }
         atomic_write_json(out_dir / "production.json", result)
         return result
+
+
+def liquid_properties(run: ProjectRun, frames: list, dt: float, out_dir: Path) -> dict:
+    """A periodic box's properties from the production frames (``dt`` fs apart): partial RDFs, self-diffusion with
+    the Yeh-Hummer correction at ``production.viscosity``, the density series under NPT and the VDOS
+    (:func:`mlpkit.md.liquid.condensed_properties`); the main numbers are said on the console."""
+    from mlpkit.md.liquid import condensed_properties
+
+    p = run.cfg.production
+    props = condensed_properties(frames, dt, out_dir, temperature=p.temperature, viscosity=p.viscosity)
+    peaks = [
+        f"{r['pair']} {r['first_peak_A']:.2f} Å (g {r['first_peak_height']:.2f})"
+        for r in props.get("rdf", [])
+        if r["pair"] != "all"
+    ]
+    if peaks:
+        run.say("RDF first peaks: " + ", ".join(peaks))
+    if "diffusion" in props:
+        d = props["diffusion"]
+        run.say(
+            f"self-diffusion ({d['element']}): {d['D_pbc_cm2_per_s']:.3g} cm²/s in the box, "
+            f"{d['D_infinite_cm2_per_s']:.3g} cm²/s with the finite-size correction"
+        )
+    if "density" in props:
+        rho = props["density"]
+        run.say(f"density: {rho['mean_g_per_cm3']:.4f} ± {rho['standard_error_g_per_cm3']:.4f} g/cm³")
+    return props
 
 
 def _plot_md(res, timestep: float, warn: float, stop: float, path: Path) -> Path:

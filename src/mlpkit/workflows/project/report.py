@@ -13,6 +13,7 @@ from mlpkit.config.project import commented_yaml
 from mlpkit.workflows.engine import Step
 from mlpkit.workflows.project.context import ProjectRun
 from mlpkit.workflows.project.report_domain import domain_section, physics_section
+from mlpkit.workflows.project.report_liquid import LIQUID_FIGURES, liquid_section
 from mlpkit.workflows.project.summary import STAGES, stage_summary
 from mlpkit.workflows.project.validate import validation_reference_frequencies
 
@@ -195,7 +196,12 @@ def _production_section(page, run: ProjectRun) -> None:
     page.add_table(
         ["quantity", "value"],
         [
-            ["ensemble", f"{p.ensemble.upper()} at {p.temperature:g} K, timestep {p.timestep:g} fs"],
+            [
+                "ensemble",
+                f"{p.ensemble.upper()} at {p.temperature:g} K"
+                + (f" and {p.pressure:g} bar (barostat period {p.barostat_time:g} fs)" if p.ensemble == "npt" else "")
+                + f", timestep {p.timestep:g} fs",
+            ],
             ["steps run", f"{res.get('steps_done')} of {res.get('steps')}"],
             ["stopped because", res.get("stopped_because") or "completed"],
             ["mean temperature", _temperature_text(res)],
@@ -239,20 +245,15 @@ def _production_section(page, run: ProjectRun) -> None:
         if props.get("warning"):
             page.add_paragraph(props["warning"])
     elif props.get("kind") == "condensed":
-        rows = [[r.get("pair"), _fmt(r.get("first_peak_A"))] for r in props.get("rdf", [])]
-        page.add_table(["RDF pair", "first peak (Å)"], rows)
-        if "diffusion" in props:
-            d = props["diffusion"]
-            page.add_paragraph(
-                f"Diffusion coefficient (Einstein, MSD fit over {d.get('fit_range_fs')} fs): "
-                f"{_fmt(d.get('D_cm2_per_s'))} cm²/s"
-            )
-    for key, caption in (
-        ("spectrum", "vibrational spectrum (velocity autocorrelation) and harmonic frequencies"),
-        ("rdf", "radial distribution functions"),
-        ("msd", "mean-squared displacement"),
-    ):
-        _image(page, (props.get("plots") or {}).get(key), caption)
+        liquid_section(page, props, p)
+        for key, caption in LIQUID_FIGURES:
+            _image(page, (props.get("plots") or {}).get(key), caption)
+        return
+    _image(
+        page,
+        (props.get("plots") or {}).get("spectrum"),
+        "vibrational spectrum (velocity autocorrelation) and harmonic frequencies",
+    )
 
 
 def _reference_frequencies(run: ProjectRun) -> list[float]:

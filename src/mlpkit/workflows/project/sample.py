@@ -6,7 +6,7 @@ from mlpkit.config.sampling import sampling_thermostat
 from mlpkit.files import atomic_write_images
 from mlpkit.workflows.active_learning.labelling import split_batch
 from mlpkit.workflows.engine import Step
-from mlpkit.workflows.project.context import ProjectRun, relaxed
+from mlpkit.workflows.project.context import START_FILE, ProjectRun, relaxed
 
 
 class Sample(Step):
@@ -23,13 +23,17 @@ class Sample(Step):
 
         s = run.cfg.sampling
         seed = run.cfg.project.seed
-        start = run.start
+        start = run.cfg.structure_atoms()  # as built (a box spec packed now), not an earlier run's equilibrated one
         labeler = run.labeler
         labeler.check(start)  # an element the method cannot handle fails now, before any MD
         spec = s.driver_spec(run.cfg.base_dir)
         driver = labeler if spec is None else make_driver(spec)  # a method, or any potential's ASE calculator
         driver.check(start)
         run.say(f"start: {start.get_chemical_formula()} ({len(start)} atoms), driver {driver.method}")
+        equilibration = None
+        if start.pbc.all():
+            start = equilibrated_start(run, start, driver)
+            equilibration = start.info["equilibration"]
 
         if s.method == "md":
             initial = md_snapshots(
@@ -41,10 +45,17 @@ class Sample(Step):
                 thermostat=sampling_thermostat(s.thermostat),
                 timestep=s.timestep,
                 friction=s.friction,
+                pressure=s.pressure,
+                barostat_time=s.barostat_time,
                 seed=seed,
                 progress=run.progress,
             )[: s.n_configs]
-            source = f"initial-md-{s.temperature:g}K"
+            source = f"initial-md-{s.temperature:g}K" + (f"-npt-{s.pressure:g}bar" if s.thermostat == "npt" else "")
+            if s.thermostat == "npt":
+                densities = [f.info["density"] for f in initial]
+                run.say(
+                    f"NPT sampling at {s.pressure:g} bar: densities {min(densities):.3f}-{max(densities):.3f} g/cm³"
+                )
         elif s.method == "rattle":
             initial = rattle(start, s.n_configs, stdev=s.rattle_stdev, seed=seed)
             source = "initial-rattle"
@@ -55,7 +66,11 @@ class Sample(Step):
             f.info["sampling"] = source
             if s.method != "rattle":
                 f.info["driver"] = driver.method  # provenance: what moved the atoms (never a label)
-        if s.n_normal_modes and s.method != "normal_modes":
+        if s.n_normal_modes and s.method != "normal_modes" and start.pbc.all():
+            # a liquid has no single minimum whose curvature the potential must learn, and the relaxation and
+            # finite-difference Hessian of a whole box cost hundreds of driver calls
+            run.say(f"sampling.n_normal_modes ({s.n_normal_modes}) skipped: the start is a periodic box")
+        elif s.n_normal_modes and s.method != "normal_modes":
             minimum = relaxed(start, driver.calculator())
             extra = normal_mode_sampling(minimum, driver.calculator(), s.n_normal_modes, s.temperature, seed=seed + 1)
             for f in extra:
@@ -64,7 +79,7 @@ class Sample(Step):
             initial = initial + extra
             run.say(f"added {len(extra)} normal-mode configurations around the {driver.method} minimum")
 
-        test = domain_test_set(run, driver) if run.cfg.domain.declared else legacy_test_set(run, driver)
+        test = domain_test_set(run, driver, start) if run.cfg.domain.declared else legacy_test_set(run, driver, start)
 
         atomic_write_images(run.path("configs", "initial.extxyz"), initial)
         atomic_write_images(run.path("configs", "test.extxyz"), test)
@@ -100,22 +115,51 @@ class Sample(Step):
             "sampling": source,
             "driver": driver.method,
             "driver_provenance": driver_provenance(driver),
+            **({"equilibration": equilibration} if equilibration else {}),
         }
 
 
-def domain_test_set(run: ProjectRun, driver) -> list:
-    """The declared domain's test set: per temperature, one independent Langevin run of the driver (its own seed),
-    ``domain.test_equilibration`` steps discarded, then ``domain.test_frames`` frames ``domain.test_stride`` steps
-    apart. Each frame's ``info``: ``source`` ``test-md-<T>K``, ``temperature`` (K)."""
+def equilibrated_start(run: ProjectRun, start, driver):
+    """A periodic start made ready for sampling (:func:`mlpkit.sampling.equilibrate_box`): FIRE on the positions
+    until the largest force is below 0.5 eV/Å (at most 50 steps: a packed box has contacts down to 1.6 Å and kbar of
+    pressure), then ``sampling.equilibration`` steps of driver NVT at the sampling temperature. Written to
+    ``configs/start.extxyz``, which every later stage starts from (:attr:`ProjectRun.start`)."""
+    from mlpkit.data.boxes import density_of
+    from mlpkit.sampling import equilibrate_box
+
+    s = run.cfg.sampling
+    eq = equilibrate_box(
+        start,
+        driver,
+        temperature=s.temperature,
+        relax_steps=50,
+        fmax=0.5,
+        nvt_steps=s.equilibration,
+        timestep=min(s.timestep, 0.5),  # the packed box's first steps are violent: a short step for them
+        friction=s.friction,
+        seed=run.cfg.project.seed,
+    )
+    atomic_write_images(run.path("configs", START_FILE), [eq])
+    run._cache["start"] = eq
+    run.say(f"equilibrated the periodic start ({eq.info['equilibration']}; {density_of(eq):.3f} g/cm³)")
+    return eq
+
+
+def domain_test_set(run: ProjectRun, driver, start=None) -> list:
+    """The declared domain's test set: per temperature, one independent Langevin run of the driver (its own seed) from
+    ``start`` (default: :attr:`ProjectRun.start`), ``domain.test_equilibration`` steps discarded, then
+    ``domain.test_frames`` frames ``domain.test_stride`` steps apart. Each frame's ``info``: ``source``
+    ``test-md-<T>K``, ``temperature`` (K)."""
     from mlpkit.sampling import md_snapshots
 
+    start = run.start if start is None else start
     d = run.cfg.domain
     seed = run.cfg.project.seed
     test = []
     for k, temp in enumerate(d.temperatures or []):
         first = d.test_equilibration // d.test_stride + 1  # the first frame after equilibration
         frames = md_snapshots(
-            run.start,
+            start,
             driver,
             temperature=temp,
             steps=(first + d.test_frames - 1) * d.test_stride,
@@ -137,10 +181,13 @@ def domain_test_set(run: ProjectRun, driver) -> list:
     return test
 
 
-def legacy_test_set(run: ProjectRun, driver) -> list:
+def legacy_test_set(run: ProjectRun, driver, start=None) -> list:
     """No declared domain: ``sampling.n_test`` frames split over ``sampling.test_temperatures`` (independent
-    Langevin runs at the sampling timestep, 20 intervals of equilibration), as earlier versions sampled them."""
+    Langevin runs at the sampling timestep from ``start``, default :attr:`ProjectRun.start`, 20 intervals of
+    equilibration), as earlier versions sampled them."""
     from mlpkit.sampling import md_snapshots
+
+    start = run.start if start is None else start
 
     s = run.cfg.sampling
     seed = run.cfg.project.seed
@@ -152,7 +199,7 @@ def legacy_test_set(run: ProjectRun, driver) -> list:
             continue
         # equilibrate for 20 intervals, then keep n frames: an independent run (own seed) at this temperature
         frames = md_snapshots(
-            run.start,
+            start,
             driver,
             temperature=temp,
             steps=(n + 20) * s.every,

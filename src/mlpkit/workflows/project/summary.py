@@ -98,7 +98,7 @@ def project_summary(run: ProjectRun) -> dict:
         else:
             rows.append({"stage": stage, "status": "pending", "seconds": None, "result": ""})
     report = run.state.result("report").get("path")
-    return {
+    out = {
         "project": run.cfg.project.name,
         "run_dir": str(run.run_dir),
         "stages": rows,
@@ -106,6 +106,12 @@ def project_summary(run: ProjectRun) -> dict:
         "total_stage_seconds": sum(r["seconds"] or 0.0 for r in rows),
         "complete": all(r["status"] == "done" for r in rows),
     }
+    props = run.state.result("production").get("properties") or {}
+    if props.get("kind") == "condensed":
+        from mlpkit.workflows.project.report_liquid import liquid_summary
+
+        out["liquid"] = liquid_summary(props)
+    return out
 
 
 def print_summary(summary: dict, console) -> None:

@@ -1,0 +1,142 @@
+"""`mlpkit run` end to end on a tiny periodic box: a 32-atom copper cell with EMT as reference and driver (cheap and
+physical, so the fitted potential runs), NPT sampling from the equilibrated cell, stress in the fit by default, NPT
+production, and the condensed-phase properties (RDF, diffusion with its finite-size correction, density, VDOS) in
+production.json, summary.json and the report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+from ase.build import bulk
+from ase.io import read, write
+
+CONFIG = {
+    "project": {"name": "tiny-copper-npt", "run_dir": "run", "seed": 0},
+    "system": {"structure": "cu.extxyz"},
+    "domain": {"temperatures": [600.0, 900.0], "test_frames": 3, "test_equilibration": 20, "test_stride": 10},
+    "reference": {"method": "emt"},
+    "sampling": {
+        "driver": "emt",
+        "n_configs": 10,
+        "temperature": 900.0,
+        "thermostat": "npt",
+        "pressure": 1.0,
+        "barostat_time": 200.0,
+        "timestep": 2.0,
+        "every": 10,
+        "equilibration": 20,
+    },
+    "execution": {"workers": 0},
+    "model": {
+        "family": "bpnn",
+        "hyperparameters": {"cutoff": 4.0, "hidden": [8], "n_radial": 6, "n_angular": 2},
+        "committee": {"n_members": 2},
+        "fit": {"epochs": 40, "patience": 40, "batch_size": 4},
+    },
+    "validation": {"nve_steps": 50, "invariance_configs": 1, "gradient_configs": 1},
+    "active_learning": {
+        "max_iterations": 1,
+        "label_budget": 14,
+        "explore": {
+            "walkers": 1,
+            "steps": 40,
+            "interval": 5,
+            "timestep": 2.0,
+            "ensemble": "npt",
+            "barostat_time": 100.0,
+        },
+        "select": {"top_k": 2},
+        "baseline": {"enabled": False},
+        "physics": {"enabled": False},
+    },
+    "production": {
+        "ensemble": "npt",
+        "temperature": 900.0,
+        "pressure": 1.0,
+        "barostat_time": 200.0,
+        "timestep": 2.0,
+        "steps": 60,
+        "interval": 2,
+        "watchdog": {"warn": 1.0, "stop": 10.0},
+    },
+    "speed": {"enabled": False},
+}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    from mlpkit.workflows.project.runner import run_project
+
+    work = tmp_path_factory.mktemp("copper")
+    write(work / "cu.extxyz", bulk("Cu", cubic=True).repeat(2))
+    (work / "mlpkit.yaml").write_text(yaml.safe_dump(CONFIG))
+    summary = run_project(work / "mlpkit.yaml", progress=False)
+    return work / "run", summary
+
+
+def test_the_whole_loop_runs_on_a_periodic_cell(finished):
+    run_dir, summary = finished
+    assert summary["complete"], summary["stages"]
+    as_run = yaml.safe_load((run_dir / "mlpkit.yaml").read_text())
+    assert as_run["model"]["fit"]["stress_weight"] > 0  # a BPNN on a periodic cell fits the stress by default
+
+
+def test_sampling_starts_from_the_equilibrated_cell_and_varies_the_volume(finished):
+    run_dir, _ = finished
+    start = read(run_dir / "configs" / "start.extxyz")
+    assert start.pbc.all() and len(start) == 32
+    state = json.loads((run_dir / "pipeline-state.json").read_text())
+    sample = state["steps"]["sample"]["result"]
+    assert "FIRE" in sample["equilibration"] and "NVT 20 steps" in sample["equilibration"]
+    initial = read(run_dir / "configs" / "initial.extxyz", index=":")
+    assert len(initial) == 10  # no normal modes of a periodic cell
+    volumes = np.array([a.get_volume() for a in initial])
+    assert np.ptp(volumes) > 1e-3 * volumes.mean()  # NPT: the barostat moved the cell
+    assert all(a.info["sampling"].endswith("npt-1bar") for a in initial)
+
+
+def test_active_learning_starts_from_the_equilibrated_cell_and_explores_in_npt(finished):
+    run_dir, _ = finished
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["structure"] == str(run_dir / "configs" / "start.extxyz")
+    assert config["explore"]["ensemble"] == "npt" and config["explore"]["barostat_time"] == 100.0
+    explored = read(run_dir / "iter-000" / "explored.extxyz", index=":")
+    volumes = np.array([a.get_volume() for a in explored])
+    assert np.ptp(volumes) > 1e-3 * volumes.mean() and all("density" in a.info for a in explored)
+
+
+def test_labels_carry_the_stress(finished):
+    from mlpkit.data import Dataset
+
+    run_dir, _ = finished
+    frames = Dataset(run_dir / "dataset.db").to_atoms(method="emt", split="train")
+    stresses = np.array([a.get_stress(voigt=True) for a in frames])
+    assert np.all(np.isfinite(stresses)) and np.any(np.abs(stresses) > 1e-4)
+
+
+def test_production_reports_the_condensed_phase_properties(finished):
+    run_dir, summary = finished
+    prod = json.loads((run_dir / "production" / "production.json").read_text())
+    props = prod["properties"]
+    assert prod["n_frames"] >= 10 and props["kind"] == "condensed"
+    peaks = {r["pair"]: r for r in props["rdf"]}
+    assert peaks["Cu-Cu"]["first_peak_A"] == pytest.approx(2.55, abs=0.2)  # fcc Cu nearest neighbours, 2.55 Å
+    assert peaks["Cu-Cu"]["first_peak_height"] > 1.5
+    d = props["diffusion"]
+    assert d["element"] == "Cu" and d["yeh_hummer_correction_cm2_per_s"] > 0
+    assert d["D_infinite_cm2_per_s"] == pytest.approx(d["D_pbc_cm2_per_s"] + d["yeh_hummer_correction_cm2_per_s"])
+    assert 7.0 < props["density"]["mean_g_per_cm3"] < 10.0  # EMT copper near 8.9 g/cm³; an NPT run, so a density
+    assert props["vdos"]["peaks_cm-1"]
+    curves = json.loads((run_dir / "production" / "properties" / "rdf.json").read_text())
+    assert set(curves) == {"all", "Cu-Cu"} and len(curves["Cu-Cu"]["r_A"]) == len(curves["Cu-Cu"]["g"])
+    liquid = summary["liquid"]
+    assert liquid["rdf_first_peak_A_height"]["Cu-Cu"][0] == peaks["Cu-Cu"]["first_peak_A"]
+    assert liquid["density_g_per_cm3"]["mean"] == props["density"]["mean_g_per_cm3"]
+    assert json.loads((run_dir / "summary.json").read_text())["liquid"] == json.loads(json.dumps(liquid))
+    html = (run_dir / "report.html").read_text()
+    for text in ("RDF pair", "Yeh-Hummer", "density (NPT)", "VDOS peaks", "at 1 bar"):
+        assert text in html, text
+    assert html.count("data:image/png") >= 6  # md.png, RDF, MSD, density, VDOS and the validation's figures
