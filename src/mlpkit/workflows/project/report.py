@@ -15,6 +15,7 @@ from mlpkit.workflows.project.context import ProjectRun
 from mlpkit.workflows.project.report_domain import domain_section, physics_section
 from mlpkit.workflows.project.report_liquid import LIQUID_FIGURES, liquid_section
 from mlpkit.workflows.project.summary import STAGES, stage_summary
+from mlpkit.workflows.project.summary import format_number as _fmt
 from mlpkit.workflows.project.validate import validation_reference_frequencies
 
 
@@ -23,15 +24,6 @@ def _load(path: Path) -> Any:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
-
-
-def _fmt(x: Any, fmt: str = "{:.3g}") -> str:
-    if x is None:
-        return "–"
-    try:
-        return fmt.format(x)
-    except (TypeError, ValueError):
-        return str(x)
 
 
 def _image(page, path: Any, caption: str, wide: bool | None = None) -> None:

@@ -4,7 +4,7 @@ correction, the NPT density and the vibrational density of states of the product
 
 from __future__ import annotations
 
-from typing import Any
+from mlpkit.workflows.project.summary import format_number as _num
 
 #: what each figure of the condensed-phase properties shows (key of ``properties["plots"]`` → caption)
 LIQUID_FIGURES = (
@@ -13,15 +13,6 @@ LIQUID_FIGURES = (
     ("density", "density along the NPT run (the mean leaves out the first 20 %)"),
     ("vdos", "vibrational density of states (velocity autocorrelation)"),
 )
-
-
-def _num(x: Any, fmt: str = "{:.3g}") -> str:
-    if x is None:
-        return "–"
-    try:
-        return fmt.format(x)
-    except (TypeError, ValueError):
-        return str(x)
 
 
 def liquid_summary(props: dict) -> dict:
