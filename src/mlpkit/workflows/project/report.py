@@ -12,10 +12,10 @@ from typing import Any
 from mlpkit.config.project import commented_yaml
 from mlpkit.workflows.engine import Step
 from mlpkit.workflows.project.context import ProjectRun
+from mlpkit.workflows.project.formatting import format_number as _fmt
 from mlpkit.workflows.project.report_domain import domain_section, physics_section
 from mlpkit.workflows.project.report_liquid import LIQUID_FIGURES, liquid_section
 from mlpkit.workflows.project.summary import STAGES, stage_summary
-from mlpkit.workflows.project.summary import format_number as _fmt
 from mlpkit.workflows.project.validate import validation_reference_frequencies
 
 

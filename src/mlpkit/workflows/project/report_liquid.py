@@ -4,7 +4,7 @@ correction, the NPT density and the vibrational density of states of the product
 
 from __future__ import annotations
 
-from mlpkit.workflows.project.summary import format_number as _num
+from mlpkit.workflows.project.formatting import format_number as _num
 
 #: what each figure of the condensed-phase properties shows (key of ``properties["plots"]`` → caption)
 LIQUID_FIGURES = (

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mlpkit.workflows.project.context import ProjectRun
@@ -132,16 +132,6 @@ def print_summary(summary: dict, console) -> None:
         console.print(f"[bold]report:[/] {summary['report']}", highlight=False)
     if not summary["complete"]:
         console.print("[yellow]not every stage has run; run the same command again to continue[/]")
-
-
-def format_number(x: Any, fmt: str = "{:.3g}") -> str:
-    """``x`` formatted with ``fmt`` for a report table; "–" for None, ``str(x)`` for what ``fmt`` cannot format."""
-    if x is None:
-        return "–"
-    try:
-        return fmt.format(x)
-    except (TypeError, ValueError):
-        return str(x)
 
 
 def _fmt_seconds(s: float) -> str:
