@@ -50,7 +50,7 @@ def main() -> None:
         t = time.perf_counter()
         com = train_committee(train, valid, processes=p, **settings)
         wall = time.perf_counter() - t
-        forces = com.predict(test).forces
+        forces = np.concatenate(com.predict(test).forces)
         ref = forces if ref is None else ref
         t1 = wall if t1 is None else t1
         rows.append((p, wall, t1 / wall, float(np.abs(forces - ref).max())))
