@@ -125,3 +125,32 @@ def test_the_rdfs_of_a_large_box_use_a_stride_of_frames():
     assert rdf_stride([small] * 10_000) == 1  # the example's 10 ps: every frame
     stride = rdf_stride([large] * 10_000)
     assert 300 < stride < 600 and 15 <= len(range(0, 10_000, stride)) <= 35
+
+
+def test_the_liquid_example_differs_from_init_only_where_it_writes_a_key(tmp_path):
+    """The example's header says every key it does not write takes the value `mlpkit init DIR --structure
+    water-box:16 --method gfn2` writes: so every setting where the two differ is written in the example."""
+    import yaml
+
+    example = Path(__file__).parents[1] / "examples" / "liquid-water" / "mlpkit.yaml"
+    written = yaml.safe_load(example.read_text())
+    ours = ProjectConfig.from_yaml(example).to_dict()
+    init = ProjectConfig.from_yaml(init_config(tmp_path / "liquid", structure="water-box:16", method="gfn2")).to_dict()
+
+    def differing(a, b, path=()):
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in set(a) | set(b):
+                yield from differing(a.get(key), b.get(key), (*path, key))
+        elif a != b:
+            yield path
+
+    def is_written(path):
+        node = written
+        for key in path:
+            if not isinstance(node, dict) or key not in node:
+                return False
+            node = node[key]
+        return True
+
+    unwritten = [".".join(p) for p in differing(ours, init) if not is_written(p) and p[:2] != ("project", "name")]
+    assert unwritten == []
