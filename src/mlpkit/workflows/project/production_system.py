@@ -7,7 +7,7 @@ from __future__ import annotations
 from ase import Atoms
 
 from mlpkit.files import atomic_write_images
-from mlpkit.workflows.project.context import ProjectRun
+from mlpkit.workflows.project.context import START_FILE, ProjectRun
 
 #: production/PRODUCTION_START_FILE: the production system after its relaxation and equilibration
 PRODUCTION_START_FILE = "start.extxyz"
@@ -19,11 +19,12 @@ def production_start(run: ProjectRun, potential) -> tuple[Atoms, dict]:
     Without ``production.structure`` / ``production.supercell``: :attr:`ProjectRun.start` as it is. Otherwise the
     production system is built (a box spec packed with ``project.seed``; a file's frame 0) or taken from the
     equilibrated training start, repeated ``supercell`` times along its cell vectors, and then, periodic only:
-    FIRE on the positions with the final ``potential`` (built structures only: a packed box has contacts down to
-    1.6 Å; at most 50 steps to 0.5 eV/Å) and ``sampling.equilibration`` steps of Langevin NVT at the production
-    temperature (``sampling.friction``), so that the copies of a replicated box decorrelate and a packed one
-    becomes a liquid. Written to ``production/start.extxyz``. The description: ``atoms``, ``formula``, ``source``
-    (words), ``equilibration`` (what ran, or None).
+    FIRE on the positions with the final ``potential`` (built structures, and a training box no sample stage
+    equilibrated: a packed box has contacts down to 1.6 Å; at most 50 steps to 0.5 eV/Å) and
+    ``sampling.equilibration`` steps of Langevin NVT at the production temperature (``sampling.friction``), so that
+    the copies of a replicated box decorrelate and a packed one becomes a liquid. Written to
+    ``production/start.extxyz``. The description: ``atoms``, ``formula``, ``source`` (words), ``equilibration``
+    (what ran, or None).
     """
     p = run.cfg.production
     if not p.new_system:
@@ -33,8 +34,11 @@ def production_start(run: ProjectRun, potential) -> tuple[Atoms, dict]:
     built = run.cfg.production_structure_atoms()
     base = run.start if built is None else built
     source = "the equilibrated training start" if built is None else f"{p.structure}"
-    if built is None and not run.path("configs", "start.extxyz").is_file() and base.pbc.all():
-        source = "the training structure"  # a run whose sample stage predates the equilibrated start file
+    # a structure built here, or a training box that was never equilibrated (a run directory from before the sample
+    # stage wrote configs/start.extxyz), is relaxed first
+    relax = built is not None or not run.path("configs", START_FILE).is_file()
+    if built is None and relax:
+        source = "the training structure"
     if p.supercell is not None:
         base = base.repeat(tuple(int(n) for n in p.supercell))
         source = f"{'x'.join(str(n) for n in p.supercell)} supercell of {source}"
@@ -48,7 +52,7 @@ def production_start(run: ProjectRun, potential) -> tuple[Atoms, dict]:
             base,
             potential.calculator(),
             temperature=p.temperature,
-            relax_steps=50 if built is not None else 0,  # the training start is already relaxed
+            relax_steps=50 if relax else 0,  # the equilibrated training start is relaxed already
             fmax=0.5,
             nvt_steps=s.equilibration,
             timestep=min(p.timestep, 0.5),
