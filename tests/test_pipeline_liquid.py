@@ -140,3 +140,61 @@ def test_production_reports_the_condensed_phase_properties(finished):
     for text in ("RDF pair", "Yeh-Hummer", "density (NPT)", "VDOS peaks", "at 1 bar"):
         assert text in html, text
     assert html.count("data:image/png") >= 6  # md.png, RDF, MSD, density, VDOS and the validation's figures
+
+
+def _rerun_with(finished, tmp_path, production: dict):
+    """The finished project copied to ``tmp_path``, its production section updated with ``production`` and run
+    again: (run directory, stage records before, stage records after, summary)."""
+    import copy
+    import shutil
+
+    from mlpkit.workflows.project.runner import run_project
+
+    run_dir, _ = finished
+    work = tmp_path / "copper"
+    shutil.copytree(run_dir.parent, work)
+    before = json.loads((work / "run" / "pipeline-state.json").read_text())["steps"]
+    config = copy.deepcopy(CONFIG)
+    config["production"].update(production)
+    (work / "mlpkit.yaml").write_text(yaml.safe_dump(config))
+    summary = run_project(work / "mlpkit.yaml", progress=False)
+    after = json.loads((work / "run" / "pipeline-state.json").read_text())["steps"]
+    return work / "run", before, after, summary
+
+
+def test_production_runs_on_a_supercell_of_the_equilibrated_cell(finished, tmp_path):
+    run_dir, before, after, summary = _rerun_with(finished, tmp_path, {"supercell": [2, 1, 1], "steps": 20})
+    for stage in ("sample", "label", "train", "validate", "learn"):  # only production and later stages rerun
+        assert after[stage]["finished"] == before[stage]["finished"], stage
+    prod = after["production"]["result"]
+    system = prod["system"]
+    assert system["atoms"] == 64 and system["source"] == "2x1x1 supercell of the equilibrated training start"
+    assert "FIRE 0 steps" in system["equilibration"] and "NVT 20 steps at 900 K" in system["equilibration"]
+    cell = read(run_dir / "configs" / "start.extxyz").cell.lengths()
+    start = read(run_dir / "production" / "start.extxyz")
+    assert len(start) == 64 and np.allclose(start.cell.lengths(), cell * [2, 1, 1])
+    assert prod["steps_done"] == 20 and not prod["stopped_because"] and prod["us_per_atom_step"] > 0
+    assert len(read(prod["trajectory"], index=-1)) == 64  # the MD ran on the larger system
+    assert prod["properties"]["kind"] == "condensed" and prod["properties"]["rdf_frames"] == prod["n_frames"]
+    html = (run_dir / "report.html").read_text()
+    assert "64 atoms (Cu64), 2x1x1 supercell of the equilibrated training start" in html and "µs/atom/step" in html
+    row = next(r for r in summary["stages"] if r["stage"] == "production")
+    assert row["result"].startswith("64 atoms, 20/20 steps")
+
+
+def test_production_runs_on_a_given_structure_relaxed_with_the_potential(finished, tmp_path):
+    cell = bulk("Cu", cubic=True).repeat(2)
+    cell.rattle(0.05, seed=1)
+    tmp_path.mkdir(exist_ok=True)
+    write(tmp_path / "cu-rattled.extxyz", cell)
+    _, _, after, _ = _rerun_with(
+        finished, tmp_path, {"structure": str(tmp_path / "cu-rattled.extxyz"), "supercell": [1, 1, 2], "steps": 20}
+    )
+    system = after["production"]["result"]["system"]
+    assert (
+        system["atoms"] == 64
+        and system["source"].startswith("1x1x2 supercell of ")
+        and "cu-rattled" in system["source"]
+    )
+    assert system["equilibration"].startswith("FIRE ")  # a built structure is relaxed first
+    assert len(read(after["production"]["result"]["trajectory"], index=-1)) == 64

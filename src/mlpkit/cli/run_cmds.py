@@ -52,7 +52,9 @@ def init_cmd(
     name: str | None = typer.Option(None, "--name", help="project name (default: the directory name)"),
     force: bool = typer.Option(False, "--force", help="overwrite an existing mlpkit.yaml"),
 ) -> None:
-    """Write DIRECTORY/mlpkit.yaml for a structure and reference method, with every default written out."""
+    """Write DIRECTORY/mlpkit.yaml for a structure and reference method, with every key written out and documented;
+    a periodic structure (box spec or periodic cell file) gets condensed-phase settings (NPT sampling, exploration
+    and production, stress in the fit, domain 300-400 K)."""
     from mlpkit.config import init_config
 
     path = init_config(

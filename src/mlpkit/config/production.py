@@ -62,12 +62,38 @@ class ProductionSection(_Section):
         "production.traj",
         description="trajectory file in the run directory (.traj: ASE trajectory with momenta; .extxyz also works)",
     )
+    structure: str | None = Field(
+        None,
+        description="production on another system than the training one: a box spec (water-box:1000, 3,000 atoms; "
+        "packed with project.seed) or a structure file (relative to this file; frame 0), relaxed (FIRE, at most 50 "
+        "steps) and run sampling.equilibration steps of NVT with the final potential before production; its "
+        "elements must be among the training structure's, and periodic or not like it. null: the training start "
+        "(the sample stage's equilibrated box, or the molecule)",
+    )
+    supercell: list[int] | None = Field(
+        None,
+        description="[n1, n2, n3]: production on the start (`structure`, or the equilibrated training box) repeated "
+        "n1 x n2 x n3 times along its cell vectors, then sampling.equilibration steps of NVT with the final potential "
+        "so the copies decorrelate ([4, 4, 4] of water-box:16: 3,072 atoms); periodic structures only",
+    )
     viscosity: float = Field(
         0.89e-3,
         gt=0,
         description="Pa·s, shear viscosity of the liquid for the finite-size correction of the diffusion coefficient "
         "of a periodic box (Yeh-Hummer; water at 25 °C: 0.89e-3)",
     )
+
+    @field_validator("supercell")
+    @classmethod
+    def _supercell(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (len(v) != 3 or any(n < 1 for n in v)):
+            raise ValueError(f"a supercell is three repeats >= 1 along the cell vectors, e.g. [4, 4, 4]; got {v}")
+        return v
+
+    @property
+    def new_system(self) -> bool:
+        """Whether production runs on another system than the training start (``structure`` or ``supercell``)."""
+        return self.structure is not None or self.supercell is not None
 
     @model_validator(mode="after")
     def _barostat(self) -> ProductionSection:

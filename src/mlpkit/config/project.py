@@ -122,6 +122,45 @@ class ProjectConfig(_Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _production_system(self, info: ValidationInfo) -> ProjectConfig:
+        """production.structure / production.supercell: the potential knows only the training structure's elements,
+        and a molecule's potential is no model of a periodic system (nor the reverse)."""
+        p = self.production
+        if not (p.enabled and p.new_system):
+            return self
+        from mlpkit.data.structures import structure_elements
+
+        base = Path((info.context or {}).get("base_dir", "."))
+        try:
+            trained, periodic = structure_elements(self.system.structure, base, self.system.index)
+        except MlpkitError:
+            return self  # the system section's own check reports what is wrong with the structure
+        if p.structure is not None:
+            try:
+                elements, prod_periodic = structure_elements(p.structure, base)
+            except MlpkitError as exc:
+                raise ValueError(f"@production.structure {exc}") from None
+            unknown = sorted(elements - trained)
+            if unknown:
+                raise ValueError(
+                    f"@production.structure {p.structure!r} holds {', '.join(unknown)}, which the training "
+                    f"structure {self.system.structure!r} ({', '.join(sorted(trained))}) has not: the potential "
+                    "knows only the elements it was trained on"
+                )
+            if prod_periodic != periodic:
+                kinds = ("a periodic cell", "a molecule")
+                raise ValueError(
+                    f"@production.structure {p.structure!r} is {kinds[not prod_periodic]} but the training structure "
+                    f"{self.system.structure!r} is {kinds[not periodic]}: a potential trained on one is no model of "
+                    "the other"
+                )
+        if p.supercell is not None and not periodic:
+            raise ValueError(
+                f"@production.supercell repeats a periodic cell, but {self.system.structure!r} is a molecule"
+            )
+        return self
+
     @property
     def domain_temperatures(self) -> list[float]:
         """K, ascending: the declared domain, or (not declared) the sampling and exploration temperatures."""
@@ -176,20 +215,28 @@ class ProjectConfig(_Section):
         """The start structure as an ase.Atoms: a file's frame ``system.index``; a box spec ``NAME-box:N[@DENSITY]``
         packed with ``project.seed`` (periodic; the same box every time); a molecule name with ``system.vacuum`` Å of
         vacuum (non-periodic)."""
+        return self._build_structure(self.system.structure, self.system.index, "system.structure")
+
+    def production_structure_atoms(self):
+        """``production.structure`` as built (frame 0 of a file; a box spec packed with ``project.seed``), or None
+        when production runs on the training start. Not relaxed, not replicated (the production stage does both)."""
+        s = self.production.structure
+        return None if s is None else self._build_structure(s, 0, "production.structure")
+
+    def _build_structure(self, s: str, index: int, key: str):
         from mlpkit.data.boxes import is_box_spec
         from mlpkit.data.structures import molecule_from_name, read_structures, structure_from_name
 
-        s = self.system.structure
         path = self.resolve(s)
         if path.exists():
             images = read_structures(path)
-            if not -len(images) <= self.system.index < len(images):
-                raise InputError(f"system.index {self.system.index} is out of range: {path} holds {len(images)} frames")
-            return images[self.system.index]
+            if not -len(images) <= index < len(images):
+                raise InputError(f"{key}: frame {index} is out of range: {path} holds {len(images)} frames")
+            return images[index]
         if is_box_spec(s):
             return structure_from_name(s, seed=self.project.seed)
         if any(sep in s for sep in ("/", "\\")) or Path(s).suffix:
-            raise InputError(f"system.structure: file {path} does not exist")
+            raise InputError(f"{key}: file {path} does not exist")
         return molecule_from_name(s, vacuum=self.system.vacuum)
 
     # -- I/O -------------------------------------------------------------------------------------------------

@@ -57,6 +57,28 @@ def structure_from_name(name: str, *, vacuum: float = 5.0, seed: int = 0) -> Ato
     return molecule_from_name(name, vacuum=vacuum)
 
 
+def structure_elements(source: str, base_dir: str | Path = ".", index: int = 0) -> tuple[set[str], bool]:
+    """(elements, periodic in all three directions) of what ``source`` names, without packing a box: a file
+    (relative to ``base_dir``; frame ``index``), a box spec (its molecule's elements; periodic) or a G2 molecule name
+    (non-periodic). Raises :class:`InputError` for what cannot be read."""
+    from mlpkit.data.boxes import parse_box_spec
+
+    path = Path(source).expanduser()
+    path = path if path.is_absolute() else Path(base_dir) / path
+    if path.exists():
+        images = read_structures(path)
+        if not -len(images) <= index < len(images):
+            raise InputError(f"frame {index} is out of range: {path} holds {len(images)} frames")
+        atoms = images[index]
+        return set(atoms.get_chemical_symbols()), bool(atoms.pbc.all())
+    if is_box_spec(source):
+        name, _, _ = parse_box_spec(source)
+        return set(molecule_from_name(name).get_chemical_symbols()), True
+    if any(sep in str(source) for sep in ("/", "\\")) or Path(str(source)).suffix:
+        raise InputError(f"structure file {path} does not exist")
+    return set(molecule_from_name(str(source)).get_chemical_symbols()), False
+
+
 def molecule_from_name(name: str, vacuum: float = 5.0) -> Atoms:
     """A molecule from ASE's G2 collection (e.g. ``H2O``, ``CH3CH2OH``) centred in a box with ``vacuum`` Å."""
     from ase.build import molecule

@@ -17,6 +17,8 @@ from mlpkit.errors import InputError
 
 #: 1 Å²/fs in cm²/s
 A2_PER_FS_IN_CM2_PER_S = 1e-16 / 1e-15
+#: complex numbers one FFT of a block of atoms' positions holds at most (2**23: 134 MB)
+FFT_BLOCK_ELEMENTS = 2**23
 
 
 @dataclass
@@ -62,19 +64,24 @@ def mean_squared_displacement(positions: np.ndarray, max_lag: int | None = None)
     ``positions`` (n_frames, n_atoms, 3), unwrapped.
     """
     x = np.asarray(positions, dtype=float)
-    n = x.shape[0]
+    n, n_atoms = x.shape[0], x.shape[1]
     max_lag = n if max_lag is None else min(int(max_lag), n)
-    # MSD(k) = <x(t+k)²> + <x(t)²> - 2<x(t)x(t+k)>; the cross term by FFT (Calandrini et al., nMoldyn).
-    sq = np.sum(x**2, axis=2)  # (n, n_atoms)
-    f = np.fft.rfft(x, n=2 * n, axis=0)
-    cross = np.fft.irfft(np.abs(f) ** 2, axis=0)[:n].sum(axis=2)  # (n, n_atoms)
-    cross /= (n - np.arange(n))[:, None]
-    cumsq = np.concatenate([np.zeros((1, sq.shape[1])), np.cumsum(sq, axis=0)])  # (n+1, n_atoms)
     k = np.arange(n)
-    late = cumsq[n][None, :] - cumsq[k]  # sum_{t=k}^{n-1} x_t²
-    early = cumsq[n - k]  # sum_{t=0}^{n-k-1} x_t²
-    msd = (late + early) / (n - k)[:, None] - 2 * cross
-    return np.clip(msd.mean(axis=1)[:max_lag], 0.0, None)
+    total = np.zeros(n)
+    # blocks of atoms, so the FFT of a large box stays within FFT_BLOCK_ELEMENTS (the MSD is a mean over atoms)
+    block = max(1, FFT_BLOCK_ELEMENTS // (2 * n * 3))
+    for a0 in range(0, n_atoms, block):
+        part = x[:, a0 : a0 + block]
+        # MSD(k) = <x(t+k)²> + <x(t)²> - 2<x(t)x(t+k)>; the cross term by FFT (Calandrini et al., nMoldyn).
+        sq = np.sum(part**2, axis=2)  # (n, atoms of the block)
+        f = np.fft.rfft(part, n=2 * n, axis=0)
+        cross = np.fft.irfft(np.abs(f) ** 2, axis=0)[:n].sum(axis=2)  # (n, atoms of the block)
+        cross /= (n - k)[:, None]
+        cumsq = np.concatenate([np.zeros((1, sq.shape[1])), np.cumsum(sq, axis=0)])  # (n+1, atoms of the block)
+        late = cumsq[n][None, :] - cumsq[k]  # sum_{t=k}^{n-1} x_t²
+        early = cumsq[n - k]  # sum_{t=0}^{n-k-1} x_t²
+        total += ((late + early) / (n - k)[:, None] - 2 * cross).sum(axis=1)
+    return np.clip((total / n_atoms)[:max_lag], 0.0, None)
 
 
 def diffusion_coefficient(

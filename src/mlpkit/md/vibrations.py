@@ -17,6 +17,8 @@ from mlpkit.errors import InputError
 
 #: speed of light in cm/fs, to turn a frequency in 1/fs into a wavenumber in cm⁻¹
 C_CM_PER_FS = 2.99792458e-5
+#: complex numbers one FFT of a block of atoms' signals holds at most (2**23: 134 MB), so spectra of large boxes fit
+FFT_BLOCK_ELEMENTS = 2**23
 
 
 def is_molecule(atoms: Atoms) -> bool:
@@ -86,7 +88,15 @@ def vibrational_spectrum(
     signal = v * np.sqrt(masses)[None, :, None]
     window = np.hanning(n)[:, None, None]
     nfft = 4 * int(2 ** np.ceil(np.log2(n)))
-    spec = np.sum(np.abs(np.fft.rfft(signal * window, n=nfft, axis=0)) ** 2, axis=(1, 2))
+    # blocks of atoms, so a large box's transform stays within FFT_BLOCK_ELEMENTS (3,000 atoms x 10,000 frames
+    # padded to 65,536 would be 4.7 GB at once); the spectrum and the VACF are sums over atoms, so this is exact
+    block = max(1, FFT_BLOCK_ELEMENTS // (nfft * 3))
+    spec = np.zeros(nfft // 2 + 1)
+    full = np.zeros(n)
+    for a0 in range(0, signal.shape[1], block):
+        part = signal[:, a0 : a0 + block]
+        spec += np.sum(np.abs(np.fft.rfft(part * window, n=nfft, axis=0)) ** 2, axis=(1, 2))
+        full += np.fft.irfft(np.abs(np.fft.rfft(part, n=2 * n, axis=0)) ** 2, axis=0)[:n].sum(axis=(1, 2))
     freq = np.fft.rfftfreq(nfft, d=dt) / C_CM_PER_FS
     keep = freq >= 0
     freq, spec = freq[keep], spec[keep]
@@ -96,8 +106,7 @@ def vibrational_spectrum(
     idx, props = find_peaks(np.where(mask, intensity, 0.0), prominence=prominence)
     order = np.argsort(props["prominences"])[::-1][:max_peaks]
     peaks = sorted(float(freq[idx[k]]) for k in order)
-    # Normalised VACF (unpadded, mass-weighted), averaged over time origins, for the plot.
-    full = np.fft.irfft(np.abs(np.fft.rfft(signal, n=2 * n, axis=0)) ** 2, axis=0)[:n].sum(axis=(1, 2))
+    # Normalised VACF (unpadded, mass-weighted; summed above), averaged over time origins, for the plot.
     full = full / (n - np.arange(n))
     vacf = full / full[0] if full[0] != 0 else full
     return VibrationalSpectrum(

@@ -8,6 +8,7 @@ from pathlib import Path
 from mlpkit.files import atomic_write_images, atomic_write_json
 from mlpkit.workflows.engine import Step
 from mlpkit.workflows.project.context import ProjectRun, relaxed
+from mlpkit.workflows.project.production_system import production_start
 from mlpkit.workflows.project.validate import validation_reference_frequencies
 
 
@@ -45,10 +46,11 @@ class Production(Step):
         out_dir.mkdir(parents=True, exist_ok=True)
         warn, stop, scale, origin = watchdog_bounds(run)
         dog = UncertaintyWatchdog(warn, stop, scale=scale)
-        start = run.start
+        start, system = production_start(run, pot)
         npt = f" at {p.pressure:g} bar (barostat {p.barostat_time:g} fs)" if p.ensemble == "npt" else ""
         run.say(
-            f"{p.ensemble.upper()} {p.temperature:g} K{npt}, {p.steps} x {p.timestep:g} fs; watchdog warn {warn:.3g} / "
+            f"{p.ensemble.upper()} {p.temperature:g} K{npt}, {len(start)} atoms, {p.steps} x {p.timestep:g} fs; "
+            f"watchdog warn {warn:.3g} / "
             f"stop {stop:.3g} eV/Å ({origin}; σ scale {scale:.3g})"
         )
         res = run_md(
@@ -103,8 +105,11 @@ class Production(Step):
             props = {"skipped": f"only {len(frames)} frames recorded: too few for properties"}
         temps = res.temperatures
         result = {
+            "system": system,
             "steps_done": res.steps_done,
             "steps": p.steps,
+            # µs of wall time per atom and step (the MD loop with the watchdog, trajectory writing included)
+            "us_per_atom_step": 1e6 * res.seconds / (res.steps_done * len(start)) if res.steps_done else None,
             "stopped_because": res.stopped_because,
             "n_frames": len(frames),
             "n_uncertain": len(res.uncertain_frames),

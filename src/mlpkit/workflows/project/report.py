@@ -13,6 +13,7 @@ from mlpkit.config.project import commented_yaml
 from mlpkit.workflows.engine import Step
 from mlpkit.workflows.project.context import ProjectRun
 from mlpkit.workflows.project.formatting import format_number as _fmt
+from mlpkit.workflows.project.production_system import system_text
 from mlpkit.workflows.project.report_domain import domain_section, physics_section
 from mlpkit.workflows.project.report_liquid import LIQUID_FIGURES, liquid_section
 from mlpkit.workflows.project.summary import STAGES, stage_summary
@@ -194,6 +195,7 @@ def _production_section(page, run: ProjectRun) -> None:
                 + (f" and {p.pressure:g} bar (barostat period {p.barostat_time:g} fs)" if p.ensemble == "npt" else "")
                 + f", timestep {p.timestep:g} fs",
             ],
+            ["system", system_text(res.get("system"))],
             ["steps run", f"{res.get('steps_done')} of {res.get('steps')}"],
             ["stopped because", res.get("stopped_because") or "completed"],
             ["mean temperature", _temperature_text(res)],
@@ -204,7 +206,10 @@ def _production_section(page, run: ProjectRun) -> None:
             ["max uncertainty seen", f"{_fmt(res.get('max_uncertainty'))} eV/Å"],
             ["uncertain frames saved", f"{res.get('n_uncertain')} → {res.get('uncertain_file')}"],
             ["trajectory", res.get("trajectory")],
-            ["wall time", f"{_fmt(res.get('seconds'), '{:.1f}')} s"],
+            [
+                "wall time",
+                f"{_fmt(res.get('seconds'), '{:.1f}')} s ({_fmt(res.get('us_per_atom_step'), '{:.2f}')} µs/atom/step)",
+            ],
         ],
     )
     _image(page, res.get("md_plot"), "temperature and committee uncertainty along the run", wide=True)

@@ -75,6 +75,8 @@ LATER_DEFAULTS = {
     "production.pressure": 1.0,
     "production.barostat_time": 1000.0,
     "production.viscosity": 0.89e-3,
+    "production.structure": None,
+    "production.supercell": None,
     "execution.train_processes": None,
     "active_learning.baseline.points": "curve",
     "model.fit.force_relative": 0.0,

@@ -60,8 +60,10 @@ def stage_summary(stage: str, result: dict) -> str:
         return "; ".join(bits)
     if stage == "production":
         stop = result.get("stopped_because") or "completed"
+        atoms = (result.get("system") or {}).get("atoms")
         return (
-            f"{result.get('steps_done')}/{result.get('steps')} steps ({stop}); {result.get('n_uncertain')} uncertain "
+            (f"{atoms:,} atoms, " if atoms else "")
+            + f"{result.get('steps_done')}/{result.get('steps')} steps ({stop}); {result.get('n_uncertain')} uncertain "
             f"frames; max σ {f(result.get('max_uncertainty'))} eV/Å"
         )
     if stage == "speed":
