@@ -95,15 +95,20 @@ class _GroupStamp:
         return super().from_function(py_func, py_file)
 
 
-class _UserProvidedLocator(_GroupStamp, caching.UserProvidedCacheLocator):
+def _numba_class(name: str) -> type:
+    """A class of numba's caching module (older numba releases named them with a leading underscore)."""
+    return getattr(caching, name, None) or getattr(caching, "_" + name)
+
+
+class _UserProvidedLocator(_GroupStamp, _numba_class("UserProvidedCacheLocator")):
     """``NUMBA_CACHE_DIR``, with the group's stamp."""
 
 
-class _InTreeLocator(_GroupStamp, caching.InTreeCacheLocator):
+class _InTreeLocator(_GroupStamp, _numba_class("InTreeCacheLocator")):
     """``__pycache__`` beside the source file, with the group's stamp."""
 
 
-class _UserWideLocator(_GroupStamp, caching.UserWideCacheLocator):
+class _UserWideLocator(_GroupStamp, _numba_class("UserWideCacheLocator")):
     """The user's numba cache directory, with the group's stamp."""
 
 
@@ -115,6 +120,6 @@ def install() -> None:
     directories, in numba's order). Idempotent; call before the kernel decorators run."""
     if not any(os.path.realpath(PACKAGE / s) in _GROUPS for s in KERNEL_SOURCES):
         share_stamp(PACKAGE / s for s in KERNEL_SOURCES)
-    classes = caching.CacheImpl._locator_classes
+    classes = _numba_class("CacheImpl")._locator_classes
     if classes[: len(_LOCATORS)] != list(_LOCATORS):
         classes[:] = [*_LOCATORS, *(c for c in classes if c not in _LOCATORS)]
