@@ -29,6 +29,7 @@ import math
 import numpy as np
 from numba import njit
 
+from mlpkit.descriptors import kernel_cache
 from mlpkit.descriptors.kernels import (
     _FASTMATH,
     _lookup,
@@ -36,6 +37,8 @@ from mlpkit.descriptors.kernels import (
     _lookup_value,
     _monomials,
 )
+
+kernel_cache.install()  # before any cache=True kernel: one cache stamp over all kernel sources
 
 
 @njit(cache=True, nogil=True)

@@ -38,6 +38,9 @@ import numpy as np
 from numba import njit, prange
 
 from mlpkit.descriptors import atom_kernels as ak
+from mlpkit.descriptors import kernel_cache
+
+kernel_cache.install()  # before any cache=True kernel: one cache stamp over all kernel sources
 
 #: numba's threading layer for the parallel kernels (module docstring: fork-safe, sleeping idle workers)
 THREADING_LAYER = "workqueue"

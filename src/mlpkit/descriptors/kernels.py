@@ -29,6 +29,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from mlpkit.descriptors import kernel_cache
+
+kernel_cache.install()  # before any cache=True kernel: one cache stamp over all kernel sources
+
 #: LLVM fast-math flags: FMA contraction and reassociation of sums (vectorised reductions). No "nnan"/"ninf",
 #: so NaN and inf still propagate: a broken input stays visible.
 _FASTMATH = {"contract", "reassoc", "nsz", "arcp"}

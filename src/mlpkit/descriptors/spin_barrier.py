@@ -28,6 +28,10 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from mlpkit.descriptors import kernel_cache
+
+kernel_cache.install()  # before any cache=True kernel: one cache stamp over all kernel sources
+
 #: int64 slots per block in ``flags``: one 64-byte cache line each (blocks never write a shared line)
 STRIDE = 8
 

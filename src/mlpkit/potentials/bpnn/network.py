@@ -25,7 +25,8 @@ from mlpkit.potentials.bpnn.step_kernels import fused_blocks, step_energy_forces
 COMPILED_NETWORKS_FROM = 2
 #: on several threads, one launch for features, networks and forces (step_kernels) instead of four; the
 #: opt-in (environment variable MLPKIT_FUSED_STEP=1): the one-launch step. Off by default: its test saw energies
-#: differ from the separate launches in 2 of 15 runs (under load, not reproduced since; docs/benchmarks/md-speed.md)
+#: differ from the separate launches in 2 of 15 runs, not reproduced in 1,248 comparisons since; stale numba caches
+#: of launchers (fixed: descriptors/kernel_cache) are the one cause found, not proven (docs/benchmarks/md-speed.md)
 FUSED_STEP = os.environ.get("MLPKIT_FUSED_STEP", "0") == "1"
 
 _ACTIVATIONS = {

@@ -19,8 +19,11 @@ import torch
 from numba import njit, prange
 
 from mlpkit.descriptors import atom_kernels as ak
+from mlpkit.descriptors import kernel_cache
 from mlpkit.descriptors import kernel_threads as kt
 from mlpkit.descriptors.kernels import _FASTMATH
+
+kernel_cache.install()  # before any cache=True kernel: one cache stamp over all kernel sources
 
 #: activation codes of the compiled networks (torch module classes of ``network._ACTIVATIONS``)
 ACTIVATION_CODES = {"Tanh": 0, "SiLU": 1, "Softplus": 2, "CELU": 3, "GELU": 4}

@@ -16,10 +16,13 @@ import numpy as np
 from numba import njit, prange
 
 from mlpkit.descriptors import atom_kernels as ak
+from mlpkit.descriptors import kernel_cache
 from mlpkit.descriptors import kernel_threads as kt
 from mlpkit.descriptors.graph import PendingVectors
 from mlpkit.descriptors.spin_barrier import STRIDE, barrier, concurrent_blocks, now_ns, stamp
 from mlpkit.potentials.bpnn.network_kernels import _PAD, CompiledNetworks, networks_block
+
+kernel_cache.install()  # before any cache=True kernel: one cache stamp over all kernel sources
 
 #: stages of the launch; per block the timeline holds the start of each stage and the end of its barrier
 STAGES = ("pair vectors", "features", "networks + dE/dM", "forces", "crossing hand-over")

@@ -12,6 +12,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from mlpkit.descriptors import kernel_cache
+
+kernel_cache.install()  # before any cache=True kernel: one cache stamp over all kernel sources
+
 
 @njit(cache=True)
 def _radial(r, rc, r_min, n_radial, out, dout):
