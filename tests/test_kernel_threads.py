@@ -118,7 +118,6 @@ def test_potential_follows_torch_thread_count():
     np.testing.assert_allclose(two.stress, one.stress, atol=1e-12 * np.abs(one.stress).max(), rtol=0)
 
 
-@pytest.mark.slow  # failed 2 of 15 runs (energies differed) on 1 Dec; opt-in step (docs/benchmarks/md-speed.md)
 def test_one_launch_step_equals_separate_launches():
     """On 2 threads the whole evaluation runs in one launch with spin barriers between the stages
     (step_kernels): the same bits as the separate launches (float64 and float32 models, 2 and 3 threads), also
