@@ -106,6 +106,21 @@ def test_self_diffusion_adds_the_correction_to_the_random_walk_value():
     assert sd.box_length == pytest.approx(12.0)
     assert sd.infinite - sd.periodic == pytest.approx(L.yeh_hummer_correction(300.0, 12.0))
     assert sd.to_dict()["D_infinite_cm2_per_s"] == sd.infinite
+    # a random walk is diffusive at every lag: MSD ∝ t, no warning
+    assert sd.diffusion.exponent == pytest.approx(1.0, abs=0.15) and sd.to_dict()["warning"] is None
+
+
+def test_a_ballistic_trajectory_is_flagged_as_too_short_for_diffusion():
+    """Atoms flying at constant velocity (what the first ~0.5 ps of a liquid look like): MSD ∝ t², and the
+    coefficient carries a warning instead of passing for a result."""
+    rng = np.random.default_rng(4)
+    v = rng.normal(0.0, 0.01, (40, 3))  # Å/fs
+    start = rng.uniform(0.0, 10.0, (40, 3))
+    frames = [Atoms("O20H20", positions=start + v * 2.0 * k, cell=[10.0] * 3, pbc=True) for k in range(50)]
+    sd = L.self_diffusion(frames, 2.0, temperature=300.0, element="O")
+    assert sd.diffusion.exponent == pytest.approx(2.0, abs=0.05)
+    warning = sd.to_dict()["warning"]
+    assert warning and "too short" in warning and "t^2.00" in warning
 
 
 def test_density_series_of_prescribed_cells():

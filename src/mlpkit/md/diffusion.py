@@ -17,6 +17,10 @@ from mlpkit.errors import InputError
 
 #: 1 Å²/fs in cm²/s
 A2_PER_FS_IN_CM2_PER_S = 1e-16 / 1e-15
+#: above this exponent α of MSD ∝ t^α the fit window is taken as not yet diffusive (ballistic motion gives 2; liquid
+#: water reaches ~1 after ~1 ps)
+DIFFUSIVE_EXPONENT = 1.3
+
 #: complex numbers one FFT of a block of atoms' positions holds at most (2**23: 134 MB)
 FFT_BLOCK_ELEMENTS = 2**23
 
@@ -35,8 +39,33 @@ class Diffusion:
     slope: float
     intercept: float
 
+    @property
+    def exponent(self) -> float:
+        """α of MSD ∝ t^α over the fit range (log-log least squares): 1 when the motion is diffusive, 2 while it is
+        still ballistic (a trajectory too short for a diffusion coefficient), nan without positive lags/MSD."""
+        t0, t1 = self.fit_range
+        keep = (self.lag >= t0) & (self.lag <= t1) & (self.lag > 0) & (self.msd > 0)
+        if keep.sum() < 2:
+            return float("nan")
+        return float(np.polyfit(np.log(self.lag[keep]), np.log(self.msd[keep]), 1)[0])
+
+    def regime_warning(self) -> str | None:
+        """A sentence when the fit window is not in the diffusive regime (α > :data:`DIFFUSIVE_EXPONENT`)."""
+        alpha = self.exponent
+        if not alpha > DIFFUSIVE_EXPONENT:
+            return None
+        return (
+            f"the MSD grows as t^{alpha:.2f} in the fit window ({self.fit_range[0]:.0f}-{self.fit_range[1]:.0f} fs; "
+            f"diffusive motion: t^1): the trajectory ({self.lag[-1]:.0f} fs) is too short for a diffusion coefficient"
+        )
+
     def to_dict(self) -> dict:
-        return {"D_cm2_per_s": self.coefficient, "fit_range_fs": list(self.fit_range)}
+        return {
+            "D_cm2_per_s": self.coefficient,
+            "fit_range_fs": list(self.fit_range),
+            "msd_exponent": self.exponent,
+            "warning": self.regime_warning(),
+        }
 
 
 def unwrap_positions(frames: Sequence[Atoms]) -> np.ndarray:

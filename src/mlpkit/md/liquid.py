@@ -121,6 +121,8 @@ class SelfDiffusion:
             "temperature_K": self.temperature,
             "viscosity_Pa_s": self.viscosity,
             "fit_range_fs": list(self.diffusion.fit_range),
+            "msd_exponent": self.diffusion.exponent,
+            "warning": self.diffusion.regime_warning(),
         }
 
 

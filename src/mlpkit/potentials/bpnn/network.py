@@ -24,9 +24,9 @@ from mlpkit.potentials.bpnn.step_kernels import fused_blocks, step_energy_forces
 #: the compiled networks run from this many blocks (threads) on; fewer: torch's (as fast on one thread)
 COMPILED_NETWORKS_FROM = 2
 #: on several threads, one launch for features, networks and forces (step_kernels) instead of four: the default
-#: (MLPKIT_FUSED_STEP=0 restores the separate launches). Its test once saw energies differ from the separate
-#: launches (2 of 15 runs, 1 Dec); stale numba caches of launchers, which give exactly that, were found and fixed
-#: (descriptors/kernel_cache); 0 differences in > 2,300 comparisons since (docs/benchmarks/md-speed.md)
+#: (MLPKIT_FUSED_STEP=0 restores the separate launches). It equals them to rounding, not bit for bit: the block
+#: kernels are fast-math (contraction, reassociation), and LLVM may round one differently inside the one launch
+#: (1 ulp of the energy seen; docs/benchmarks/md-speed.md)
 FUSED_STEP = os.environ.get("MLPKIT_FUSED_STEP", "1") != "0"
 
 _ACTIVATIONS = {

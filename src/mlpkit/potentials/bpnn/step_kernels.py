@@ -7,7 +7,9 @@ Each stage keeps its own block layout (features: balanced on own + crossing pair
 counts; forces: balanced on own pairs): block b of every stage runs on the same thread, and a barrier separates
 stages whose blocks read other blocks' rows (forces read dE/dG and dE/dM of neighbour atoms; the hand-over adds
 the crossing pairs' dE/dv to the neighbour atoms). Same arithmetic, in the same order, as the separate launches
-of :mod:`mlpkit.descriptors.kernel_threads` and :mod:`.network_kernels`: the results are bit-identical to them.
+of :mod:`mlpkit.descriptors.kernel_threads` and :mod:`.network_kernels`: the results equal theirs to rounding (the
+block kernels use fast-math contraction/reassociation, so LLVM may round a kernel inlined here differently from the
+same kernel in its own launcher: 1 ulp of the energy seen once) and are the same bits from call to call.
 """
 
 from __future__ import annotations

@@ -149,6 +149,8 @@ def liquid_properties(run: ProjectRun, frames: list, dt: float, out_dir: Path) -
             f"self-diffusion ({d['element']}): {d['D_pbc_cm2_per_s']:.3g} cm²/s in the box, "
             f"{d['D_infinite_cm2_per_s']:.3g} cm²/s with the finite-size correction"
         )
+        if d.get("warning"):
+            run.say(f"  not a result: {d['warning']}")
     if "density" in props:
         rho = props["density"]
         run.say(f"density: {rho['mean_g_per_cm3']:.4f} ± {rho['standard_error_g_per_cm3']:.4f} g/cm³")

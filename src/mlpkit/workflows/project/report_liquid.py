@@ -29,6 +29,8 @@ def liquid_summary(props: dict) -> dict:
             "box": d.get("D_pbc_cm2_per_s"),
             "infinite_box": d.get("D_infinite_cm2_per_s"),
             "box_length_A": d.get("box_length_A"),
+            "msd_exponent": d.get("msd_exponent"),
+            "warning": d.get("warning"),
         }
     rho = props.get("density")
     if rho:
@@ -73,8 +75,11 @@ def liquid_section(page, props: dict, production) -> None:
                 ],
                 ["D extrapolated to an infinite box (cm²/s)", _num(d.get("D_infinite_cm2_per_s"))],
                 ["MSD fit window (fs)", _num(d.get("fit_range_fs"))],
+                ["MSD ∝ t^α in the window: α (diffusive 1, ballistic 2)", _num(d.get("msd_exponent"), "{:.2f}")],
             ],
         )
+        if d.get("warning"):
+            page.add_paragraph(f"Not a result: {d['warning']}.")
         page.add_paragraph(
             ("Experiment for water at 298 K: 2.3e-5 cm²/s. " if water else "")
             + "A run shorter than a few picoseconds has not left the ballistic and caging regime and gives no "
