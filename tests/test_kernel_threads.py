@@ -188,6 +188,43 @@ def test_one_launch_step_equals_separate_launches():
     assert proc.stdout.strip().endswith("ok")
 
 
+def test_one_potential_predicts_from_several_python_threads_at_once():
+    """Three Python threads predicting three different boxes with ONE potential, on 2 kernel threads, through the
+    separate launches (whose scratch arrays the potential shares between launches) and the one-launch step: each
+    thread gets exactly its box's answer from a serial call (the potential's lock serialises whole predictions).
+    In a subprocess with its own 2-thread numba pool."""
+    code = textwrap.dedent(
+        """
+        import sys, threading, numpy as np, torch
+        sys.path.insert(0, TESTS)
+        from test_kernels import _water_box
+        from mlpkit.potentials.bpnn import BPNNPotential, network
+        torch.set_num_threads(2)
+        boxes = [_water_box(6, seed=s) for s in (1, 2, 3)]
+        for fused in (False, True):
+            network.FUSED_STEP = fused
+            pot = BPNNPotential(("H", "O"), hidden=[16, 16], init_seed=3)
+            ref = [pot.predict([b]).forces[0] for b in boxes]
+            bad = []
+            def work(k):
+                for _ in range(6):
+                    f = pot.predict([boxes[k]]).forces[0]
+                    if not np.array_equal(f, ref[k]):
+                        bad.append((k, float(np.abs(f - ref[k]).max())))
+            threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+            [t.start() for t in threads]
+            [t.join() for t in threads]
+            assert not bad, (fused, bad[:3])
+        print("ok")
+        """
+    )
+    code = code.replace("TESTS", repr(str(Path(__file__).parent)))
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith("ok")
+
+
 def _child_predict(queue) -> None:
     atoms = _water_box(7, seed=14)
     pot = BPNNPotential(("H", "O"), hidden=[16], init_seed=6)

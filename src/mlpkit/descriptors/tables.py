@@ -10,6 +10,7 @@ analytic basis. :class:`KernelParameters` holds a descriptor in the flat form th
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -138,6 +139,9 @@ class Workspace:
         self._arrays: dict[str, np.ndarray] = {}
         #: the pair topology of the last neighbour list (``mlpkit.descriptors.kernel_threads.PairTopology``)
         self.topology = None
+        #: held by the potential for a whole prediction: the arrays are shared between its launches, so two Python
+        #: threads predicting with one potential at once would overwrite each other's features and gradients
+        self.lock = threading.RLock()
 
     def __getstate__(self) -> dict:
         return {}  # scratch memory: not worth pickling or copying with the potential

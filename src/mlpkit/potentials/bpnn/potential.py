@@ -176,7 +176,8 @@ class BPNNPotential(Potential):
             return Prediction(np.zeros(0), [], np.zeros((0, 6)) if stress else None)
         if self.module.training:  # eval() walks every submodule: not on every MD step
             self.module.eval()
-        return self._predict(images, stress=stress, batch_atoms=batch_atoms)
+        with self._workspace.lock:  # one prediction at a time per potential: its scratch arrays are shared
+            return self._predict(images, stress=stress, batch_atoms=batch_atoms)
 
     def _predict(self, images: list[Atoms], *, stress: bool, batch_atoms: int = 20000) -> Prediction:
         graphs = self._graphs_for_prediction(images)
@@ -232,7 +233,7 @@ class BPNNPotential(Potential):
         images = list(images)
         self.check_species(images)
         out = []
-        with torch.random.fork_rng(devices=[]):
+        with self._workspace.lock, torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.module.train()
             try:
