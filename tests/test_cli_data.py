@@ -303,3 +303,12 @@ def test_import_refuses_unlabelled_files_without_writing(tmp_path, capsys, water
     code, _out, err = run(capsys, "data", "import", "--db", store, "--input", mixed)
     assert code == 2 and "frame 2 has no energy and forces" in err
     assert digest(store) == before
+
+
+def test_sample_into_a_missing_directory_is_refused_before_any_work(tmp_path, capsys):
+    for kind in ("rattle", "md", "normal-modes"):
+        out = tmp_path / "no" / "such" / f"{kind}.extxyz"
+        calc = () if kind == "rattle" else ("--calc", "emt")
+        code, _out, err = run(capsys, "sample", kind, "--structure", "H2O", *calc, "--out", out)
+        assert code == 2 and "does not exist" in err, (kind, err)
+    assert not (tmp_path / "no").exists()

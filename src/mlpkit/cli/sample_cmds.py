@@ -38,9 +38,13 @@ def sampling_driver(calc: str, params: list[str] | None = None):
     return make_driver(spec)
 
 
-def _read_one(structure: str, index: int) -> Atoms:
+def _read_one(structure: str, index: int, out_path: Path | None = None) -> Atoms:
+    """Structure ``index`` of ``structure``; with ``out_path``, first check that its directory exists (before any
+    work is done for it)."""
     from mlpkit.data import read_structures
 
+    if out_path is not None and not out_path.parent.exists():
+        raise InputError(f"directory {out_path.parent} for {out_path} does not exist")
     images = read_structures(structure)
     try:
         return images[index]
@@ -117,11 +121,9 @@ def sample_md(
     """MD snapshots from a Maxwell-Boltzmann start (centre-of-mass motion and rotation removed)."""
     from mlpkit.sampling import md_snapshots
 
-    atoms = _read_one(structure, index)
+    atoms = _read_one(structure, index, out_path)
     labeler = sampling_driver(calc, calc_param)
     labeler.check(atoms)
-    if not out_path.parent.exists():
-        raise InputError(f"directory {out_path.parent} for {out_path} does not exist")
     frames = md_snapshots(
         atoms,
         labeler,
@@ -154,9 +156,7 @@ def sample_rattle(
     """Random Gaussian displacements of every atom."""
     from mlpkit.sampling import rattle
 
-    atoms = _read_one(structure, index)
-    if not out_path.parent.exists():
-        raise InputError(f"directory {out_path.parent} for {out_path} does not exist")
+    atoms = _read_one(structure, index, out_path)
     frames = rattle(atoms, n, stdev=stdev, seed=seed)
     _write_extxyz(frames, out_path)
     _report_sample(frames, out_path)
@@ -180,11 +180,9 @@ def sample_normal_modes(
     from mlpkit.sampling import harmonic_modes
     from mlpkit.sampling.normal_modes import normal_mode_sampling
 
-    atoms = _read_one(structure, index)
+    atoms = _read_one(structure, index, out_path)
     labeler = sampling_driver(calc, calc_param)
     labeler.check(atoms)
-    if not out_path.parent.exists():
-        raise InputError(f"directory {out_path.parent} for {out_path} does not exist")
     if relax:
         from ase.optimize import BFGS
 
