@@ -118,6 +118,16 @@ def test_potential_follows_torch_thread_count():
     np.testing.assert_allclose(two.stress, one.stress, atol=1e-12 * np.abs(one.stress).max(), rtol=0)
 
 
+def _run_ok(code: str, numba_threads: int) -> None:
+    """Run ``code`` (TESTS: this folder) in a fresh Python with a numba pool of ``numba_threads`` threads and 2 torch
+    threads; it must exit cleanly and print "ok" last (a hang or abort there cannot take the test runner down)."""
+    code = code.replace("TESTS", repr(str(Path(__file__).parent)))
+    env = {**os.environ, "NUMBA_NUM_THREADS": str(numba_threads), "OMP_NUM_THREADS": "2"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith("ok")
+
+
 def test_one_launch_step_equals_separate_launches():
     """On 2 threads the whole evaluation runs in one launch with spin barriers between the stages
     (step_kernels): the separate launches' answer to rounding (float64 and float32 models, 2 and 3 threads) and
@@ -181,11 +191,7 @@ def test_one_launch_step_equals_separate_launches():
         print("ok")
         """
     )
-    code = code.replace("TESTS", repr(str(Path(__file__).parent)))
-    env = {**os.environ, "NUMBA_NUM_THREADS": "3", "OMP_NUM_THREADS": "2"}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip().endswith("ok")
+    _run_ok(code, numba_threads=3)
 
 
 def test_one_potential_predicts_from_several_python_threads_at_once():
@@ -218,11 +224,7 @@ def test_one_potential_predicts_from_several_python_threads_at_once():
         print("ok")
         """
     )
-    code = code.replace("TESTS", repr(str(Path(__file__).parent)))
-    env = {**os.environ, "NUMBA_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip().endswith("ok")
+    _run_ok(code, numba_threads=2)
 
 
 def _child_predict(queue) -> None:
