@@ -45,6 +45,13 @@ class TrainerSettings(Settings):
     scheduler: Literal["exponential", "cosine", "plateau", "constant"] = Field(
         "exponential", description="learning-rate schedule from learning_rate to lr_final"
     )
+    hold_fraction: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="share of the epochs kept at learning_rate before the exponential or cosine decay to lr_final "
+        "over the rest (0: decay from the first epoch)",
+    )
     batch_size: int = Field(8, ge=1, description="configurations per optimiser step")
     patience: int = Field(100, ge=1, description="early stopping: epochs without validation improvement")
     keep: Literal["best", "last"] = Field(

@@ -81,20 +81,38 @@ class Trainer:
         keys = ("learning_rate", "lr_final", "scheduler", "batch_size", "weight_decay", "seed", "epochs")
         # "keep" joins the fingerprint only when not the default, so checkpoints written before it existed resume
         extra = {"keep": self.s["keep"]} if self.s["keep"] != "best" else {}
-        extra.update({k: self.s[k] for k in ("amsgrad", "ema_decay") if self.s[k]})
+        extra.update({k: self.s[k] for k in ("amsgrad", "ema_decay", "hold_fraction") if self.s[k]})
         self.fingerprint = _fingerprint({"fp": fingerprint, **{k: self.s[k] for k in keys}, **extra})
         self.checkpoint_dir = Path(self.s["checkpoint_dir"]) if self.s["checkpoint_dir"] else None
 
     # -- pieces ----------------------------------------------------------------------------------------
 
     def _scheduler(self, opt: torch.optim.Optimizer):
+        """The learning-rate schedule, stepped once per epoch.
+
+        With ``hold_fraction`` h > 0 the decaying schedules (exponential, cosine) keep ``learning_rate`` for the
+        first round(h · epochs) epochs and decay to ``lr_final`` over the rest: training at the high rate for
+        most of the budget and annealing at the end (as MACE's CLI ends on a lower rate) instead of decaying from
+        the first epoch.
+        """
         epochs, lr0, lr1 = int(self.s["epochs"]), float(self.s["learning_rate"]), float(self.s["lr_final"])
         kind = self.s["scheduler"]
-        if kind == "exponential":
+        hold = min(round(float(self.s["hold_fraction"]) * epochs), epochs - 1)
+        if kind == "exponential" and hold == 0:
             gamma = (lr1 / lr0) ** (1.0 / max(epochs - 1, 1))
             return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=gamma)
-        if kind == "cosine":
+        if kind == "cosine" and hold == 0:
             return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=lr1)
+        if kind in ("exponential", "cosine"):
+            ratio = lr1 / lr0
+
+            def held(e: int) -> float:  # epochs 0..hold-1 at lr0, then x = 1/(epochs-hold) .. 1: lr_final last
+                x = min(max(e - hold + 1, 0) / (epochs - hold), 1.0)
+                if kind == "exponential":
+                    return ratio**x
+                return ratio + (1.0 - ratio) * 0.5 * (1.0 + math.cos(math.pi * x))
+
+            return torch.optim.lr_scheduler.LambdaLR(opt, held)
         if kind == "plateau":
             patience = max(5, int(self.s["patience"]) // 4)
             return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=patience, min_lr=lr1)
