@@ -207,3 +207,21 @@ def test_float32_model_uses_float32_arrays_and_agrees_to_float32_precision():
     assert abs(got.energy[0] - ref.energy[0]) < 1e-5 * abs(ref.energy[0])
     np.testing.assert_allclose(got.forces[0], ref.forces[0], atol=1e-5 * np.abs(ref.forces[0]).max(), rtol=0)
     np.testing.assert_allclose(got.stress, ref.stress, atol=1e-5 * np.abs(ref.stress).max(), rtol=0)
+
+
+def test_unrolled_monomial_gradient_equals_the_table_driven_sum():
+    """The kernels' spelled-out derivative sum for angular order 3 is the generic ``dindex``/``dcoef`` sum."""
+    from mlpkit.descriptors.kernels import C_ORDER3, _monomial_gradient3, _monomials
+
+    sf = SymmetryFunctions(SymmetryFunctionSettings(species=("H", "O")))  # default angular order 3
+    args = sf.kernel_parameters().args()
+    parent, direction, dindex, dcoef = args[2], args[3], args[9], args[10]
+    assert parent.shape[0] == C_ORDER3
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        u = rng.normal(size=3)
+        u /= np.linalg.norm(u)
+        mono, adj = np.empty(C_ORDER3), rng.normal(size=C_ORDER3)
+        _monomials(u, parent, direction, mono)
+        generic = [sum(adj[c] * dcoef[c, d] * mono[dindex[c, d]] for c in range(1, C_ORDER3)) for d in range(3)]
+        np.testing.assert_allclose(_monomial_gradient3(adj, mono), generic, rtol=1e-13, atol=1e-14)

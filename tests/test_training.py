@@ -223,3 +223,22 @@ def test_force_relative_weighs_large_forces_down_and_small_ones_as_before():
     # weights 1 (|F| = 0) and (1/(9+1))² = 0.01 (|F| = 9 eV/Å)
     assert float(rel) == pytest.approx((0.01 + 0.01 * 0.01) / 6)
     assert stats_rel == stats  # the reported errors stay absolute
+
+
+@pytest.mark.parametrize("scheduler", ["exponential", "cosine"])
+def test_hold_fraction_keeps_the_initial_rate_then_decays_to_the_final_one(water_frames, scheduler):
+    train = water_frames[:6]
+    settings = {"epochs": 10, "progress": False, "batch_size": 3, "keep": "last", "scheduler": scheduler}
+    pot = create_potential("bpnn", train, **SMALL)
+    hist = pot.fit(train, learning_rate=1e-2, lr_final=1e-4, hold_fraction=0.6, **settings)
+    lrs = [r["lr"] for r in hist.epochs]  # the rate each epoch trained with
+    assert lrs[:6] == [1e-2] * 6
+    assert all(a > b for a, b in zip(lrs[5:], lrs[6:], strict=False))  # then strictly decreasing
+    assert lrs[-1] == pytest.approx(1e-4, rel=1e-12)
+    # without a hold the schedule decays from the first epoch, as before
+    plain = create_potential("bpnn", train, **SMALL).fit(train, learning_rate=1e-2, lr_final=1e-4, **settings)
+    assert plain.epochs[1]["lr"] < 1e-2
+    if scheduler == "exponential":
+        assert plain.epochs[-1]["lr"] == pytest.approx(1e-4, rel=1e-9)
+    with pytest.raises(InputError, match="hold_fraction"):
+        create_potential("bpnn", train, **SMALL).fit(train, hold_fraction=1.0, progress=False)

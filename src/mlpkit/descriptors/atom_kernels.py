@@ -32,9 +32,11 @@ from numba import njit
 from mlpkit.descriptors import kernel_cache
 from mlpkit.descriptors.kernels import (
     _FASTMATH,
+    C_ORDER3,
     _lookup,
     _lookup_derivative,
     _lookup_value,
+    _monomial_gradient,
     _monomials,
 )
 
@@ -203,16 +205,28 @@ def features_block(a0, a1, vectors, centers, neighbors, species, half, own_start
     start = np.zeros(L + 2, dtype=np.int64)  # monomials ordered by degree: degree n owns start[n]:start[n+1]
     for c in range(C):
         start[degree[c] + 1] = c + 1
+    prod = np.empty(KC)
     for i in range(a0, a1):
         for q in range(pair_a.shape[0]):
-            ma, mb = M[i, pair_a[q]], M[i, pair_b[q]]
+            ma, mb = Mf[i, pair_a[q]], Mf[i, pair_b[q]]
+            for x in range(KC):  # all products first (vectorised), then the sums by degree
+                prod[x] = ma[x] * mb[x]
             for k in range(K):
-                col = base + (q * K + k) * (L + 1)
-                for n in range(L + 1):
-                    acc = 0.0
-                    for c in range(start[n], start[n + 1]):
-                        acc += ma[k, c] * mb[k, c]
-                    G[i, col + n] = acc
+                pk = prod[k * C : (k + 1) * C]
+                gk = G[i, base + (q * K + k) * (L + 1) : base + (q * K + k + 1) * (L + 1)]
+                if C == C_ORDER3:  # unrolled: four independent short sums
+                    gk[0] = pk[0]
+                    gk[1] = pk[1] + pk[2] + pk[3]
+                    gk[2] = (pk[4] + pk[5]) + (pk[6] + pk[7]) + (pk[8] + pk[9])
+                    gk[3] = ((pk[10] + pk[11]) + (pk[12] + pk[13]) + (pk[14] + pk[15])) + (
+                        (pk[16] + pk[17]) + (pk[18] + pk[19])
+                    )
+                else:
+                    for n in range(L + 1):
+                        acc = 0.0
+                        for c in range(start[n], start[n + 1]):
+                            acc += pk[c]
+                        gk[n] = acc
 
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
@@ -319,11 +333,7 @@ def forces_block(a0, a1, vectors, neighbors, species, image, half, own_start, ow
                         dot += gmp[k * C + c] * mono[c]
                         adj[c] += a * gmp[k * C + c]
                     dedr += dga[k] * dot
-                # d mono_c / d u_d = dcoef[c, d] mono[dindex[c, d]]: three independent sums
-                for c in range(1, C):
-                    dux += adj[c] * dcoef[c, 0] * mono[dindex[c, 0]]
-                    duy += adj[c] * dcoef[c, 1] * mono[dindex[c, 1]]
-                    duz += adj[c] * dcoef[c, 2] * mono[dindex[c, 2]]
+                dux, duy, duz = _monomial_gradient(adj, mono, dindex, dcoef)
             # u = v / r: dE/dv = dE/dr u + (1 - u u^T) dE/du / r
             proj = dux * ux + duy * uy + duz * uz
             gx = dedr * ux + (dux - proj * ux) * inv_r

@@ -100,6 +100,42 @@ def _monomials(u, parent, direction, mono) -> None:
         mono[c] = mono[parent[c]] * u[direction[c]]
 
 
+#: monomials of the default angular order 3 (1 + 3 + 6 + 10): the kernels spell out their derivative sums
+#: (:func:`_monomial_gradient3`) instead of gathering through ``dindex``/``dcoef``
+C_ORDER3 = 20
+
+
+@njit(cache=True, inline="always", fastmath=_FASTMATH)
+def _monomial_gradient3(adj, mono) -> tuple[float, float, float]:
+    """``Σ_c adj[c] ∂mono_c/∂u_d`` (d = x, y, z) for angular order 3, the order of
+    :func:`mlpkit.descriptors.symmetry._monomials`: ∂(x^a y^b z^c)/∂x = a x^(a-1) y^b z^c, so every term is
+    a degree ≤ 2 monomial times the adjoint of its child along d (``tests/test_kernels.py`` checks it against
+    the table-driven sum). Unrolled: the generic sum costs 57 index loads per pair."""
+    dx = (adj[1] * mono[0] + 2.0 * adj[4] * mono[1] + adj[5] * mono[2] + adj[6] * mono[3]
+          + 3.0 * adj[10] * mono[4] + 2.0 * adj[11] * mono[5] + 2.0 * adj[12] * mono[6] + adj[13] * mono[7]
+          + adj[14] * mono[8] + adj[15] * mono[9])  # fmt: skip
+    dy = (adj[2] * mono[0] + adj[5] * mono[1] + 2.0 * adj[7] * mono[2] + adj[8] * mono[3] + adj[11] * mono[4]
+          + 2.0 * adj[13] * mono[5] + adj[14] * mono[6] + 3.0 * adj[16] * mono[7] + 2.0 * adj[17] * mono[8]
+          + adj[18] * mono[9])  # fmt: skip
+    dz = (adj[3] * mono[0] + adj[6] * mono[1] + adj[8] * mono[2] + 2.0 * adj[9] * mono[3] + adj[12] * mono[4]
+          + adj[14] * mono[5] + 2.0 * adj[15] * mono[6] + adj[17] * mono[7] + 2.0 * adj[18] * mono[8]
+          + 3.0 * adj[19] * mono[9])  # fmt: skip
+    return dx, dy, dz
+
+
+@njit(cache=True, inline="always", fastmath=_FASTMATH)
+def _monomial_gradient(adj, mono, dindex, dcoef) -> tuple[float, float, float]:
+    """``Σ_c adj[c] ∂mono_c/∂u_d`` for any order: ∂mono_c/∂u_d = dcoef[c, d] mono[dindex[c, d]]."""
+    if mono.shape[0] == C_ORDER3:
+        return _monomial_gradient3(adj, mono)
+    dx = dy = dz = 0.0
+    for c in range(1, mono.shape[0]):
+        dx += adj[c] * dcoef[c, 0] * mono[dindex[c, 0]]
+        dy += adj[c] * dcoef[c, 1] * mono[dindex[c, 1]]
+        dz += adj[c] * dcoef[c, 2] * mono[dindex[c, 2]]
+    return dx, dy, dz
+
+
 @njit(cache=True, fastmath=_FASTMATH)
 def pair_vectors(positions, i, j, shifts, cell):
     """Pair vectors (P, 3) Å: ``positions[j] - positions[i] + shifts @ cell`` (shifts integer (P, 3))."""

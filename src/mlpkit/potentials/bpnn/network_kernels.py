@@ -58,15 +58,33 @@ TILE = 16
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _dots(weights, offset, n_rows, n_cols, X, nt, out) -> None:
     """``out[t, r] = Σ_c A[r, c] X[t, c]`` for t < nt, with A (n_rows, n_cols) stored row-major in ``weights``
-    from ``offset``: four rows at a time, so each X element loaded feeds four multiply-adds (eight: no faster)
-    (the loop over c vectorises; views keep numba's indices provably non-negative: no wrap-around tests)."""
+    from ``offset``: four rows and two atoms at a time, eight sums in registers, so each element loaded feeds
+    two or four multiply-adds (1.4-1.5x faster than four rows of one atom; three atoms: no faster). The loop
+    over c vectorises; views keep numba's indices provably non-negative (no wrap-around tests)."""
     r = 0
     while r + 4 <= n_rows:
         w0 = weights[offset + r * n_cols : offset + (r + 1) * n_cols]
         w1 = weights[offset + (r + 1) * n_cols : offset + (r + 2) * n_cols]
         w2 = weights[offset + (r + 2) * n_cols : offset + (r + 3) * n_cols]
         w3 = weights[offset + (r + 3) * n_cols : offset + (r + 4) * n_cols]
-        for t in range(nt):
+        t = 0
+        while t + 2 <= nt:
+            x, y = X[t], X[t + 1]
+            a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = 0.0
+            for c in range(n_cols):
+                xc, yc = x[c], y[c]
+                a0 += w0[c] * xc
+                a1 += w1[c] * xc
+                a2 += w2[c] * xc
+                a3 += w3[c] * xc
+                b0 += w0[c] * yc
+                b1 += w1[c] * yc
+                b2 += w2[c] * yc
+                b3 += w3[c] * yc
+            out[t, r], out[t, r + 1], out[t, r + 2], out[t, r + 3] = a0, a1, a2, a3
+            out[t + 1, r], out[t + 1, r + 1], out[t + 1, r + 2], out[t + 1, r + 3] = b0, b1, b2, b3
+            t += 2
+        if t < nt:
             x = X[t]
             a0 = a1 = a2 = a3 = 0.0
             for c in range(n_cols):
