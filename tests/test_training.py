@@ -242,3 +242,5 @@ def test_hold_fraction_keeps_the_initial_rate_then_decays_to_the_final_one(water
         assert plain.epochs[-1]["lr"] == pytest.approx(1e-4, rel=1e-9)
     with pytest.raises(InputError, match="hold_fraction"):
         create_potential("bpnn", train, **SMALL).fit(train, hold_fraction=1.0, progress=False)
+    with pytest.raises(InputError, match="hold_fraction applies"):
+        create_potential("bpnn", train, **SMALL).fit(train, hold_fraction=0.5, scheduler="plateau", progress=False)

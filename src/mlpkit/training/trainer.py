@@ -83,6 +83,10 @@ class Trainer:
         extra = {"keep": self.s["keep"]} if self.s["keep"] != "best" else {}
         extra.update({k: self.s[k] for k in ("amsgrad", "ema_decay", "hold_fraction") if self.s[k]})
         self.fingerprint = _fingerprint({"fp": fingerprint, **{k: self.s[k] for k in keys}, **extra})
+        if self.s["hold_fraction"] and self.s["scheduler"] not in ("exponential", "cosine"):
+            raise InputError(
+                f"hold_fraction applies to the exponential and cosine schedules, not to {self.s['scheduler']!r}"
+            )
         self.checkpoint_dir = Path(self.s["checkpoint_dir"]) if self.s["checkpoint_dir"] else None
 
     # -- pieces ----------------------------------------------------------------------------------------
@@ -98,6 +102,7 @@ class Trainer:
         epochs, lr0, lr1 = int(self.s["epochs"]), float(self.s["learning_rate"]), float(self.s["lr_final"])
         kind = self.s["scheduler"]
         hold = min(round(float(self.s["hold_fraction"]) * epochs), epochs - 1)
+        # without a hold, torch's own schedulers as before: checkpoints written with them keep resuming
         if kind == "exponential" and hold == 0:
             gamma = (lr1 / lr0) ** (1.0 / max(epochs - 1, 1))
             return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=gamma)
