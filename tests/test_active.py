@@ -56,7 +56,7 @@ def test_config_defaults_and_key_paths_of_errors():
         ActiveLearningConfig.from_dict({})
 
 
-@pytest.mark.parametrize("name", ["learn-water.yaml", "learn-ethanol.yaml"])
+@pytest.mark.parametrize("name", ["learn-water.yaml", "learn-ethanol.yaml", "learn-ethanol-mace.yaml"])
 def test_example_configs_validate(name):
     cfg = ActiveLearningConfig.from_yaml(REPO / "examples" / name)
     assert cfg.reference["method"] == "pyscf"
