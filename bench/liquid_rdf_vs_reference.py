@@ -1,18 +1,24 @@
 """The issue's RDF bar: the MLP's radial distribution functions against the reference method's own MD of the same box
 at the same conditions. From a project run directory: both run NVT (Langevin) from the equilibrated start
-(``configs/start.extxyz``) at the same temperature, timestep and seed; the first ``--skip`` steps are dropped; the
-partial RDFs are compared by first-peak position (bar: within 0.05 Å) and height (bar: within 10 %).
+(``configs/start.extxyz``) at the same temperature and timestep; the first ``--skip`` steps are dropped; the partial
+RDFs are compared by first-peak position (bar: within 0.05 Å) and height (bar: within 10 %).
 
     OMP_NUM_THREADS=1 python bench/liquid_rdf_vs_reference.py examples/liquid-water/run --method gfn2 \
         --temperature 300 --steps 4000 --skip 1000 --interval 4
 
-(4,000 GFN2-xTB steps of the 16-water box are ~2 CPU hours: docs/benchmarks/liquid-water.md.) CPU time (user + sys)
-is printed beside wall time.
+4,000 GFN2-xTB steps of the 16-water box are ~2 CPU hours (docs/benchmarks/liquid-water.md), so the reference run is
+kept and resumable: its frames go to ``--reference-dir`` (default ``runs/liquid-reference/<method>-<T>K-<dt>fs-seed<N>-
+<hash of the start>``) as numbered parts, flushed frame by frame; a killed run continues from its last frame (positions
+and momenta; the thermostat's noise of a later part is seeded ``seed + part``) and a finished one is read back, so a
+better MLP is compared against the same reference trajectory without recomputing it. ``--reference-only`` runs (or
+continues) the reference MD alone, e.g. at ``nice 19`` in the background. CPU time (user + sys) is printed beside
+wall time.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -23,20 +29,73 @@ def _cpu() -> float:
     return t.user + t.system
 
 
-def rdfs_of_md(start, calculator, args) -> tuple[dict, float, float]:
-    """Partial RDFs of an NVT run of ``calculator`` from ``start``; (rdfs, wall s, CPU s)."""
+def _md(start, calculator, args, *, steps: int, seed: int, trajectory=None, fresh: bool = True):
     from mlpkit.md.dynamics import run_md
-    from mlpkit.md.liquid import partial_rdfs
 
-    w, c = time.perf_counter(), _cpu()
     res = run_md(
-        start, calculator, ensemble="nvt", temperature=args.temperature, timestep=args.timestep, steps=args.steps,
-        friction=args.friction, interval=args.interval, seed=args.seed,
+        start, calculator, ensemble="nvt", temperature=args.temperature, timestep=args.timestep, steps=steps,
+        friction=args.friction, interval=args.interval, seed=seed, trajectory=trajectory, progress=True,
+        initial_velocities=fresh,
     )  # fmt: skip
-    frames = [f for f in res.frames if f.info["step"] > args.skip]
-    if res.stopped_because or not frames:
+    if res.stopped_because:
         raise SystemExit(f"MD stopped after {res.steps_done} steps: {res.stopped_because}")
-    return partial_rdfs(frames), time.perf_counter() - w, _cpu() - c
+    return res
+
+
+def mlp_frames(start, calculator, args) -> tuple[list, float, float]:
+    """Frames (global ``step`` in info) of the MLP's NVT run from ``start``; (frames, wall s, CPU s)."""
+    w, c = time.perf_counter(), _cpu()
+    res = _md(start, calculator, args, steps=args.steps, seed=args.seed)
+    return res.frames, time.perf_counter() - w, _cpu() - c
+
+
+def _read_part(path: Path) -> list:
+    """Every complete frame of a part file (a run killed while writing leaves a partial last frame)."""
+    from ase.io import iread
+
+    frames = []
+    try:
+        for frame in iread(path, format="extxyz"):
+            frames.append(frame)
+    except Exception:  # a truncated last frame: keep the complete ones before it
+        pass
+    return frames
+
+
+def reference_dir(start, args) -> Path:
+    digest = hashlib.sha256(start.positions.tobytes() + start.cell.array.tobytes()).hexdigest()[:8]
+    name = f"{args.method}-{args.temperature:g}K-{args.timestep:g}fs-seed{args.seed}-{digest}"
+    return args.reference_dir or Path("runs") / "liquid-reference" / name
+
+
+def reference_frames(start, args) -> tuple[list, float, float]:
+    """The reference method's NVT frames from ``start`` (global ``step`` in info), computed once and kept in
+    :func:`reference_dir` as parts ``part-KKK-from-SSSSSSS.extxyz`` (K: part, S: global step it starts from);
+    continues a killed run from its last complete frame. (frames, wall s, CPU s) of this call."""
+    from mlpkit.labelers import make_labeler
+
+    out = reference_dir(start, args)
+    out.mkdir(parents=True, exist_ok=True)
+    frames: list = []
+    parts = sorted(out.glob("part-*-from-*.extxyz"))
+    for path in parts:
+        offset = int(path.stem.rsplit("-", 1)[1])
+        for f in _read_part(path):
+            f.info["step"] = offset + int(f.info["step"])
+            frames.append(f)
+    done = frames[-1].info["step"] if frames else 0
+    w, c = time.perf_counter(), _cpu()
+    if done < args.steps:
+        k = len(parts)
+        path = out / f"part-{k:03d}-from-{done:07d}.extxyz"
+        print(f"reference MD ({args.method}): steps {done}-{args.steps} into {path}")
+        begin = frames[-1] if frames else start
+        res = _md(begin, make_labeler(args.method).calculator(), args, steps=args.steps - done, seed=args.seed + k,
+                  trajectory=path, fresh=not frames)  # fmt: skip
+        for f in res.frames:
+            f.info["step"] = done + int(f.info["step"])
+        frames.extend(res.frames)
+    return frames, time.perf_counter() - w, _cpu() - c
 
 
 def main() -> None:
@@ -50,20 +109,26 @@ def main() -> None:
     ap.add_argument("--skip", type=int, default=1000, help="equilibration steps left out of the RDFs")
     ap.add_argument("--interval", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--reference-dir", type=Path, help="where the reference trajectory is kept (see above)")
+    ap.add_argument("--reference-only", action="store_true", help="run or continue the reference MD, then stop")
     args = ap.parse_args()
     from ase.io import read
 
-    from mlpkit.labelers import make_labeler
-    from mlpkit.md.liquid import first_peak_height
+    from mlpkit.md.liquid import first_peak_height, partial_rdfs
     from mlpkit.potentials.registry import load_potential
 
     start = read(args.run_dir / "configs" / "start.extxyz")
-    mlp, mlp_wall, mlp_cpu = rdfs_of_md(start, load_potential(args.run_dir / "models" / "final").calculator(), args)
-    ref, ref_wall, ref_cpu = rdfs_of_md(start, make_labeler(args.method).calculator(), args)
+    ref_all, ref_wall, ref_cpu = reference_frames(start, args)
+    print(f"reference: {len(ref_all)} frames to step {ref_all[-1].info['step']}, this call {ref_cpu:.0f} s CPU "
+          f"({ref_wall:.0f} s wall), kept in {reference_dir(start, args)}")  # fmt: skip
+    if args.reference_only:
+        return
+    mlp_all, mlp_wall, mlp_cpu = mlp_frames(start, load_potential(args.run_dir / "models" / "final").calculator(), args)
+    ref = partial_rdfs([f for f in ref_all if f.info["step"] > args.skip])
+    mlp = partial_rdfs([f for f in mlp_all if f.info["step"] > args.skip])
     print(
         f"{len(start)} atoms, NVT {args.temperature:g} K, {args.steps} x {args.timestep:g} fs, first {args.skip} steps "
-        f"dropped; MLP {mlp_cpu:.0f} s CPU ({mlp_wall:.0f} s wall), {args.method} {ref_cpu:.0f} s CPU "
-        f"({ref_wall:.0f} s wall)"
+        f"dropped; MLP {mlp_cpu:.0f} s CPU ({mlp_wall:.0f} s wall)"
     )
     print("\n| pair | peak ref (Å) | peak MLP (Å) | shift (Å) | height ref | height MLP | height ratio | bar met |")
     print("|---|---|---|---|---|---|---|---|")
