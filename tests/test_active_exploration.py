@@ -297,3 +297,45 @@ def test_a_random_curve_point_trains_on_its_own_prefix_of_the_draws(tmp_path):
         got = sorted(int(-a.get_potential_energy()) for a in [*train, *valid])
         assert got == [0, 1, 2, 3, *expected], (n_random, got)
         assert {a.info["split"] for a in valid} == {"valid"}
+
+
+def test_error_target_and_the_most_uncertain_trusted_frames():
+    from types import SimpleNamespace
+
+    from mlpkit.workflows.active_learning.select import most_uncertain_trusted
+    from mlpkit.workflows.active_learning.stop import error_target_missed
+
+    st = SimpleNamespace(force_mae=0.04, energy_mae_per_atom=None)
+    assert error_target_missed(st, {"forces_mae": 0.08})
+    assert not error_target_missed(st, {"forces_mae": 0.03})
+    assert not error_target_missed(st, None)  # no test set: nothing says the calm committee is wrong
+    assert not error_target_missed(SimpleNamespace(force_mae=None, energy_mae_per_atom=None), {"forces_mae": 9.0})
+    assert error_target_missed(SimpleNamespace(force_mae=None, energy_mae_per_atom=1e-3), {"energy_mae_per_atom": 0.1})
+    u = np.array([0.1, 0.5, np.nan, 0.3, 0.9, 0.2])
+    trusted = np.array([True, True, True, True, False, True])
+    assert most_uncertain_trusted(u, trusted, 1, pool_factor=2).tolist() == [1, 3]
+    assert most_uncertain_trusted(u, trusted, 3).tolist() == [1, 3, 5, 0]
+    assert most_uncertain_trusted(u, trusted, 0).tolist() == []
+
+
+def test_a_calm_committee_above_the_error_target_still_labels_its_most_uncertain_frames(tmp_path):
+    """Every explored frame inside the trusted range (lower bound far above any σ) while the test error is above the
+    stop target: the selection fills up to top_k with the most uncertain trusted frames instead of labelling
+    nothing, and says so."""
+    from mlpkit.workflows.active_learning.loop import run_active_learning
+
+    raw = tiny_config(
+        str(tmp_path / "calls.log"),
+        max_iterations=1,
+        trust={"lower": 50.0, "upper": 100.0},
+        stop={"force_mae": 1e-5},
+        baseline={"enabled": False},
+        committee={"fit": {"epochs": 10, "batch_size": 4}},
+    )
+    logs: list[str] = []
+    run_active_learning(ActiveLearningConfig.from_dict(raw), tmp_path / "run", progress=False, log=logs.append)
+    sel = json.loads((tmp_path / "run" / "iter-000" / "selection.json").read_text())
+    assert sel["n_candidates"] == 0 and sel["n_trusted"] == sel["n_frames"] > 3
+    assert sel["n_selected"] == 3 and "above the stop target" in sel["fallback"]
+    explored = [float(f) for f in sel["selected_uncertainty"]]
+    assert all(np.isfinite(explored)) and any("most uncertain trusted" in m for m in logs)

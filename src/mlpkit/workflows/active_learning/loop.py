@@ -27,7 +27,7 @@ from mlpkit.workflows.active_learning.label import Label
 from mlpkit.workflows.active_learning.physics import PhysicsCheck
 from mlpkit.workflows.active_learning.report import write_report
 from mlpkit.workflows.active_learning.select import Select
-from mlpkit.workflows.active_learning.stop import reconsider_stop, should_stop
+from mlpkit.workflows.active_learning.stop import error_target_missed, reconsider_stop, should_stop
 from mlpkit.workflows.active_learning.summary import ALSummary, summary
 from mlpkit.workflows.active_learning.testset import TestSet
 from mlpkit.workflows.active_learning.train import Train
@@ -61,7 +61,9 @@ def run_loop(run: ALRun) -> ALSummary:
             run.state.set("stopped_because", reason)
             run.state.set("final_iteration", i)
             break
-        selection = run.step(Select(i, metrics["trust"]))
+        # below the error target, a calm committee is wrong: Select then fills up with its most uncertain frames
+        fill = error_target_missed(run.cfg.stop, metrics.get("test"))
+        selection = run.step(Select(i, metrics["trust"], fill_below_target=fill))
         run.step(Label(i))
         if selection["n_selected"] == 0:
             run.log(f"iteration {i}: nothing to label (all explored frames trusted or discarded)")

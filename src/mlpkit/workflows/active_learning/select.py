@@ -212,13 +212,46 @@ def select_diverse(
 # -- the step --------------------------------------------------------------------------------------------
 
 
+def most_uncertain_trusted(uncertainty: np.ndarray, trusted: np.ndarray, n: int, pool_factor: int = 5) -> np.ndarray:
+    """Indices of at most ``pool_factor · n`` trusted frames (finite σ), most uncertain first: the pool from which
+    :class:`Select` draws ``n`` diverse frames when the trust window holds too few candidates although the test
+    error is above the stop target."""
+    u = np.asarray(uncertainty, dtype=float)
+    idx = np.flatnonzero(np.asarray(trusted, dtype=bool) & np.isfinite(u))
+    return idx[np.argsort(-u[idx], kind="stable")][: max(pool_factor * n, 0)]
+
+
 class Select(Step):
+    """Label what the committee is unsure about: the frames in the trust window (top-k, diverse). Fallbacks when
+    the window is empty: where walkers stopped past the upper bound, or driver MD when every walker went
+    unphysical; and with ``fill_below_target`` (the loop sets it when the test error is above the stop target)
+    the most uncertain trusted frames fill the selection up to top-k, because a committee that is calm where
+    the measured error says it is wrong has nothing else to point at (a lower bound taken from validation frames
+    that AL itself picked can trust every explored frame)."""
+
     description = "trust window, top-k, diversity"
 
-    def __init__(self, i: int, trust: dict | None = None):
+    def __init__(self, i: int, trust: dict | None = None, fill_below_target: bool = False):
         self.i = i
         self.trust = trust
+        self.fill_below_target = fill_below_target
         self.name = f"iter{i}.select"
+
+    def _diverse(self, run, cache: dict, frames: list, u: np.ndarray, k: int) -> list[int]:
+        """``select_diverse`` on ``frames`` with the iteration's committee fingerprints (loaded once, in ``cache``)."""
+        s = run.cfg.select
+        if "committee" not in cache:
+            committee = run.load_committee(self.i)
+            species = list(committee.species)
+            train, _ = run.labelled()
+            cache["committee"], cache["species"] = committee, species
+            cache["min_distance"] = (
+                auto_min_distance(frame_fingerprints(committee, train, species))
+                if s.min_distance == "auto"
+                else float(s.min_distance)
+            )
+        fp = frame_fingerprints(cache["committee"], frames, cache["species"])
+        return select_diverse(u, fp, top_k=k, min_distance=cache["min_distance"], strategy=s.strategy)
 
     def run(self, run) -> dict:
         i, trust = self.i, self.trust
@@ -233,19 +266,8 @@ class Select(Step):
         n_pending = len(run.dataset.pending(run.method))
         room = max(run.cfg.label_budget - n_used - n_pending, 0)
         k = min(s.top_k, room)
-        picks: list[int] = []
-        min_distance = 0.0
-        if candidates and k > 0:
-            committee = run.load_committee(i)
-            train, _ = run.labelled()
-            species = list(committee.species)
-            fp = frame_fingerprints(committee, candidates, species)
-            min_distance = (
-                auto_min_distance(frame_fingerprints(committee, train, species))
-                if s.min_distance == "auto"
-                else float(s.min_distance)
-            )
-            picks = select_diverse(cu, fp, top_k=k, min_distance=min_distance, strategy=s.strategy)
+        cache: dict = {}
+        picks = self._diverse(run, cache, candidates, cu, k) if candidates and k > 0 else []
         selected = [candidates[j] for j in picks]
         fallback = ""
         if not candidates and k > 0 and discarded.any():
@@ -269,6 +291,20 @@ class Select(Step):
                 f"bound of {len(selected)} walker segment(s)"
             )
             run.log(f"iteration {i}: {fallback}")
+        short = k - len(selected)
+        pool = most_uncertain_trusted(u, trusted, short) if self.fill_below_target and short > 0 else []
+        if len(pool):
+            pool_frames = [frames[j] for j in pool]
+            extra = [pool_frames[j] for j in self._diverse(run, cache, pool_frames, u[pool], short)]
+            selected = selected + extra
+            note = (
+                f"{len(candidates)} candidate(s) in the trust window while the test error is above the stop target: "
+                f"added {len(extra)} of the most uncertain trusted frames (calibrated σ "
+                f"{min(f.info['uncertainty'] for f in extra):.3g}-{max(f.info['uncertainty'] for f in extra):.3g}, "
+                f"diverse among the {len(pool)} most uncertain)"
+            )
+            fallback = f"{fallback}; {note}" if fallback else note
+            run.log(f"iteration {i}: {note}")
         if not selected and not candidates and k > 0 and not trusted.any():
             # Every walker went unphysical at once: no exploration frame is usable. Add configurations the way
             # the initial set was made (driver MD at the exploration temperature), so the loop can go on.
@@ -306,7 +342,7 @@ class Select(Step):
             "n_selected": len(selected),
             "top_k": s.top_k,
             "budget_room": room,
-            "min_distance": min_distance,
+            "min_distance": cache.get("min_distance", 0.0),
             "fallback": fallback,
             "selected_uncertainty": [float(f.info.get("uncertainty", np.nan)) for f in selected],
         }

@@ -7,13 +7,10 @@ from mlpkit.workflows.active_learning.labelling import count_labels
 from mlpkit.workflows.active_learning.train import Train
 
 
-def should_stop(run, i: int, metrics: dict) -> str:
-    """The reason to stop after iteration ``i``'s exploration, or ''."""
-    st = run.cfg.stop
-    fractions = [run.state.result(f"iter{j}.explore").get("untrusted_fraction") for j in range(i + 1)]
-    recent = fractions[-st.patience :]
-    calm = len(recent) == st.patience and all(f is not None and f < st.candidate_fraction for f in recent)
-    test = metrics.get("test") or {}
+def error_targets(st, test: dict | None) -> tuple[bool, list[str]]:
+    """(every error target of the stop settings ``st`` met on the test metrics ``test``, their texts); True with
+    no texts when no target is set, False when one is set and there is no test set."""
+    test = test or {}
     err_ok, err_txt = True, []
     if st.force_mae is not None:
         fm = test.get("forces_mae")
@@ -29,6 +26,26 @@ def should_stop(run, i: int, metrics: dict) -> str:
             if em is not None
             else "no test set"
         )
+    return err_ok, err_txt
+
+
+def error_target_missed(st, test: dict | None) -> bool:
+    """True when the stop settings ``st`` set an error target and the test set measured it as not met (False
+    without a target or a test set: nothing says the committee is wrong where it is calm)."""
+    test = test or {}
+    fm, em = test.get("forces_mae"), test.get("energy_mae_per_atom")
+    return (st.force_mae is not None and fm is not None and fm > st.force_mae) or (
+        st.energy_mae_per_atom is not None and em is not None and em > st.energy_mae_per_atom
+    )
+
+
+def should_stop(run, i: int, metrics: dict) -> str:
+    """The reason to stop after iteration ``i``'s exploration, or ''."""
+    st = run.cfg.stop
+    fractions = [run.state.result(f"iter{j}.explore").get("untrusted_fraction") for j in range(i + 1)]
+    recent = fractions[-st.patience :]
+    calm = len(recent) == st.patience and all(f is not None and f < st.candidate_fraction for f in recent)
+    err_ok, err_txt = error_targets(st, metrics.get("test"))
     if calm and err_ok:
         return (
             f"converged: untrusted fraction of exploration below {st.candidate_fraction:g} for "
