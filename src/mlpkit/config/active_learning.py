@@ -110,7 +110,12 @@ class TrustSettings(_Strict):
 
 
 class SelectSettings(_Strict):
-    top_k: int = Field(10, ge=1, description="most configurations labelled per iteration")
+    top_k: int = Field(
+        10,
+        ge=1,
+        description="most configurations labelled per iteration (candidates in the trust window; while the test "
+        "error is above stop's target, the most uncertain trusted configurations fill up to it)",
+    )
     strategy: Literal["farthest_point", "uncertainty"] = Field(
         "farthest_point",
         description="farthest-point sampling among candidates starting from the most "
