@@ -147,48 +147,21 @@ def main() -> None:
     rca, h_a = float(floats[1]), float(floats[3])
     print("S K C", S, K, d.n_monomials, "rc rca", floats[0], rca)
 
-    def full():
-        ak.features_block(
-            0,
-            n,
-            graph.vectors,
-            graph.centers,
-            graph.neighbors,
-            graph.species,
-            graph.half,
-            topo.own_start,
-            topo.own,
-            topo.direct,
-            fwd.cross_start[0:2],
-            fwd.cross,
-            G,
-            M,
-            *params,
-        )
+    def features(moments, parameters):
+        """features_block over all atoms as one block (the one-thread pass)."""
+        pair_lists = (topo.own_start, topo.own, topo.direct, fwd.cross_start[0:2], fwd.cross)
+        ak.features_block(0, n, graph.vectors, graph.centers, graph.neighbors, graph.species, graph.half,
+                          *pair_lists, G, moments, *parameters)  # fmt: skip
 
     ints0 = ints.copy()
-    ints0[2] = 0
-    params0 = [floats, ints0, *params[2:]]
+    ints0[2] = 0  # no angular functions: the radial part alone
     M0 = np.empty_like(M)
 
+    def full():
+        features(M, params)
+
     def radial():
-        ak.features_block(
-            0,
-            n,
-            graph.vectors,
-            graph.centers,
-            graph.neighbors,
-            graph.species,
-            graph.half,
-            topo.own_start,
-            topo.own,
-            topo.direct,
-            fwd.cross_start[0:2],
-            fwd.cross,
-            G,
-            M0,
-            *params0,
-        )
+        features(M0, [floats, ints0, *params[2:]])
 
     start, ap, sg, nb = build_angular_list(n, graph.centers, graph.neighbors, graph.vectors, rca * rca)
     M2 = np.empty_like(M)
