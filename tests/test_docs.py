@@ -15,14 +15,21 @@ DOCS = [ROOT / "README.md", ROOT / "docs" / "user-guide.md"]
 
 
 def _shown_commands() -> list[tuple[str, str]]:
-    """Command lines inside ```bash (or bare ```) fences of the README and the user guide."""
+    """Command lines inside ```bash (or bare ```) fences of the README and the user guide (a line ending in a
+    backslash continues on the next)."""
     out = []
     for path in DOCS:
         fence = None  # the language of the open fence, or None outside one
+        pending = ""
         for raw in path.read_text().splitlines():
             if raw.startswith("```"):
                 fence = None if fence is not None else (raw[3:].strip() or "bash")
+                pending = ""
                 continue
+            if raw.rstrip().endswith("\\"):
+                pending += raw.rstrip()[:-1] + " "
+                continue
+            raw, pending = pending + raw, ""
             line = raw.split("  #")[0].strip()
             if fence == "bash" and re.match(r"mlpkit [a-z-]+( |$)", line) and "..." not in line:
                 out.append((path.name, line))
