@@ -61,7 +61,7 @@ def run_loop(run: ALRun) -> ALSummary:
             run.state.set("stopped_because", reason)
             run.state.set("final_iteration", i)
             break
-        # below the error target, a calm committee is wrong: Select then fills up with its most uncertain frames
+        # test error above the stop target: a calm committee is wrong there, so Select fills up with uncertain frames
         fill = error_target_missed(run.cfg.stop, metrics.get("test"))
         selection = run.step(Select(i, metrics["trust"], fill_below_target=fill))
         run.step(Label(i))
