@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from mlpkit.config.system import ExecutionSection
 from mlpkit.uncertainty import train_committee
+from mlpkit.uncertainty.parallel_fit import PARENT_POLL_SECONDS
 
 SETTINGS = dict(
     n_members=3,
@@ -45,3 +53,46 @@ def test_fit_processes_follow_where_labels_run():
     assert ExecutionSection(workers=0).fit_processes() == 1
     assert ExecutionSection(workers=2, train_processes=3).fit_processes() == 3
     assert ExecutionSection(scheduler="tcp://localhost:8786").fit_processes() == 1
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # a zombie still answers kill(pid, 0): it has ended, its (dead) parent just never reaped it
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    return True
+
+
+_HOLDER = """
+import os, time
+from mlpkit.uncertainty.parallel_fit import spawn_pool
+if __name__ == "__main__":
+    pool = spawn_pool(1)
+    print(pool.submit(os.getpid).result(), flush=True)
+    pool.submit(time.sleep, 300)
+    time.sleep(300)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="Linux: reads /proc")
+def test_a_fitting_worker_ends_when_its_parent_is_killed(tmp_path):
+    """SIGKILL runs no clean-up in the parent: the worker, busy in a long fit, must notice by itself."""
+    script = tmp_path / "holder.py"
+    script.write_text(_HOLDER)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    proc = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(proc.stdout.readline())
+        assert not _gone(worker)
+        proc.kill()
+        proc.wait()
+        deadline = time.time() + 10 * PARENT_POLL_SECONDS + 5
+        while not _gone(worker) and time.time() < deadline:
+            time.sleep(0.2)
+        assert _gone(worker), "the worker outlived its killed parent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -7,6 +7,7 @@ own imports light for that reason.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import sys
@@ -118,10 +119,39 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C with a note on what was saved (``str(exc)``, e.g. "12 labels saved"), printed by :func:`main`."""
 
 
-def interrupted_message(exc: BaseException) -> str:
-    """The one line printed on Ctrl-C: what was saved (when known) and how to go on."""
+def interrupted_message(exc: BaseException, what: str = "interrupted") -> str:
+    """The one line printed on Ctrl-C (or SIGTERM): what was saved (when known) and how to go on."""
     saved = str(exc).strip() if isinstance(exc, Interrupted) else ""
-    return f"interrupted; {saved + '; ' if saved else ''}run the same command to continue"
+    return f"{what}; {saved + '; ' if saved else ''}run the same command to continue"
+
+
+#: set by the SIGTERM handler, so :func:`main` says "terminated" and exits 143 even where a command re-raised
+#: the interrupt as its own :class:`Interrupted`
+_terminated = {"flag": False}
+
+
+def _sigterm_as_interrupt(signum, frame) -> None:
+    # A batch system's time limit (Slurm sends SIGTERM, then SIGKILL after KillWait), `kill PID` or a container
+    # stop: handled like Ctrl-C, so the same clean-up runs (Dask cluster and fitting processes closed, finished
+    # work kept). Python's default for SIGTERM ends the process without it, leaving worker processes running.
+    _terminated["flag"] = True
+    raise KeyboardInterrupt("SIGTERM")
+
+
+@contextlib.contextmanager
+def _sigterm_handled():
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signal.signal works in the main thread only
+        yield
+        return
+    _terminated["flag"] = False
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _quiet_shutdown() -> None:
@@ -137,7 +167,8 @@ def main(argv: list[str] | None = None) -> None:
 
     Usage errors get click's message and exit code 2; user errors (:class:`MlpkitError`) one red line and exit
     code 2; a command's own ``typer.Exit(code)`` keeps its code; Ctrl-C one line ("interrupted; ...") and exit
-    code 130, with no traceback. Returns normally on success, so tests can call it in-process.
+    code 130, with no traceback; SIGTERM the same clean-up, "terminated; ..." and exit code 143. Returns normally
+    on success, so tests can call it in-process.
     """
     from mlpkit.errors import MlpkitError
     from mlpkit.threads import configure_threads
@@ -151,7 +182,8 @@ def main(argv: list[str] | None = None) -> None:
         _register()
         command = typer.main.get_command(app)
         _prepare(command)
-        command.main(args=argv, prog_name="mlpkit", standalone_mode=True)
+        with _sigterm_handled():
+            command.main(args=argv, prog_name="mlpkit", standalone_mode=True)
     except SystemExit as exc:
         if exc.code in (0, None):
             return
@@ -164,5 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     except (KeyboardInterrupt, _CommandInterrupted) as exc:
         _quiet_shutdown()
         original = exc.original if isinstance(exc, _CommandInterrupted) else exc
-        console.print(f"[red]{interrupted_message(original)}[/]", highlight=False, soft_wrap=True)
-        sys.exit(130)
+        terminated = _terminated["flag"]
+        what = "terminated (SIGTERM)" if terminated else "interrupted"
+        console.print(f"[red]{interrupted_message(original, what)}[/]", highlight=False, soft_wrap=True)
+        sys.exit(143 if terminated else 130)

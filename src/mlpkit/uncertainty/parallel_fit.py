@@ -47,12 +47,59 @@ class MemberJob:
     warm_dir: str | None = None
 
 
-def _init_worker(env: dict[str, str]) -> None:
+#: seconds between a worker's checks that its parent is still alive
+PARENT_POLL_SECONDS = 1.0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a worker: end this process within ``PARENT_POLL_SECONDS`` of its parent's death.
+
+    A parent killed outright (SIGKILL, the OOM killer, a batch system's hard limit) runs no clean-up, and a spawned
+    worker in the middle of a fit reads nothing from the pool's pipes until that fit ends: without this it would
+    train on, orphaned, for as long as the fit takes. Linux re-parents an orphan, so its parent pid changes.
+    """
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="mlpkit-exit-with-parent", daemon=True).start()
+
+
+def _init_worker(env: dict[str, str], parent: int | None = None) -> None:
     """Runs first in each spawned worker: its share of threads, before numpy/torch are imported by the job."""
     os.environ.update(env)
+    if parent is not None:
+        _exit_with_parent(parent)
     import mlpkit.threads
 
     mlpkit.threads.configure_threads()
+
+
+def spawn_pool(processes: int) -> ProcessPoolExecutor:
+    """A pool of ``processes`` spawned workers, each with its share of the thread budget, each ending with this
+    process (:func:`_exit_with_parent`)."""
+    import multiprocessing
+
+    from mlpkit.threads import worker_environment
+
+    env = worker_environment(processes)
+    ctx = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(
+        max_workers=processes, mp_context=ctx, initializer=_init_worker, initargs=(env, os.getpid())
+    )
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End the pool's workers now (Ctrl-C, SIGTERM, a failed fit): ``shutdown(wait=True)`` would wait for every
+    running fit to finish. Python < 3.14 has no public ``terminate_workers``, hence ``_processes``."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in list(getattr(pool, "_processes", {}).values()):
+        if process.is_alive():
+            process.terminate()
 
 
 def _fit_one(job: MemberJob, out_dir: str) -> FitHistory:
@@ -73,19 +120,13 @@ def fit_in_processes(jobs: Sequence[MemberJob], processes: int, on_done=None) ->
     ``on_done(i, history)`` is called in the parent as each member finishes (progress for the user). A failure in
     any fit is raised here, with the worker's exception.
     """
-    import multiprocessing
-
     from mlpkit.potentials.registry import load_potential
-    from mlpkit.threads import worker_environment
 
     processes = max(1, min(processes, len(jobs)))
-    env = worker_environment(processes)
-    ctx = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="mlpkit-members-") as tmp:
         outs = [str(Path(tmp) / f"member-{i:02d}") for i in range(len(jobs))]
-        with ProcessPoolExecutor(
-            max_workers=processes, mp_context=ctx, initializer=_init_worker, initargs=(env,)
-        ) as pool:
+        pool = spawn_pool(processes)
+        try:
             futures = [pool.submit(_fit_one, job, out) for job, out in zip(jobs, outs, strict=True)]
             histories: list[FitHistory] = []
             for i, fut in enumerate(futures):
@@ -100,4 +141,8 @@ def fit_in_processes(jobs: Sequence[MemberJob], processes: int, on_done=None) ->
                     ) from None
                 if on_done is not None:
                     on_done(i, histories[-1])
+        except BaseException:
+            _stop_workers(pool)
+            raise
+        pool.shutdown(wait=True)
         return [(load_potential(out), h) for out, h in zip(outs, histories, strict=True)]
