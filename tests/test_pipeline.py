@@ -79,7 +79,7 @@ def test_killed_run_resumes_and_finishes(finished_run):
     assert {"sample", "label", "train", "validate"} <= set(at_kill)
     assert "report" not in at_kill
     final = _state(run_dir)
-    assert set(final) == {"sample", "label", "train", "validate", "learn", "production", "speed", "report"}
+    assert set(final) == {"sample", "label", "train", "validate", "learn", "production", "speed", "compare", "report"}
     # stages finished before the kill were skipped, not redone
     for stage in ("sample", "label", "train", "validate"):
         assert final[stage]["finished"] == at_kill[stage]["finished"], stage

@@ -56,11 +56,24 @@ def recommendation(entries: Sequence) -> list[str]:
     return out
 
 
-def write_page(entries: Sequence, out_dir: Path, *, n_train: int, n_test: int) -> Path:
-    page = HtmlReport(
-        "mlpkit compare", subtitle=f"{len(entries)} models · {n_train} training and {n_test} test configurations"
-    )
-    page.add_heading("The table")
+#: the table's columns (the rows of :func:`table_rows`)
+TABLE_HEADER = (
+    "model",
+    "family",
+    "E MAE (meV/atom)",
+    "F MAE (meV/Å)",
+    "worst F error (meV/Å)",
+    "train wall (s)",
+    "MD (µs/atom/step)",
+    "memory (KB/atom)",
+    "uncertainty (kind, Spearman vs error)",
+    "checklist PASS/WARN/FAIL",
+    "error",
+)
+
+
+def table_rows(entries: Sequence) -> list[list[str]]:
+    """One row of :data:`TABLE_HEADER` per entry (an :class:`mlpkit.workflows.compare.run.Entry`)."""
     rows = []
     for e in entries:
         checklist = e.checklist or {}
@@ -79,22 +92,23 @@ def write_page(entries: Sequence, out_dir: Path, *, n_train: int, n_test: int) -
                 e.error or "",
             ]
         )
-    page.add_table(
-        [
-            "model",
-            "family",
-            "E MAE (meV/atom)",
-            "F MAE (meV/Å)",
-            "worst F error (meV/Å)",
-            "train wall (s)",
-            "MD (µs/atom/step)",
-            "memory (KB/atom)",
-            "uncertainty (kind, Spearman vs error)",
-            "checklist PASS/WARN/FAIL",
-            "error",
-        ],
-        rows,
+    return rows
+
+
+def add_parity_plots(page, entries: Sequence, out_dir: Path) -> None:
+    """Every entry's energy and force parity plots, side by side (paths in ``entry.parity`` relative to out_dir)."""
+    for e in entries:
+        for kind in ("energy", "forces"):
+            if kind in e.parity:
+                page.add_image(out_dir / e.parity[kind], f"{e.name}: {kind}", wide=False)
+
+
+def write_page(entries: Sequence, out_dir: Path, *, n_train: int, n_test: int) -> Path:
+    page = HtmlReport(
+        "mlpkit compare", subtitle=f"{len(entries)} models · {n_train} training and {n_test} test configurations"
     )
+    page.add_heading("The table")
+    page.add_table(list(TABLE_HEADER), table_rows(entries))
     page.add_paragraph(
         "Same training data, seed and test configurations for every row. MD cost: force calls on the same periodic "
         "box built from the test data, warm, median of several; memory: what the first call added to the process "
@@ -104,8 +118,5 @@ def write_page(entries: Sequence, out_dir: Path, *, n_train: int, n_test: int) -
     for sentence in recommendation(entries):
         page.add_paragraph(sentence)
     page.add_heading("Parity plots")
-    for e in entries:
-        for kind in ("energy", "forces"):
-            if kind in e.parity:
-                page.add_image(out_dir / e.parity[kind], f"{e.name}: {kind}", wide=False)
+    add_parity_plots(page, entries, out_dir)
     return page.write(out_dir / HTML_FILE)

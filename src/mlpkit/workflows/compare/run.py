@@ -212,7 +212,8 @@ def compare(
                 measure(name, pot, test, out, source=source, train_seconds=seconds, box=box, checklist=check)
             )
         except Exception as exc:  # one broken family must not hide the others' numbers
-            entries.append(_failed(name, what, kind, exc))
+            family, source = (what, "trained") if kind == "trained" else ("?", what)
+            entries.append(failed_entry(name, family, source, exc))
     record = {
         "entries": [e.to_dict() for e in entries],
         "n_train": len(train),
@@ -225,10 +226,11 @@ def compare(
     return entries
 
 
-def _failed(name: str, what: str, kind: str, exc: Exception) -> Entry:
+def failed_entry(name: str, family: str, source: str, exc: Exception) -> Entry:
+    """The row of a model that could not be trained or measured: its error instead of numbers."""
     nan = float("nan")
-    return Entry(name, what if kind == "trained" else "?", "trained" if kind == "trained" else what, nan, nan, nan, nan,
-                 None, None, None, None, "none", None, error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+    return Entry(name, family, source, nan, nan, nan, nan, None, None, None, None, "none", None,
+                 error=f"{type(exc).__name__}: {exc}")  # fmt: skip
 
 
 def _checklist(train: Sequence[Atoms], test: Sequence[Atoms]) -> Callable[[Potential, Path], dict[str, int]]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from mlpkit.config.project import commented_yaml
 from mlpkit.workflows.engine import Step
+from mlpkit.workflows.project.compare import compare_section
 from mlpkit.workflows.project.context import ProjectRun
 from mlpkit.workflows.project.formatting import format_number as _fmt
 from mlpkit.workflows.project.production_system import system_text
@@ -344,6 +345,8 @@ def build_report(run: ProjectRun) -> Path:
             [[c.get("title"), c.get("status"), c.get("value")] for c in data.get("checks", [])],
             status_column=1,
         )
+
+    compare_section(page, run)  # a committee of several families: each alone on the test set
 
     page.add_heading("Errors over the declared domain")
     domain_section(page, run)

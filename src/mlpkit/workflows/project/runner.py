@@ -1,5 +1,5 @@
 """The whole loop from one configuration file: sample → label → train → validate → learn → production MD →
-speed table → report. ``mlpkit run CONFIG`` calls :func:`run_project`.
+speed table → every family of a mixed committee alone → report. ``mlpkit run CONFIG`` calls :func:`run_project`.
 
 Every stage is a step (:class:`mlpkit.workflows.engine.Step`, one module each in this package) whose
 results depend on the configuration and on what earlier stages left in the run directory::
@@ -16,6 +16,7 @@ results depend on the configuration and on what earlier stages left in the run d
                             same directory so that it works on the same dataset store
       production/           production.traj, uncertain.extxyz, md.png, properties/ (spectrum or RDF, MSD)
       speed.json            the ns/day table
+      compare/              a committee of several families: each family alone on the test set (compare.json)
       report.html           the project report; summary.json the numbers of the summary table
 
 Resuming (the engine of every workflow, :mod:`mlpkit.workflows.engine`): a stage is recorded in
@@ -38,6 +39,7 @@ from mlpkit.config.project import ProjectConfig
 from mlpkit.errors import InputError
 from mlpkit.files import atomic_write_json
 from mlpkit.workflows.engine import Step, WorkflowState, config_section, cumulative_fingerprints, run_step
+from mlpkit.workflows.project.compare import Compare
 from mlpkit.workflows.project.context import STATE_FILE, ProjectRun
 from mlpkit.workflows.project.label import Label
 from mlpkit.workflows.project.learn import Learn
@@ -51,7 +53,7 @@ from mlpkit.workflows.project.validate import Validate
 
 #: the stages, in order; each step's ``sections`` are the configuration its results depend on (cumulatively:
 #: a stage also depends on the sections of every earlier one)
-STEPS: tuple[Step, ...] = (Sample(), Label(), Train(), Validate(), Learn(), Production(), Speed(), Report())
+STEPS: tuple[Step, ...] = (Sample(), Label(), Train(), Validate(), Learn(), Production(), Speed(), Compare(), Report())
 
 #: settings added after runs already existed: left out of the fingerprints while at their default, so that
 #: upgrading mlpkit does not invalidate finished stages that ran with the behaviour the default keeps

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from mlpkit.workflows.project.context import ProjectRun
 
 #: the stages of ``mlpkit run``, in order (the step objects are in :mod:`mlpkit.workflows.project.runner`)
-STAGES = ("sample", "label", "train", "validate", "learn", "production", "speed", "report")
+STAGES = ("sample", "label", "train", "validate", "learn", "production", "speed", "compare", "report")
 
 
 def stage_summary(stage: str, result: dict) -> str:
@@ -75,6 +75,13 @@ def stage_summary(stage: str, result: dict) -> str:
         if r >= 1:
             return f"MLP-MD {r:,.3g}x faster than reference MD ({n} engines timed)"
         return f"MLP-MD {1 / r:,.3g}x slower than reference MD ({n} engines timed; see the speed table's notes)"
+    if stage == "compare":
+        if not result.get("most_accurate"):
+            return f"{result.get('rows')} rows; no family could be measured alone"
+        return (
+            f"{result.get('rows')} rows; most accurate family alone: {result.get('most_accurate')} "
+            f"({f(result.get('force_mae_mev_a'))} meV/Å)"
+        )
     if stage == "report":
         return str(result.get("path"))
     return ""
