@@ -78,15 +78,20 @@ def reference_frames(start, args) -> tuple[list, float, float]:
     out.mkdir(parents=True, exist_ok=True)
     frames: list = []
     parts = sorted(out.glob("part-*-from-*.extxyz"))
-    for path in parts:
+    for path in list(parts):
         offset = int(path.stem.rsplit("-", 1)[1])
-        for f in _read_part(path):
+        read = _read_part(path)
+        if not read:  # killed before its first frame: nothing in it to continue from
+            path.unlink()
+            parts.remove(path)
+            continue
+        for f in read:
             f.info["step"] = offset + int(f.info["step"])
             frames.append(f)
     done = frames[-1].info["step"] if frames else 0
     w, c = time.perf_counter(), _cpu()
     if done < args.steps:
-        k = len(parts)
+        k = int(parts[-1].name.split("-")[1]) + 1 if parts else 0  # after the last kept part
         path = out / f"part-{k:03d}-from-{done:07d}.extxyz"
         print(f"reference MD ({args.method}): steps {done}-{args.steps} into {path}")
         begin = frames[-1] if frames else start
