@@ -134,6 +134,19 @@ def test_commented_yaml_round_trips_and_documents_every_key():
     assert lines[i - 1].strip().startswith("#") and "K" in lines[i - 1]
 
 
+def test_a_mixed_committee_round_trips_through_the_commented_yaml(tmp_path):
+    """`mlpkit run` writes the configuration as run first: a committee of several families (pydantic members in a
+    list) must be written as plain YAML and read back the same (it raised a RepresenterError)."""
+    members = [{"family": "bpnn", "fit": {"epochs": 60}}, {"family": "mtp"}, {"family": "gap"}]
+    cfg = ProjectConfig.from_dict({"model": {"committee": {"n_members": 3, "members": members}}})
+    path = tmp_path / "as-run.yaml"
+    cfg.write_yaml(path)
+    again = ProjectConfig.from_yaml(path)
+    assert [m.family for m in again.model.committee.members] == ["bpnn", "mtp", "gap"]
+    assert again.model.committee.members[0].fit == {"epochs": 60}
+    assert again.to_dict()["model"] == cfg.to_dict()["model"]
+
+
 def test_init_writes_every_default(tmp_path):
     path = init_config(tmp_path / "water", structure="H2O", method="pyscf")
     text = path.read_text()

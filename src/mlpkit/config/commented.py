@@ -19,6 +19,17 @@ def _scalar(value: Any) -> str:
     return text.removesuffix("...").strip()
 
 
+def _plain(value: Any) -> Any:
+    """``value`` with every pydantic model in it (a committee's ``members`` list) turned into plain YAML data."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def _comment(text: str, indent: str, width: int = 100) -> list[str]:
     return [f"{indent}# {line}" for line in textwrap.wrap(text, width=width - len(indent) - 2)]
 
@@ -36,15 +47,18 @@ def _emit(model: BaseModel, indent: str, out: list[str]) -> None:
             example = yaml.safe_dump({name: sub().model_dump(mode="json")}, default_flow_style=False, sort_keys=False)
             out.append(f"{indent}# for example:")
             out.extend(f"{indent}#   {line}" for line in example.rstrip().splitlines())
+        plain = None if isinstance(value, BaseModel) else _plain(value)
         if isinstance(value, BaseModel):
             out.append(f"{indent}{name}:")
             _emit(value, indent + "  ", out)
-        elif isinstance(value, dict) and value:
+        elif (isinstance(plain, dict) and plain) or (
+            isinstance(plain, list) and any(isinstance(p, dict) for p in plain)
+        ):
             out.append(f"{indent}{name}:")
-            block = yaml.safe_dump(value, default_flow_style=False, sort_keys=False, allow_unicode=True)
+            block = yaml.safe_dump(plain, default_flow_style=False, sort_keys=False, allow_unicode=True)
             out.extend(f"{indent}  {line}" for line in block.rstrip().splitlines())
         else:
-            out.append(f"{indent}{name}: {_scalar(value)}")
+            out.append(f"{indent}{name}: {_scalar(plain)}")
         if not indent:
             out.append("")
 
