@@ -5,6 +5,12 @@ force component: issue 19's bar is ≤ 5 %).
 
     python bench/liquid_bpnn_capacity.py examples/liquid-water/run
     python bench/liquid_bpnn_capacity.py RUN --variants "24x24 r8 a4 e300" "48x48 r12 a6 e600"
+    python bench/liquid_bpnn_capacity.py RUN --extra 60 --sizes 34 64 94 --variants "24x24 r8 a4 e1000"
+
+``--extra N`` adds N more labelled boxes: frames drawn at random (seed 0) from the run's active-learning exploration
+(``iter-*/explored.extxyz``, the committee's MD at the domain's temperatures, frames that were never labelled), labelled
+with the project's reference method once and kept in ``RUN/capacity-extra-labels.extxyz``; ``--sizes`` then fits each
+variant on the project's labels followed by the first extra ones up to each size (a learning curve: is it the data?).
 
 A variant reads ``HxH rN aM eE``: hidden layers, radial and angular functions per element pair, epochs. One member
 each (init seed 0), the project's cutoff and stress weight, all labels for training (no early stopping), last
@@ -35,6 +41,34 @@ def _variant(text: str) -> dict:
     return {"hidden": hidden, "n_radial": rest.get("r", 8), "n_angular": rest.get("a", 4), "epochs": rest.get("e", 300)}
 
 
+def extra_labels(run_dir: Path, n: int) -> list:
+    """``n`` explored, never-labelled frames of the run (random, seed 0), labelled with its reference method; kept in
+    ``run_dir/capacity-extra-labels.extxyz`` and appended to frame by frame (a killed run keeps what it labelled)."""
+    import json
+
+    from ase.io import read, write
+
+    from mlpkit.data.labels import single_point
+    from mlpkit.labelers import make_labeler
+
+    cache = run_dir / "capacity-extra-labels.extxyz"
+    done = read(cache, index=":") if cache.is_file() else []
+    if len(done) >= n:
+        return done[:n]
+    pool = [a for path in sorted(run_dir.glob("iter-*/explored.extxyz")) for a in read(path, index=":")]
+    pool = [a for a in pool if "split" not in a.info]  # walkers' start boxes are training frames
+    order = np.random.default_rng(0).permutation(len(pool))
+    config = json.loads((run_dir / "config.json").read_text())
+    labeler = make_labeler(config["reference"])
+    print(f"labelling {n - len(done)} of {len(pool)} explored frames with {labeler.method} into {cache}", flush=True)
+    for k in order[len(done) : n]:
+        atoms = pool[k].copy()
+        atoms.calc = single_point(atoms, labeler.label(atoms))
+        write(cache, atoms, format="extxyz", append=True)
+        done.append(atoms)
+    return done
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run_dir", type=Path, help="a finished project's run directory (its dataset.db and config.json)")
@@ -42,6 +76,8 @@ def main() -> None:
     ap.add_argument("--cutoff", type=float, default=4.5, help="Å (the liquid example's)")
     ap.add_argument("--stress-weight", type=float, default=10.0)
     ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--extra", type=int, default=0, help="label this many explored frames too (see above)")
+    ap.add_argument("--sizes", type=int, nargs="+", default=None, help="training-set sizes (default: all labels)")
     args = ap.parse_args()
     from mlpkit.data import Dataset
     from mlpkit.potentials import create_potential
@@ -49,14 +85,21 @@ def main() -> None:
     data = Dataset(args.run_dir / "dataset.db")
     train = data.to_atoms(split="train") + data.to_atoms(split="valid")
     test = data.to_atoms(split="test")
+    if args.extra:
+        train = train + extra_labels(args.run_dir, args.extra)
+    sizes = args.sizes or [len(train)]
+    if max(sizes) > len(train):
+        raise SystemExit(f"--sizes up to {max(sizes)} but only {len(train)} labelled boxes (--extra adds more)")
     temps = sorted({float(a.info.get("temperature", 0.0)) for a in test})
     print(f"{len(train)} training boxes, {len(test)} test boxes ({len(test[0])} atoms) at {temps} K")
     ref = {t: np.concatenate([a.get_forces() for a in test if a.info.get("temperature") == t]) for t in temps}
     rms = {t: float(np.sqrt(np.mean(f**2))) for t, f in ref.items()}
     head = " | ".join(f"{t:.0f} K F MAE meV/Å (% of RMS {1000 * rms[t]:.0f})" for t in temps)
-    print(f"\n| variant | parameters | train F MAE meV/Å | {head} | fit CPU s |")
-    print("|---|---|---|" + "---|" * len(temps) + "---|")
-    for text in args.variants:
+    print(f"\n| variant | training boxes | parameters | train F MAE meV/Å | {head} | fit CPU s |")
+    print("|---|---|---|---|" + "---|" * len(temps) + "---|")
+    everything = train
+    for n, text in ((n, text) for n in sizes for text in args.variants):
+        train = everything[:n]
         v = _variant(text)
         c = _cpu()
         pot = create_potential("bpnn", train, cutoff=args.cutoff, hidden=v["hidden"], n_radial=v["n_radial"],
@@ -72,7 +115,7 @@ def main() -> None:
             mae = 1000 * float(np.mean(np.abs(np.concatenate(list(pot.predict(frames).forces)) - ref[t])))
             cells.append(f"{mae:.1f} ({mae / (10 * rms[t]):.1f} %)")
         n_par = sum(p.numel() for p in pot.parameters()) if hasattr(pot, "parameters") else "?"
-        print(f"| {text} | {n_par} | {train_mae:.1f} | " + " | ".join(cells) + f" | {cpu:.0f} |", flush=True)
+        print(f"| {text} | {n} | {n_par} | {train_mae:.1f} | " + " | ".join(cells) + f" | {cpu:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
