@@ -41,8 +41,9 @@ def _variant(text: str) -> dict:
     return {"hidden": hidden, "n_radial": rest.get("r", 8), "n_angular": rest.get("a", 4), "epochs": rest.get("e", 300)}
 
 
-def extra_labels(run_dir: Path, n: int) -> list:
-    """``n`` explored, never-labelled frames of the run (random, seed 0), labelled with its reference method; kept in
+def extra_labels(run_dir: Path, n: int, known: list) -> list:
+    """``n`` explored frames of the run that are not among the ``known`` (labelled) ones, drawn at random (seed 0)
+    and labelled with its reference method; kept in
     ``run_dir/capacity-extra-labels.extxyz`` and appended to frame by frame (a killed run keeps what it labelled)."""
     import json
 
@@ -56,7 +57,9 @@ def extra_labels(run_dir: Path, n: int) -> list:
     if len(done) >= n:
         return done[:n]
     pool = [a for path in sorted(run_dir.glob("iter-*/explored.extxyz")) for a in read(path, index=":")]
-    pool = [a for a in pool if "split" not in a.info]  # walkers' start boxes are training frames
+    # frames of the walkers (their info is copied from the labelled start box), none identical to a labelled box
+    labelled = {np.round(a.positions, 6).tobytes() for a in known}
+    pool = [a for a in pool if "walker" in a.info and np.round(a.positions, 6).tobytes() not in labelled]
     order = np.random.default_rng(0).permutation(len(pool))
     config = json.loads((run_dir / "config.json").read_text())
     labeler = make_labeler(config["reference"])
@@ -86,7 +89,7 @@ def main() -> None:
     train = data.to_atoms(split="train") + data.to_atoms(split="valid")
     test = data.to_atoms(split="test")
     if args.extra:
-        train = train + extra_labels(args.run_dir, args.extra)
+        train = train + extra_labels(args.run_dir, args.extra, train + test)
     sizes = args.sizes or [len(train)]
     if max(sizes) > len(train):
         raise SystemExit(f"--sizes up to {max(sizes)} but only {len(train)} labelled boxes (--extra adds more)")

@@ -10,8 +10,10 @@ seed). Per source, one row: seeds, AL labels, final test force MAE, AL/random la
 baseline: random sampling with the same model, up to 4x AL's labels; "< 25%" is a bound), the Spearman rank
 correlation of σ with the true worst force error per test frame for the first committee (iteration 0, 20 labels;
 recorded by the run in ``iter-000/metrics.json``, or by ``first_round_calibration.py`` in
-``first-round-calibration.json`` beside it), and the time (wall from the summary; CPU user+sys from ``RUN.time``
-written by ``chain.sh``, when there). Per-seed values are listed, then the mean.
+``first-round-calibration.json`` beside it), how well the scale of that first σ transfers (the factor σ → expected
+worst force error that AL fitted on its few validation frames, divided by the factor the test frames give: 1.27 means
+the calibrated σ overstates the test errors by 1.27x, 0.5 understates them 2x), and the time (wall from the summary;
+CPU user+sys from ``RUN.time`` written by ``chain.sh``, when there). Per-seed values are listed, then the mean.
 """
 
 from __future__ import annotations
@@ -28,6 +30,16 @@ def _iteration0_spearman(run: Path) -> float | None:
             if cal and cal.get("spearman_config") is not None:
                 return float(cal["spearman_config"])
     return None
+
+
+def _iteration0_scales(run: Path) -> tuple[float | None, float | None]:
+    """(scale fitted on the validation frames, scale the test frames give) of the first σ, from the run's record."""
+    path = run / "iter-000" / "metrics.json"
+    if not path.exists():
+        return None, None
+    d = json.loads(path.read_text())
+    valid, test = d.get("calibration_valid") or {}, d.get("calibration_test") or {}
+    return valid.get("scale"), test.get("scale")
 
 
 def _cpu_seconds(run: Path) -> float | None:
@@ -59,6 +71,7 @@ def run_row(run: Path) -> dict:
         "ratio": ratio,
         "ratio_is_bound": bound,
         "spearman": _iteration0_spearman(run),
+        "scales": _iteration0_scales(run),
         "wall": float(s["wall_seconds"]),
         "cpu": _cpu_seconds(run),
     }
@@ -80,15 +93,16 @@ def _ratio(row: dict) -> str:
 def main(groups: list[str]) -> None:
     print(
         "| uncertainty source | seeds | AL labels | final test force MAE (meV/Å) | AL / random labels | "
-        "Spearman σ vs error, first committee | wall s | CPU s |"
+        "Spearman σ vs error, first committee | σ scale fitted on validation / on test, first committee | wall s | "
+        "CPU s |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for group in groups:
         label, _, runs = group.partition("=")
         rows = [run_row(Path(r)) for r in runs.split(",") if r and (Path(r) / "report" / "summary.json").exists()]
         missing = [r for r in runs.split(",") if r and not (Path(r) / "report" / "summary.json").exists()]
         if not rows:
-            print(f"| {label} | (no finished run: {', '.join(missing)}) | | | | | | |")
+            print(f"| {label} | (no finished run: {', '.join(missing)}) | | | | | | | |")
             continue
         seeds = ", ".join(r["run"] for r in rows) + (f" (unfinished: {', '.join(missing)})" if missing else "")
         ratios = ", ".join(_ratio(r) for r in rows)
@@ -96,9 +110,10 @@ def main(groups: list[str]) -> None:
         if len(known) > 1:
             ratios += f" (mean {100 * sum(known) / len(known):.0f}%, bounds as values)"
         rho = _fmt([r["spearman"] for r in rows], ".2f")
+        scales = _fmt([None if None in r["scales"] else r["scales"][0] / r["scales"][1] for r in rows], ".2f")
         print(
             f"| {label} | {seeds} | {_fmt([r['labels'] for r in rows], 'd', mean=False)} | "
-            f"{_fmt([r['force_mae'] for r in rows], '.2f')} | {ratios} | {rho} | "
+            f"{_fmt([r['force_mae'] for r in rows], '.2f')} | {ratios} | {rho} | {scales} | "
             f"{_fmt([r['wall'] for r in rows], '.0f')} | {_fmt([r['cpu'] for r in rows], '.0f')} |"
         )
 
