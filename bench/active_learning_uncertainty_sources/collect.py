@@ -93,8 +93,8 @@ def _ratio(row: dict) -> str:
 def main(groups: list[str]) -> None:
     print(
         "| uncertainty source | seeds | AL labels | final test force MAE (meV/Å) | AL / random labels | "
-        "Spearman σ vs error, first committee | σ scale fitted on validation / on test, first committee | wall s | "
-        "CPU s |"
+        "Spearman σ vs error, first committee | calibrated σ / test error (validation-fitted scale / test-fitted), "
+        "first committee | wall s | CPU s |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for group in groups:
