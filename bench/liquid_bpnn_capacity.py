@@ -117,7 +117,8 @@ def main() -> None:
             frames = [a for a in test if a.info.get("temperature") == t]
             mae = 1000 * float(np.mean(np.abs(np.concatenate(list(pot.predict(frames).forces)) - ref[t])))
             cells.append(f"{mae:.1f} ({mae / (10 * rms[t]):.1f} %)")
-        n_par = sum(p.numel() for p in pot.parameters()) if hasattr(pot, "parameters") else "?"
+        module = getattr(pot, "module", None)
+        n_par = sum(p.numel() for p in module.parameters()) if module is not None else "?"
         print(f"| {text} | {n} | {n_par} | {train_mae:.1f} | " + " | ".join(cells) + f" | {cpu:.0f} |", flush=True)
 
 
