@@ -46,27 +46,33 @@ def _labelled_so_far(db: Path) -> int:
         return 0
 
 
-def test_ctrl_c_during_a_dask_label_run(tmp_path):
-    """A terminal's Ctrl-C reaches the whole process group: the main process and the Dask workers."""
-    n = 16
+def _label_run_with_labels(tmp_path: Path, n: int, at_least: int = 3) -> tuple[subprocess.Popen, Path]:
+    """`mlpkit label` of ``n`` slow EMT configurations on 2 Dask workers, in a new session (like a shell's
+    foreground job), returned once ``at_least`` labels are in its store."""
     configs, db = _configs(tmp_path / "c.extxyz", n), tmp_path / "d.db"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(TESTS)]), "COLUMNS": "200"}
     command = [sys.executable, "-m", "mlpkit", "label", "--input", str(configs), "--db", str(db)]
     command += ["--method", "ase", "--calculator", "helpers_labelling:LoggingEMT", "--level-of-theory", "emt"]
     command += ["--param", f"log={tmp_path / 'calc.log'}", "--param", "delay=0.5", "--workers", "2"]
-    # a new session, like a shell's foreground job: killpg below is what the terminal does on Ctrl-C
     proc = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
+    while time.time() < deadline:
+        if _labelled_so_far(db) >= at_least:
+            return proc, db
+        if proc.poll() is not None:
+            pytest.fail(f"mlpkit label ended early: {proc.stderr.read().decode()[-2000:]}")
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    pytest.fail("no labels written within 120 s")
+
+
+def test_ctrl_c_during_a_dask_label_run(tmp_path):
+    """A terminal's Ctrl-C reaches the whole process group: the main process and the Dask workers."""
+    n = 16
+    proc, db = _label_run_with_labels(tmp_path, n)
     try:
-        while time.time() < deadline:
-            if _labelled_so_far(db) >= 3:
-                break
-            if proc.poll() is not None:
-                pytest.fail(f"mlpkit label ended early: {proc.stderr.read().decode()[-2000:]}")
-            time.sleep(0.1)
-        else:
-            pytest.fail("no labels written within 120 s")
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
         _, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
@@ -122,22 +128,8 @@ def test_sigterm_to_the_main_process_closes_its_workers_and_keeps_the_labels(tmp
     Python's default would end it on the spot and leave the Dask workers running; handled like Ctrl-C instead.
     """
     n = 16
-    configs, db = _configs(tmp_path / "c.extxyz", n), tmp_path / "d.db"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(TESTS)]), "COLUMNS": "200"}
-    command = [sys.executable, "-m", "mlpkit", "label", "--input", str(configs), "--db", str(db)]
-    command += ["--method", "ase", "--calculator", "helpers_labelling:LoggingEMT", "--level-of-theory", "emt"]
-    command += ["--param", f"log={tmp_path / 'calc.log'}", "--param", "delay=0.5", "--workers", "2"]
-    proc = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 120
+    proc, db = _label_run_with_labels(tmp_path, n)
     try:
-        while time.time() < deadline:
-            if _labelled_so_far(db) >= 3:
-                break
-            if proc.poll() is not None:
-                pytest.fail(f"mlpkit label ended early: {proc.stderr.read().decode()[-2000:]}")
-            time.sleep(0.1)
-        else:
-            pytest.fail("no labels written within 120 s")
         proc.terminate()  # SIGTERM to the main process only
         _, err = proc.communicate(timeout=120)
         err = err.decode()

@@ -128,7 +128,8 @@ def run_cmd(
     stage: list[str] = typer.Option(
         None,
         "--stage",
-        help="run only this stage (repeatable): sample, label, train, validate, learn, production, speed, compare, report",
+        help="run only this stage (repeatable): sample, label, train, validate, learn, production, speed, compare, "
+        "report",
     ),
     restart_from: str | None = typer.Option(
         None, "--restart-from", help="forget this stage and every later one, then run them again"
