@@ -82,8 +82,11 @@ def test_a_one_family_committee_skips_the_stage(_water_frames_cached, tmp_path):
     spec = ModelSpec(family="mtp", committee={"n_members": 2})
     model = fit_model(spec, list(_water_frames_cached[0:30:3]), seed=0)
     run = _Run(model, list(_water_frames_cached[100:105]), tmp_path)
+    # the table of an earlier, mixed model of the same run directory
+    (tmp_path / "compare").mkdir()
+    (tmp_path / "compare" / "compare.json").write_text('{"entries": [{"name": "gap"}], "n_test": 5}')
     assert "one family (mtp)" in stage.Compare().run(run)["skipped"]
-    assert not (tmp_path / "compare").exists()
+    assert not (tmp_path / "compare" / "compare.json").exists()
     assert not stage.compare_section(HtmlReport("t"), run)
 
 

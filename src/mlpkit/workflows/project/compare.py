@@ -53,12 +53,14 @@ class Compare(Step):
         committee = run.potential("final")
         members = list(getattr(committee, "members", [committee]))
         families = [m.family for m in members]
+        test = run.labelled("test")
+        out = run.path(COMPARE_DIR)
+        # a table from an earlier model of this run directory must not reach the report as this model's
+        (out / "compare.json").unlink(missing_ok=True)
         if len(set(families)) < 2:
             return {"skipped": f"one family ({families[0]}): nothing to compare"}
-        test = run.labelled("test")
         if not test:
             return {"skipped": "no test set (sampling.n_test = 0)"}
-        out = run.path(COMPARE_DIR)
         out.mkdir(parents=True, exist_ok=True)
         box = md_box(test, MD_ATOMS)
         entries = []
