@@ -96,3 +96,18 @@ def test_a_fitting_worker_ends_when_its_parent_is_killed(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_stopping_the_pool_ends_a_busy_worker():
+    """Ctrl-C / SIGTERM in the parent stop the pool with ``_stop_workers``: a worker busy in a long job ends at once
+    (shutdown() drops the pool's process table, so the workers must be taken before it)."""
+    from mlpkit.uncertainty.parallel_fit import _stop_workers, spawn_pool
+
+    pool = spawn_pool(1)
+    worker = pool.submit(os.getpid).result()
+    pool.submit(time.sleep, 300)
+    _stop_workers(pool)
+    deadline = time.time() + 10
+    while not _gone(worker) and time.time() < deadline:
+        time.sleep(0.1)
+    assert _gone(worker), "the busy worker outlived the stopped pool"

@@ -96,8 +96,10 @@ def spawn_pool(processes: int) -> ProcessPoolExecutor:
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
     """End the pool's workers now (Ctrl-C, SIGTERM, a failed fit): ``shutdown(wait=True)`` would wait for every
     running fit to finish. Python < 3.14 has no public ``terminate_workers``, hence ``_processes``."""
+    # taken before shutdown(), which sets _processes to None
+    processes = list((getattr(pool, "_processes", None) or {}).values())
     pool.shutdown(wait=False, cancel_futures=True)
-    for process in list(getattr(pool, "_processes", {}).values()):
+    for process in processes:
         if process.is_alive():
             process.terminate()
 
