@@ -124,7 +124,6 @@ def run_project(
     run_dir = cfg.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     as_run = _previous_settings(run_dir / "mlpkit.yaml")
-    cfg.write_yaml(run_dir / "mlpkit.yaml", header=f"configuration as run (source: {cfg.source})")
     state = WorkflowState(run_dir / STATE_FILE)
     if restart_from:
         state.forget(STAGES[STAGES.index(restart_from) :])
@@ -138,6 +137,8 @@ def run_project(
                 console.print(f"[yellow]configuration changed for '{stage}': rerunning it and every later stage[/]")
             state.forget(STAGES[STAGES.index(stage) :])
             break
+    # only now: a refused change must not become the "configuration as run" the next attempt compares against
+    cfg.write_yaml(run_dir / "mlpkit.yaml", header=f"configuration as run (source: {cfg.source})")
 
     run = ProjectRun(cfg=cfg, state=state, progress=progress, console=show)
     t_all = time.perf_counter()
@@ -203,14 +204,34 @@ def _changed_keys(old: dict | None, new: dict, sections: tuple[str, ...]) -> lis
     return out
 
 
+#: learn-stage settings that re-open a finished active-learning loop at its last iteration instead of invalidating
+#: it (a subset of the loop's own ``RESUMABLE_CHANGES``): a tighter stop target, more iterations, a bigger budget
+EXTENDS_LEARNING = (
+    "active_learning.max_iterations",
+    "active_learning.label_budget",
+    "active_learning.stop",
+    "active_learning.baseline",
+)
+
+
+def _only_extends_learning(keys: list[str]) -> bool:
+    """Whether every changed ``key: old → new`` of the learn stage is one the loop takes on resume."""
+    paths = [k.split(": ", 1)[0] for k in keys]
+    return bool(paths) and all(any(p == e or p.startswith(e + ".") for e in EXTENDS_LEARNING) for p in paths)
+
+
 def _refuse_stale_data(cfg: ProjectConfig, stage: str, as_run: dict | None = None) -> None:
     """Some changes cannot be applied to a run directory that already holds their results: new sampling settings
     would mix old and new configurations in the training data, and the active-learning loop refuses to resume with
-    other settings. Say so before anything runs."""
+    other settings. Say so before anything runs. A new stop target, iteration cap, label budget or baseline is the
+    exception: the loop goes on from where it stopped (:func:`mlpkit.workflows.active_learning.stop.reconsider_stop`).
+    """
     run_dir = cfg.run_dir
     sections = STEPS[STAGES.index(stage)].sections
     changed = ", ".join(sections)
     keys = _changed_keys(as_run, cfg.to_dict(), sections)
+    if stage == "learn" and _only_extends_learning(keys):
+        return
     if keys:
         # name the settings: after an upgrade they are often defaults that changed, which the file never mentioned
         changed += "; " + "; ".join(keys[:8]) + (" ..." if len(keys) > 8 else "")
