@@ -63,7 +63,7 @@ def test_a_tighter_target_or_bigger_budget_goes_on(learned, change):
 )
 def test_other_learn_settings_are_refused(learned, change):
     as_run, tmp_path = learned
-    with pytest.raises(InputError, match="active learning .* started with other settings"):
+    with pytest.raises(InputError, match=r"active learning .* started with other settings"):
         _refuse_stale_data(_config(tmp_path, change), "learn", as_run)
 
 
