@@ -111,3 +111,22 @@ def test_stopping_the_pool_ends_a_busy_worker():
     while not _gone(worker) and time.time() < deadline:
         time.sleep(0.1)
     assert _gone(worker), "the busy worker outlived the stopped pool"
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="Linux: reads /proc")
+def test_dasks_malloc_setting_does_not_reach_a_fitting_worker(monkeypatch):
+    """Dask's Nanny leaves MALLOC_TRIM_THRESHOLD_ in this process's environment; a worker that starts with it mmaps
+    and unmaps every tensor above 128 KB (kernel time equal to user time in a fit). Workers start without it, and
+    this process keeps it."""
+    from mlpkit.uncertainty.parallel_fit import spawn_pool, worker_spawn_environment
+
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    pool = spawn_pool(1)
+    try:
+        with worker_spawn_environment():
+            at_start = pool.submit(Path.read_bytes, Path("/proc/self/environ")).result()  # as the worker started
+    finally:
+        pool.shutdown()
+    names = {item.split(b"=", 1)[0] for item in at_start.split(b"\0") if item}
+    assert b"MALLOC_TRIM_THRESHOLD_" not in names and b"PATH" in names
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"

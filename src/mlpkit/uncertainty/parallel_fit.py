@@ -17,9 +17,10 @@ Fitting is seeded and single-threaded per member, so the committee is the same o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -49,6 +50,25 @@ class MemberJob:
 
 #: seconds between a worker's checks that its parent is still alive
 PARENT_POLL_SECONDS = 1.0
+
+#: variables that must not reach a fitting worker. Dask's Nanny writes its ``distributed.nanny.pre-spawn-environ``
+#: into *this* process's environment when it starts labelling workers, MALLOC_TRIM_THRESHOLD_=65536 among them; glibc
+#: reads it at a process's start, and any such setting turns off its dynamic mmap threshold, so every tensor above
+#: 128 KB is mmap'd, faulted in page by page and unmapped again: a BPNN member fitting on liquid-water boxes spent as
+#: much CPU in the kernel as in user space (docs/benchmarks/liquid-water.md, "Fitting workers and Dask's malloc
+#: setting")
+NOT_FOR_WORKERS = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
+
+
+@contextlib.contextmanager
+def worker_spawn_environment() -> Iterator[None]:
+    """While workers are spawned (the pool starts them on submit): this process's environment without
+    :data:`NOT_FOR_WORKERS`, restored afterwards."""
+    saved = {k: os.environ.pop(k) for k in NOT_FOR_WORKERS if k in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -129,7 +149,8 @@ def fit_in_processes(jobs: Sequence[MemberJob], processes: int, on_done=None) ->
         outs = [str(Path(tmp) / f"member-{i:02d}") for i in range(len(jobs))]
         pool = spawn_pool(processes)
         try:
-            futures = [pool.submit(_fit_one, job, out) for job, out in zip(jobs, outs, strict=True)]
+            with worker_spawn_environment():
+                futures = [pool.submit(_fit_one, job, out) for job, out in zip(jobs, outs, strict=True)]
             histories: list[FitHistory] = []
             for i, fut in enumerate(futures):
                 try:
