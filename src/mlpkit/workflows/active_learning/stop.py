@@ -57,7 +57,12 @@ def should_stop(run, i: int, metrics: dict) -> str:
             f"iteration cap ({run.cfg.max_iterations}) reached; untrusted fractions "
             f"{', '.join(f'{f:.3f}' for f in fractions if f is not None)}; {'; '.join(err_txt)}"
         )
-    if count_labels(run.dataset, run.method) >= run.cfg.label_budget:
+    # the labels iteration i trained on, not the dataset's count now: a resumed run replays this rule for every
+    # finished iteration, and the labels of later iterations must not stop it at an early one
+    n_labels = metrics.get("n_labels")
+    if n_labels is None:  # a state file from before iterations recorded it
+        n_labels = count_labels(run.dataset, run.method)
+    if n_labels >= run.cfg.label_budget:
         return f"label budget ({run.cfg.label_budget}) reached; {'; '.join(err_txt)}"
     return ""
 
