@@ -7,12 +7,12 @@ RDFs are compared by first-peak position (bar: within 0.05 Å) and height (bar: 
         --temperature 300 --steps 4000 --skip 1000 --interval 4
 
 4,000 GFN2-xTB steps of the 16-water box are ~2 CPU hours (docs/benchmarks/liquid-water.md), so the reference run is
-kept and resumable: its frames go to ``--reference-dir`` (default ``runs/liquid-reference/<method>-<T>K-<dt>fs-seed<N>-
-<hash of the start>``) as numbered parts, flushed frame by frame; a killed run continues from its last frame (positions
-and momenta; the thermostat's noise of a later part is seeded ``seed + part``) and a finished one is read back, so a
-better MLP is compared against the same reference trajectory without recomputing it. ``--reference-only`` runs (or
-continues) the reference MD alone, e.g. at ``nice 19`` in the background. CPU time (user + sys) is printed beside
-wall time.
+kept and resumable: its frames go to ``--reference-dir`` (default
+``bench/data/liquid-reference/<method>-<T>K-<dt>fs-seed<N>-<hash of the start>``, committed with the repository) as
+numbered parts, flushed frame by frame; a killed run continues from its last frame (positions and momenta; the
+thermostat's noise of a later part is seeded ``seed + part``) and a finished one is read back, so a better MLP is
+compared against the same reference trajectory without recomputing it. ``--reference-only`` runs (or continues) the
+reference MD alone, e.g. at ``nice 19`` in the background. CPU time (user + sys) is printed beside wall time.
 """
 
 from __future__ import annotations
@@ -62,10 +62,15 @@ def _read_part(path: Path) -> list:
     return frames
 
 
+#: where reference trajectories are kept: in the repository (bench/data/liquid-reference/), so a trajectory that
+#: took CPU hours survives the machine it was computed on and a later session continues it
+REFERENCE_ROOT = Path(__file__).resolve().parent / "data" / "liquid-reference"
+
+
 def reference_dir(start, args) -> Path:
     digest = hashlib.sha256(start.positions.tobytes() + start.cell.array.tobytes()).hexdigest()[:8]
     name = f"{args.method}-{args.temperature:g}K-{args.timestep:g}fs-seed{args.seed}-{digest}"
-    return args.reference_dir or Path("runs") / "liquid-reference" / name
+    return args.reference_dir or REFERENCE_ROOT / name
 
 
 def reference_frames(start, args) -> tuple[list, float, float]:
