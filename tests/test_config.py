@@ -108,6 +108,8 @@ def test_structure_problems(tmp_path):
 def test_cross_field_checks(tmp_path):
     msg = _problems(tmp_path, "production:\n  watchdog: {warn: 1.0, stop: 0.5}\n")
     assert "production.watchdog.warn" in msg
+    msg = _problems(tmp_path, "production:\n  watchdog: {density: [1.2, 0.8]}\n")
+    assert "production.watchdog.density" in msg and "0 < low < high" in msg
     msg = _problems(tmp_path, "sampling:\n  n_configs: 50\nactive_learning:\n  label_budget: 20\n")
     assert "active_learning.label_budget" in msg
     msg = _problems(tmp_path, "active_learning:\n  explore: {temperatures: [-10]}\n")

@@ -113,7 +113,12 @@ def test_the_production_system_keys_keep_earlier_fingerprints(tmp_path):
     from mlpkit.workflows.project.runner import stage_fingerprints
 
     plain = stage_fingerprints(_load(tmp_path, BOX))
-    spelled = stage_fingerprints(_load(tmp_path, BOX + "production: {structure: null, supercell: null}\n"))
+    spelled = stage_fingerprints(
+        _load(
+            tmp_path,
+            BOX + "production: {structure: null, supercell: null, watchdog: {density: auto, density_margin: 0.1}}\n",
+        )
+    )
     bigger = stage_fingerprints(_load(tmp_path, BOX + "production: {supercell: [2, 2, 2]}\n"))
     assert plain == spelled  # an earlier project directory resumes
     assert bigger["production"] != plain["production"] and bigger["learn"] == plain["learn"]

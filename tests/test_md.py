@@ -129,3 +129,44 @@ def test_unphysical_dynamics_are_caught():
         max_temperature=1e9,
     )
     assert allowed.completed
+
+
+class _Spread(Calculator):
+    """EMT with a fixed committee-style spread (``max_force_std``), so the watchdog can watch a periodic box."""
+
+    implemented_properties = ["energy", "forces", "stress", "max_force_std", "forces_std", "energy_std"]
+
+    def __init__(self, sigma: float = 0.01):
+        super().__init__()
+        self.emt, self.sigma = EMT(), sigma
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        a = self.atoms.copy()
+        a.calc = self.emt
+        self.results = {"energy": a.get_potential_energy(), "forces": a.get_forces(), "stress": a.get_stress()}
+        self.results.update(max_force_std=self.sigma, energy_std=0.0, forces_std=np.zeros((len(a), 3)))
+
+
+def test_watchdog_stops_a_box_that_leaves_its_density_range():
+    box = bulk("Cu", cubic=True).repeat(2)
+    rho = float(box.get_masses().sum()) / box.get_volume() / 0.6022140857  # g/cm³ (amu/Å³ -> g/cm³)
+    wd = UncertaintyWatchdog(0.1, 0.3, density_range=(0.9 * rho, 1.1 * rho))
+    res = {"max_force_std": 0.01}
+    assert wd.check(box, res) == "ok" and wd.density(box) == pytest.approx(rho)
+    dilute = box.copy()
+    dilute.set_cell(box.cell * 1.05, scale_atoms=True)  # 0.86 x the density: below the range
+    wd.reset()
+    assert wd.check(dilute, res) == "stop" and wd.stop_reason.startswith(f"density {rho / 1.05**3:.3f} g/cm³")
+    molecule_ = _water()  # no cell: no density to guard
+    assert UncertaintyWatchdog(0.1, 0.3, density_range=(5.0, 6.0)).check(molecule_, res) == "ok"
+    for bad in [(0.0, 1.0), (2.0, 1.0), (1.0, float("nan"))]:
+        with pytest.raises(InputError, match="density range"):
+            UncertaintyWatchdog(0.1, 0.3, density_range=bad)
+    # in an NPT run: the box stays inside a range around its density, and is stopped outside a range above it
+    box.rattle(0.02, seed=3)
+    kw = dict(ensemble="npt", temperature=300, steps=30, interval=10, timestep=2.0, pressure=1.0, seed=1)
+    inside = run_md(box, _Spread(), watchdog=UncertaintyWatchdog(0.1, 0.3, density_range=(0.8 * rho, 1.2 * rho)), **kw)
+    assert inside.completed
+    above = run_md(box, _Spread(), watchdog=UncertaintyWatchdog(0.1, 0.3, density_range=(1.1 * rho, 2 * rho)), **kw)
+    assert above.steps_done == 1 and "left the range the potential was trained on" in above.stopped_because

@@ -129,6 +129,10 @@ def test_production_reports_the_condensed_phase_properties(finished):
     assert d["element"] == "Cu" and d["yeh_hummer_correction_cm2_per_s"] > 0
     assert d["D_infinite_cm2_per_s"] == pytest.approx(d["D_pbc_cm2_per_s"] + d["yeh_hummer_correction_cm2_per_s"])
     assert 7.0 < props["density"]["mean_g_per_cm3"] < 10.0  # EMT copper near 8.9 g/cm³; an NPT run, so a density
+    # under a barostat the watchdog also guards the density: the training boxes' range widened by 10 %
+    lo, hi = prod["watchdog"]["density_g_per_cm3"]
+    assert prod["watchdog"]["density_from"].endswith("training boxes ± 10%") and 6.0 < lo < hi < 11.0
+    assert not prod["stopped_because"]
     assert props["vdos"]["peaks_cm-1"]
     curves = json.loads((run_dir / "production" / "properties" / "rdf.json").read_text())
     assert set(curves) == {"all", "Cu-Cu"} and len(curves["Cu-Cu"]["r_A"]) == len(curves["Cu-Cu"]["g"])
@@ -198,3 +202,13 @@ def test_production_runs_on_a_given_structure_relaxed_with_the_potential(finishe
     )
     assert system["equilibration"].startswith("FIRE ")  # a built structure is relaxed first
     assert len(read(after["production"]["result"]["trajectory"], index=-1)) == 64
+
+
+def test_production_stops_when_the_box_leaves_the_training_densities(finished, tmp_path):
+    run_dir, _ = finished
+    rho = json.loads((run_dir / "production" / "production.json").read_text())["properties"]["density"]
+    high = 1.5 * rho["mean_g_per_cm3"]  # a range the box is far below: the first step stops the run
+    _, _, after, _ = _rerun_with(finished, tmp_path, {"steps": 20, "watchdog": {"density": [high, 2 * high]}})
+    prod = after["production"]["result"]
+    assert prod["stopped_because"].startswith("density ") and "left the range" in prod["stopped_because"]
+    assert prod["steps_done"] == 1 and prod["watchdog"]["density_from"] == "configuration"

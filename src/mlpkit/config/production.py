@@ -25,11 +25,34 @@ class WatchdogSection(_Section):
         "trust window (0.5 without active learning)",
     )
 
+    density: list[float] | Literal["auto"] | None = Field(
+        "auto",
+        description="g/cm³ [low, high]: a periodic box whose density leaves it stops the run (in a dilute box the "
+        "committee agrees on small forces, so the uncertainty does not see a box boiling away); auto = the range of "
+        "the training boxes' densities widened by density_margin, under a barostat (production.ensemble npt) only; "
+        "null: no density check",
+    )
+    density_margin: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="fraction by which auto widens the training densities' range on both sides (a small box's "
+        "density fluctuates by percents: 32 Cu atoms at 900 K by 1.5 % (1 σ), and a few training boxes do not "
+        "sample those tails)",
+    )
+
     @field_validator("warn", "stop")
     @classmethod
     def _positive(cls, v):
         if v != "auto" and v <= 0:
             raise ValueError("must be > 0 eV/Å or 'auto'")
+        return v
+
+    @field_validator("density")
+    @classmethod
+    def _density(cls, v):
+        if isinstance(v, list) and (len(v) != 2 or not 0 < v[0] < v[1]):
+            raise ValueError(f"a density range is [low, high] g/cm³ with 0 < low < high, got {v}")
         return v
 
     @model_validator(mode="after")

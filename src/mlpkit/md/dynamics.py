@@ -254,9 +254,7 @@ def run_md(
                     step=step, temperature=t, thermostat=ensemble, target_temperature=float(temperature)
                 )
             if verdict == "stop":
-                raise _Stop(
-                    f"uncertainty {scale * (raw or 0.0):.3f} >= stop bound {watchdog.stop:.3f} (calibrated units)"
-                )
+                raise _Stop(watchdog.stop_reason)
         if step % interval == 0:
             dmin = _min_distance(atoms)
             if dmin < MIN_DISTANCE:

@@ -28,6 +28,26 @@ def watchdog_bounds(run: ProjectRun) -> tuple[float, float, float, str]:
     return warn, stop, scale, origin
 
 
+def watchdog_density(run: ProjectRun, start) -> tuple[tuple[float, float] | None, str]:
+    """(density range in g/cm³ or None, where from) for the production watchdog: the configured range; for 'auto',
+    under a barostat on a periodic box, the densities of the periodic training and validation boxes widened by
+    ``density_margin`` on both sides."""
+    w, p = run.cfg.production.watchdog, run.cfg.production
+    if w.density is None or not start.pbc.all():
+        return None, "off"
+    if w.density != "auto":
+        return (float(w.density[0]), float(w.density[1])), "configuration"
+    if p.ensemble != "npt":
+        return None, "off (constant volume)"
+    from mlpkit.data.boxes import density_of
+
+    rho = [density_of(a) for split in ("train", "valid") for a in run.labelled(split) if a.pbc.all()]
+    if not rho:
+        return None, "off (no periodic training boxes)"
+    m = w.density_margin
+    return (min(rho) * (1 - m), max(rho) * (1 + m)), f"{len(rho)} training boxes ± {m:.0%}"
+
+
 class Production(Step):
     name = "production"
     description = "production MD with the watchdog, and properties"
@@ -45,13 +65,19 @@ class Production(Step):
         out_dir = run.path("production")
         out_dir.mkdir(parents=True, exist_ok=True)
         warn, stop, scale, origin = watchdog_bounds(run)
-        dog = UncertaintyWatchdog(warn, stop, scale=scale)
         start, system = production_start(run, pot)
+        density_range, density_origin = watchdog_density(run, start)
+        dog = UncertaintyWatchdog(warn, stop, scale=scale, density_range=density_range)
         npt = f" at {p.pressure:g} bar (barostat {p.barostat_time:g} fs)" if p.ensemble == "npt" else ""
+        dens = (
+            f"; stops outside {density_range[0]:.3f}-{density_range[1]:.3f} g/cm³ ({density_origin})"
+            if density_range
+            else ""
+        )
         run.say(
             f"{p.ensemble.upper()} {p.temperature:g} K{npt}, {len(start)} atoms, {p.steps} x {p.timestep:g} fs; "
             f"watchdog warn {warn:.3g} / "
-            f"stop {stop:.3g} eV/Å ({origin}; σ scale {scale:.3g})"
+            f"stop {stop:.3g} eV/Å ({origin}; σ scale {scale:.3g}){dens}"
         )
         res = run_md(
             start,
@@ -122,7 +148,13 @@ class Production(Step):
             "md_plot": str(md_png),
             "properties": props,
             "calibration_scale": scale,
-            "watchdog": {"warn": warn, "stop": stop, "from": origin},
+            "watchdog": {
+                "warn": warn,
+                "stop": stop,
+                "from": origin,
+                "density_g_per_cm3": list(density_range) if density_range else None,
+                "density_from": density_origin,
+            },
         }
         atomic_write_json(out_dir / "production.json", result)
         return result

@@ -79,6 +79,8 @@ LATER_DEFAULTS = {
     "production.viscosity": 0.89e-3,
     "production.structure": None,
     "production.supercell": None,
+    "production.watchdog.density": "auto",
+    "production.watchdog.density_margin": 0.1,
     "execution.train_processes": None,
     "active_learning.baseline.points": "curve",
     "model.fit.force_relative": 0.0,
