@@ -1,6 +1,6 @@
 """CPU of one BPNN member's fit in a spawned fitting worker, with Dask's MALLOC_TRIM_THRESHOLD_=65536 inherited from
 this process's environment (as Dask's Nanny leaves it after labelling) and with mlpkit's worker environment, which
-strips it (``mlpkit.execution.local_pool.worker_spawn_environment``). Data: the labelled boxes of a liquid-water
+strips it (``mlpkit.uncertainty.parallel_fit.worker_spawn_environment``). Data: the labelled boxes of a liquid-water
 run directory (``RUN/dataset.db``, at least 65 labelled boxes: train + valid splits).
 
     python bench/fit_worker_malloc.py RUN_DIR --epochs 10
@@ -12,7 +12,7 @@ import argparse
 import contextlib
 import os
 
-from mlpkit.execution.local_pool import spawn_pool, worker_spawn_environment
+from mlpkit.uncertainty.parallel_fit import spawn_pool, worker_spawn_environment
 
 
 def job(run_dir: str, epochs: int) -> tuple[float, float]:

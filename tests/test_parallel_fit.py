@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from mlpkit.config.system import ExecutionSection
-from mlpkit.execution.local_pool import PARENT_POLL_SECONDS
 from mlpkit.uncertainty import train_committee
+from mlpkit.uncertainty.parallel_fit import PARENT_POLL_SECONDS
 
 SETTINGS = dict(
     n_members=3,
@@ -68,7 +68,7 @@ def _gone(pid: int) -> bool:
 
 _HOLDER = """
 import os, time
-from mlpkit.execution.local_pool import spawn_pool
+from mlpkit.uncertainty.parallel_fit import spawn_pool
 if __name__ == "__main__":
     pool = spawn_pool(1)
     print(pool.submit(os.getpid).result(), flush=True)
@@ -99,14 +99,14 @@ def test_a_fitting_worker_ends_when_its_parent_is_killed(tmp_path):
 
 
 def test_stopping_the_pool_ends_a_busy_worker():
-    """Ctrl-C / SIGTERM in the parent stop the pool with ``stop_workers``: a worker busy in a long job ends at once
+    """Ctrl-C / SIGTERM in the parent stop the pool with ``_stop_workers``: a worker busy in a long job ends at once
     (shutdown() drops the pool's process table, so the workers must be taken before it)."""
-    from mlpkit.execution.local_pool import spawn_pool, stop_workers
+    from mlpkit.uncertainty.parallel_fit import _stop_workers, spawn_pool
 
     pool = spawn_pool(1)
     worker = pool.submit(os.getpid).result()
     pool.submit(time.sleep, 300)
-    stop_workers(pool)
+    _stop_workers(pool)
     deadline = time.time() + 10
     while not _gone(worker) and time.time() < deadline:
         time.sleep(0.1)
@@ -118,7 +118,7 @@ def test_dasks_malloc_setting_does_not_reach_a_fitting_worker(monkeypatch):
     """Dask's Nanny leaves MALLOC_TRIM_THRESHOLD_ in this process's environment; a worker that starts with it mmaps
     and unmaps every tensor above 128 KB (kernel time equal to user time in a fit). Workers start without it, and
     this process keeps it."""
-    from mlpkit.execution.local_pool import spawn_pool, worker_spawn_environment
+    from mlpkit.uncertainty.parallel_fit import spawn_pool, worker_spawn_environment
 
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
     pool = spawn_pool(1)

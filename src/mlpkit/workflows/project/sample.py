@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from mlpkit.config.sampling import sampling_thermostat
 from mlpkit.files import atomic_write_images
 from mlpkit.workflows.active_learning.labelling import split_batch
@@ -21,7 +18,7 @@ class Sample(Step):
         """Initial configurations (driver MD / rattle / normal modes) and a test set from independent Langevin runs
         at the declared domain's temperatures (:func:`domain_test_set`; without a declared domain at
         ``sampling.test_temperatures``); both stored as pending rows of the reference method."""
-        from mlpkit.sampling import normal_mode_sampling, rattle
+        from mlpkit.sampling import md_snapshots, normal_mode_sampling, rattle
         from mlpkit.sampling.driver import driver_provenance, make_driver
 
         s = run.cfg.sampling
@@ -38,11 +35,21 @@ class Sample(Step):
             start = equilibrated_start(run, start, driver)
             equilibration = start.info["equilibration"]
 
-        test_chains = domain_test_chains(run) if run.cfg.domain.declared else legacy_test_chains(run)
-        chains = ([initial_chain(run)] if s.method == "md" else []) + test_chains
-        runs = run_chains_of(run, start, driver, chains)
         if s.method == "md":
-            initial = runs.pop(0)
+            initial = md_snapshots(
+                start,
+                driver,
+                temperature=s.temperature,
+                steps=s.n_configs * s.every,
+                every=s.every,
+                thermostat=sampling_thermostat(s.thermostat),
+                timestep=s.timestep,
+                friction=s.friction,
+                pressure=s.pressure,
+                barostat_time=s.barostat_time,
+                seed=seed,
+                progress=run.progress,
+            )[: s.n_configs]
             source = f"initial-md-{s.temperature:g}K" + (f"-npt-{s.pressure:g}bar" if s.thermostat == "npt" else "")
             if s.thermostat == "npt":
                 densities = [f.info["density"] for f in initial]
@@ -72,7 +79,7 @@ class Sample(Step):
             initial = initial + extra
             run.say(f"added {len(extra)} normal-mode configurations around the {driver.method} minimum")
 
-        test = [f for frames in runs for f in frames]
+        test = domain_test_set(run, driver, start) if run.cfg.domain.declared else legacy_test_set(run, driver, start)
 
         atomic_write_images(run.path("configs", "initial.extxyz"), initial)
         atomic_write_images(run.path("configs", "test.extxyz"), test)
@@ -138,47 +145,22 @@ def equilibrated_start(run: ProjectRun, start, driver):
     return eq
 
 
-@dataclass
-class Chain:
-    """One driver MD run of the sample stage: ``md`` are :func:`mlpkit.sampling.md_snapshots` keyword arguments;
-    of its frames, those from index ``first`` on are kept (before: equilibration), at most ``keep``, each with
-    ``info`` added; ``what`` names it in messages."""
+def domain_test_set(run: ProjectRun, driver, start=None) -> list:
+    """The declared domain's test set: per temperature, one independent Langevin run of the driver (its own seed) from
+    ``start`` (default: :attr:`ProjectRun.start`), ``domain.test_equilibration`` steps discarded, then
+    ``domain.test_frames`` frames ``domain.test_stride`` steps apart. Each frame's ``info``: ``source``
+    ``test-md-<T>K``, ``temperature`` (K)."""
+    from mlpkit.sampling import md_snapshots
 
-    what: str
-    md: dict[str, Any]
-    first: int = 0
-    keep: int | None = None
-    info: dict[str, Any] = field(default_factory=dict)
-    note: str = ""
-
-
-def initial_chain(run: ProjectRun) -> Chain:
-    """The initial set's MD (``sampling.method: md``): ``n_configs`` frames ``every`` steps apart."""
-    s = run.cfg.sampling
-    md = dict(
-        temperature=s.temperature,
-        steps=s.n_configs * s.every,
-        every=s.every,
-        thermostat=sampling_thermostat(s.thermostat),
-        timestep=s.timestep,
-        friction=s.friction,
-        pressure=s.pressure,
-        barostat_time=s.barostat_time,
-        seed=run.cfg.project.seed,
-    )
-    return Chain(f"initial MD at {s.temperature:g} K", md, keep=s.n_configs)
-
-
-def domain_test_chains(run: ProjectRun) -> list[Chain]:
-    """The declared domain's test runs: per temperature, one independent Langevin run of the driver (its own seed),
-    ``domain.test_equilibration`` steps discarded, then ``domain.test_frames`` frames ``domain.test_stride`` steps
-    apart. Each frame's ``info``: ``source`` ``test-md-<T>K``, ``temperature`` (K)."""
+    start = run.start if start is None else start
     d = run.cfg.domain
     seed = run.cfg.project.seed
-    chains = []
+    test = []
     for k, temp in enumerate(d.temperatures or []):
         first = d.test_equilibration // d.test_stride + 1  # the first frame after equilibration
-        md = dict(
+        frames = md_snapshots(
+            start,
+            driver,
             temperature=temp,
             steps=(first + d.test_frames - 1) * d.test_stride,
             every=d.test_stride,
@@ -186,28 +168,39 @@ def domain_test_chains(run: ProjectRun) -> list[Chain]:
             timestep=d.test_timestep,
             friction=d.test_friction,
             seed=seed + 7919 * (k + 1),
-        )
-        note = (
-            f"test set at {temp:g} K: {d.test_frames} frames {d.test_stride * d.test_timestep:g} fs apart after "
+            progress=run.progress,
+        )[first - 1 :]
+        for f in frames:
+            f.info["source"] = f"test-md-{temp:g}K"
+            f.info["driver"] = driver.method
+        run.say(
+            f"test set at {temp:g} K: {len(frames)} frames {d.test_stride * d.test_timestep:g} fs apart after "
             f"{d.test_equilibration * d.test_timestep:g} fs of equilibration"
         )
-        chains.append(Chain(f"test MD at {temp:g} K", md, first - 1, None, {"source": f"test-md-{temp:g}K"}, note))
-    return chains
+        test += frames
+    return test
 
 
-def legacy_test_chains(run: ProjectRun) -> list[Chain]:
+def legacy_test_set(run: ProjectRun, driver, start=None) -> list:
     """No declared domain: ``sampling.n_test`` frames split over ``sampling.test_temperatures`` (independent
-    Langevin runs at the sampling timestep, 20 intervals of equilibration), as earlier versions sampled them."""
+    Langevin runs at the sampling timestep from ``start``, default :attr:`ProjectRun.start`, 20 intervals of
+    equilibration), as earlier versions sampled them."""
+    from mlpkit.sampling import md_snapshots
+
+    start = run.start if start is None else start
+
     s = run.cfg.sampling
     seed = run.cfg.project.seed
+    test = []
     temps = s.test_temperatures
     counts = [s.n_test // len(temps) + (1 if k < s.n_test % len(temps) else 0) for k in range(len(temps))]
-    chains = []
     for k, (temp, n) in enumerate(zip(temps, counts, strict=True)):
         if n == 0:
             continue
         # equilibrate for 20 intervals, then keep n frames: an independent run (own seed) at this temperature
-        md = dict(
+        frames = md_snapshots(
+            start,
+            driver,
             temperature=temp,
             steps=(n + 20) * s.every,
             every=s.every,
@@ -215,76 +208,10 @@ def legacy_test_chains(run: ProjectRun) -> list[Chain]:
             timestep=s.timestep,
             friction=s.friction,
             seed=seed + 7919 * (k + 1),
-        )
-        chains.append(Chain(f"test MD at {temp:g} K", md, 20, None, {"source": f"test-md-{temp:g}K"}))
-    return chains
-
-
-#: seconds of driver MD below which the sample stage's runs stay in this process: a spawned worker costs a few
-#: seconds to start (imports), which only pays for runs of expensive drivers (GFN2-xTB or DFT on a periodic box)
-MIN_SECONDS_FOR_PROCESSES = 60.0
-
-
-def chain_processes(workers: int, n_chains: int, seconds_per_step: float, total_steps: int) -> int:
-    """Processes for the sample stage's driver MD: up to ``workers`` (one per chain), 1 when the whole MD is
-    estimated (``seconds_per_step`` x ``total_steps``) below :data:`MIN_SECONDS_FOR_PROCESSES`."""
-    if seconds_per_step * total_steps < MIN_SECONDS_FOR_PROCESSES:
-        return 1
-    return max(1, min(workers, n_chains))
-
-
-def _seconds_per_call(driver, atoms) -> float:
-    """Wall seconds of one energy + forces call of ``driver`` on ``atoms`` (a second call: the first may set up)."""
-    import time
-
-    a = atoms.copy()
-    a.calc = driver.calculator()
-    a.get_forces()
-    a.positions[0, 0] += 1e-3  # a new geometry, so the calculator computes again
-    t0 = time.perf_counter()
-    a.get_forces()
-    return time.perf_counter() - t0
-
-
-def run_chains_of(run: ProjectRun, start, driver, chains: list[Chain]) -> list[list]:
-    """The kept frames of every chain, from ``start``: side by side in up to ``execution.workers`` local processes
-    when the driver's MD is worth it (:func:`chain_processes`, :func:`mlpkit.sampling.chains.run_chains`); one after
-    another with a scheduler, a batch cluster or workers 0."""
-    import time
-
-    from mlpkit.sampling.chains import picklable, run_chains
-
-    x = run.cfg.execution
-    processes = 1
-    if x.scheduler is None and x.jobqueue is None and x.workers > 1 and len(chains) > 1 and picklable(driver):
-        total = sum(c.md["steps"] for c in chains)
-        processes = chain_processes(x.workers, len(chains), _seconds_per_call(driver, start), total)
-    if processes > 1:
-        run.say(
-            f"{len(chains)} driver MD runs side by side in {processes} processes: {', '.join(c.what for c in chains)}"
-        )
-    t0 = time.perf_counter()
-
-    def done(i: int, frames: list) -> None:
-        if processes > 1:
-            run.say(f"  {chains[i].what}: done after {time.perf_counter() - t0:.0f} s")
-
-    runs = run_chains(start, driver, [c.md for c in chains], processes=processes, progress=run.progress, on_done=done)
-    out = []
-    for chain, frames in zip(chains, runs, strict=True):
-        kept = frames[chain.first :]
-        kept = kept[: chain.keep] if chain.keep is not None else kept
-        for f in kept:
-            f.info.update(chain.info)
+            progress=run.progress,
+        )[20:]
+        for f in frames:
+            f.info["source"] = f"test-md-{temp:g}K"
             f.info["driver"] = driver.method
-        if chain.note:
-            run.say(chain.note)
-        out.append(kept)
-    return out
-
-
-def domain_test_set(run: ProjectRun, driver, start=None) -> list:
-    """The declared domain's test set (:func:`domain_test_chains`) from ``start`` (default:
-    :attr:`ProjectRun.start`)."""
-    start = run.start if start is None else start
-    return [f for frames in run_chains_of(run, start, driver, domain_test_chains(run)) for f in frames]
+        test += frames
+    return test
