@@ -16,7 +16,7 @@ from mlpkit.config.project import commented_yaml
 from mlpkit.errors import InputError
 
 
-def _periodic_choices(cfg: ProjectConfig, driver: str, production: str = "npt") -> None:
+def _periodic_choices(cfg: ProjectConfig, driver: str, production: str = "npt", explore: str = "npt") -> None:
     """The liquid example's choices that init writes for a periodic structure."""
     assert cfg.domain.temperatures == [300.0, 400.0]
     assert cfg.sampling.thermostat == "npt" and cfg.sampling.driver == driver
@@ -24,7 +24,7 @@ def _periodic_choices(cfg: ProjectConfig, driver: str, production: str = "npt") 
     assert cfg.model.family == "bpnn" and cfg.model.hyperparameters["cutoff"] == 4.5
     assert cfg.model.fit["stress_weight"] == 10.0
     al = cfg.active_learning
-    assert al.explore.ensemble == "npt" and not al.baseline.enabled and not al.physics.enabled
+    assert al.explore.ensemble == explore and not al.baseline.enabled and not al.physics.enabled
     assert cfg.production.ensemble == production
     assert cfg.production.structure is None and cfg.production.supercell is None
 
@@ -33,19 +33,19 @@ def test_init_on_a_box_spec_writes_the_condensed_phase_settings(tmp_path):
     path = init_config(tmp_path / "liquid", structure="water-box:32", method="gfn2")
     text = path.read_text()
     cfg = ProjectConfig.from_yaml(path)  # loads and validates
-    # GFN2-xTB does not hold liquid water together at 1 bar: production at the packed density
-    _periodic_choices(cfg, driver="gfn2", production="nvt")
+    # GFN2-xTB does not hold liquid water together at 1 bar: exploration and production at the packed density
+    _periodic_choices(cfg, driver="gfn2", production="nvt", explore="nvt")
     assert cfg.speed.baseline == "none"  # the baseline would be GFN2-xTB, the reference itself
     assert PERIODIC_HEADER.splitlines()[0] in text and "with the value it runs with" in text
     # every key is still documented: the comment of a changed key is the schema's
-    assert "# nvt, nve, or npt (periodic cells: walkers' densities vary)\n    ensemble: npt" in text
+    assert "# nvt, nve, or npt (periodic cells: walkers' densities vary)\n    ensemble: nvt" in text
     assert ProjectConfig.from_yaml(path).to_dict() == cfg.to_dict()
 
 
 def test_init_on_a_periodic_cell_file_writes_the_condensed_phase_settings(tmp_path):
     write(tmp_path / "cu.extxyz", bulk("Cu", cubic=True).repeat(2))
     cfg = ProjectConfig.from_yaml(init_config(tmp_path / "cu", structure=str(tmp_path / "cu.extxyz"), method="emt"))
-    _periodic_choices(cfg, driver="emt")  # a cheap reference drives the sampling itself
+    _periodic_choices(cfg, driver="emt")  # a cheap reference drives the sampling itself, NPT walkers explore
     assert cfg.speed.baseline == "auto"
 
 
