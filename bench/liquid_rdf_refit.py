@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from liquid_test_errors import force_errors
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -52,12 +54,8 @@ def main() -> None:
         pot.fit(train, stress_weight=10.0, epochs=args.epochs, keep="last", progress=False)
         pot.save(args.run_dir / f"refit-{parts[0]}-r{n['r']}-a{n['a']}-{cutoff:g}")
         calc = pot.calculator()
-        errors: dict[str, list] = {}
-        for frame in test:
-            mlp = frame.copy()
-            mlp.calc = calc
-            errors.setdefault(frame.info["source"], []).append(np.abs(mlp.get_forces() - frame.get_forces()).ravel())
-        mae = ", ".join(f"{k} {1000 * np.concatenate(v).mean():.1f}" for k, v in sorted(errors.items()))
+        errors = force_errors(test, calc)
+        mae = ", ".join(f"{k} {1000 * np.abs(p - r).mean():.1f}" for k, (r, p) in sorted(errors.items()))
         res = run_md(start, calc, ensemble="nvt", temperature=300, timestep=0.5, steps=args.steps, friction=0.01,
                      interval=4, seed=0)  # fmt: skip
         rdf = partial_rdfs([f for f in res.frames if f.info["step"] > 1000])["O-O"]

@@ -43,7 +43,6 @@ class UncertaintyWatchdog:
                 raise InputError(f"a density range needs 0 < low < high (g/cm³), got {density_range}")
             density_range = (lo, hi)
         self.density_range = density_range
-        self._mass_amu: float | None = None  # the box's mass, summed once (MD does not change it)
         self.warn = float(warn)
         self.stop = float(stop)
         self.scale = float(scale)
@@ -62,15 +61,12 @@ class UncertaintyWatchdog:
         self.n_warn = 0
         self.max_seen = 0.0
         self.stop_reason = ""
-        self._mass_amu = None
 
     def density(self, atoms: Atoms) -> float:
         """g/cm³ of the periodic box ``atoms``."""
-        from mlpkit.data.boxes import G_PER_CM3_IN_AMU_PER_A3
+        from mlpkit.data.boxes import density_of
 
-        if self._mass_amu is None:
-            self._mass_amu = float(atoms.get_masses().sum())
-        return self._mass_amu / (atoms.get_volume() * G_PER_CM3_IN_AMU_PER_A3)
+        return density_of(atoms)
 
     def check(self, atoms: Atoms, results: dict) -> str:
         """'ok', 'warn' or 'stop' for the current step (``results``: the calculator's results dict)."""
