@@ -23,6 +23,8 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
+
 
 def _cpu() -> float:
     t = os.times()
@@ -124,6 +126,9 @@ def main() -> None:
     ap.add_argument("--reference-only", action="store_true", help="run or continue the reference MD, then stop")
     ap.add_argument("--mlp-steps", type=int, help="steps of the MLP's run (default: --steps); the MLP is cheap, so a "
                     "longer run takes its RDF's noise out of the comparison")  # fmt: skip
+    ap.add_argument("--test-frames", type=int, default=0, help="also label this many reference frames after --skip "
+                    "(evenly spaced; kept beside the trajectory) and give the MLP's force error on them: the "
+                    "equilibrated liquid, unlike the project's short test runs")  # fmt: skip
     ap.add_argument("--blocks", type=int, default=3, help="consecutive blocks per trajectory for the O-O peak's "
                     "spread (the noise of a short run of a small box)")  # fmt: skip
     args = ap.parse_args()
@@ -138,7 +143,8 @@ def main() -> None:
           f"({ref_wall:.0f} s wall), kept in {reference_dir(start, args)}")  # fmt: skip
     if args.reference_only:
         return
-    mlp_all, mlp_wall, mlp_cpu = mlp_frames(start, load_potential(args.run_dir / "models" / "final").calculator(), args)
+    calc = load_potential(args.run_dir / "models" / "final").calculator()
+    mlp_all, mlp_wall, mlp_cpu = mlp_frames(start, calc, args)
     ref = partial_rdfs([f for f in ref_all if f.info["step"] > args.skip])
     mlp = partial_rdfs([f for f in mlp_all if f.info["step"] > args.skip])
     print(
@@ -160,9 +166,50 @@ def main() -> None:
 
     ref_kept = [f for f in ref_all if f.info["step"] > args.skip]
     mlp_kept = [f for f in mlp_all if f.info["step"] > args.skip]
+    print(f"\nmean kinetic temperature after the skip: reference {_mean_temperature(ref_kept):.1f} K, MLP "
+          f"{_mean_temperature(mlp_kept):.1f} K")  # fmt: skip
+    if args.test_frames:
+        _test_on_reference(ref_kept, start, calc, args)
     print(f"\nO-O first peak per block ({args.blocks} consecutive blocks of each run): position Å, height")
     for name, frames in (("reference", ref_kept), ("MLP", mlp_kept)):
         print(f"  {name}: " + ", ".join(f"{r:.3f} Å {h:.2f}" for r, h in _block_peaks(frames, args.blocks, "O-O")))
+
+
+def _mean_temperature(frames: list) -> float:
+    """K: the mean kinetic temperature of ``frames`` (from their momenta)."""
+    return float(sum(f.get_temperature() for f in frames) / max(len(frames), 1))
+
+
+def _test_on_reference(frames: list, start, calculator, args) -> None:
+    """The MLP's force MAE on ``args.test_frames`` evenly spaced reference frames, labelled with the reference
+    method once and kept in the reference directory (``labelled-<n>-after-<skip>.extxyz``)."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from liquid_test_errors import force_errors
+    from mlpkit.files import atomic_write_images, read_images
+    from mlpkit.labelers import make_labeler
+
+    path = reference_dir(start, args) / f"labelled-{args.test_frames}-after-{args.skip}.extxyz"
+    if path.exists():
+        labelled = read_images(path)
+    else:
+        ref_calc = make_labeler(args.method).calculator()
+        pick = [frames[int(k)] for k in np.linspace(0, len(frames) - 1, args.test_frames).round()]
+        labelled = []
+        for f in pick:
+            a = f.copy()
+            a.calc = ref_calc
+            e, forces = a.get_potential_energy(), a.get_forces()
+            a.calc = SinglePointCalculator(a, energy=e, forces=forces)
+            a.info["source"] = f"reference-md-{args.temperature:g}K"
+            labelled.append(a)
+        atomic_write_images(path, labelled)
+    r, p = next(iter(force_errors(labelled, calculator).values()))
+    rms, mae = float(np.sqrt(np.mean(r**2))), float(np.mean(np.abs(p - r)))
+    print(
+        f"MLP on {len(labelled)} equilibrated reference frames (steps > {args.skip}, {path.name}): force MAE "
+        f"{1000 * mae:.1f} meV/Å, {100 * mae / rms:.2f} % of RMS {1000 * rms:.1f}"
+    )
 
 
 def _block_peaks(frames: list, n: int, pair: str) -> list[tuple[float, float]]:
