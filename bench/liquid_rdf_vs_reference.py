@@ -129,6 +129,14 @@ def main() -> None:
     ap.add_argument("--test-frames", type=int, default=0, help="also label this many reference frames after --skip "
                     "(evenly spaced; kept beside the trajectory) and give the MLP's force error on them: the "
                     "equilibrated liquid, unlike the project's short test runs")  # fmt: skip
+    ap.add_argument(
+        "--label-mlp-frames",
+        type=int,
+        default=0,
+        help="also label this many frames of the MLP's "
+        "run with the reference method (kept in RUN/mlp-md-labelled-N-after-SKIP.extxyz; what the "
+        "potential gets wrong where its own MD goes, e.g. for bench/liquid_force_components.py)",
+    )
     ap.add_argument("--blocks", type=int, default=3, help="consecutive blocks per trajectory for the O-O peak's "
                     "spread (the noise of a short run of a small box)")  # fmt: skip
     args = ap.parse_args()
@@ -170,6 +178,9 @@ def main() -> None:
           f"{_mean_temperature(mlp_kept):.1f} K")  # fmt: skip
     if args.test_frames:
         _test_on_reference(ref_kept, start, calc, args)
+    if args.label_mlp_frames:
+        path = args.run_dir / f"mlp-md-labelled-{args.label_mlp_frames}-after-{args.skip}.extxyz"
+        _label_and_score(mlp_kept, args.label_mlp_frames, path, "mlp-md", calc, args, "frames of the MLP's own run")
     print(f"\nO-O first peak per block ({args.blocks} consecutive blocks of each run): position Å, height")
     for name, frames in (("reference", ref_kept), ("MLP", mlp_kept)):
         print(f"  {name}: " + ", ".join(f"{r:.3f} Å {h:.2f}" for r, h in _block_peaks(frames, args.blocks, "O-O")))
@@ -183,31 +194,38 @@ def _mean_temperature(frames: list) -> float:
 def _test_on_reference(frames: list, start, calculator, args) -> None:
     """The MLP's force MAE on ``args.test_frames`` evenly spaced reference frames, labelled with the reference
     method once and kept in the reference directory (``labelled-<n>-after-<skip>.extxyz``)."""
+    path = reference_dir(start, args) / f"labelled-{args.test_frames}-after-{args.skip}.extxyz"
+    _label_and_score(frames, args.test_frames, path, f"reference-md-{args.temperature:g}K", calculator, args,
+                     "equilibrated reference frames")  # fmt: skip
+
+
+def _label_and_score(frames: list, n: int, path: Path, source: str, calculator, args, what: str) -> None:
+    """Label ``n`` evenly spaced ``frames`` with the reference method (once: kept in ``path``) and print the MLP's
+    force MAE on them."""
     from ase.calculators.singlepoint import SinglePointCalculator
 
     from liquid_test_errors import force_errors
     from mlpkit.files import atomic_write_images, read_images
     from mlpkit.labelers import make_labeler
 
-    path = reference_dir(start, args) / f"labelled-{args.test_frames}-after-{args.skip}.extxyz"
     if path.exists():
         labelled = read_images(path)
     else:
         ref_calc = make_labeler(args.method).calculator()
-        pick = [frames[int(k)] for k in np.linspace(0, len(frames) - 1, args.test_frames).round()]
+        pick = [frames[int(k)] for k in np.linspace(0, len(frames) - 1, n).round()]
         labelled = []
         for f in pick:
             a = f.copy()
             a.calc = ref_calc
             e, forces = a.get_potential_energy(), a.get_forces()
             a.calc = SinglePointCalculator(a, energy=e, forces=forces)
-            a.info["source"] = f"reference-md-{args.temperature:g}K"
+            a.info["source"] = source
             labelled.append(a)
         atomic_write_images(path, labelled)
     r, p = next(iter(force_errors(labelled, calculator).values()))
     rms, mae = float(np.sqrt(np.mean(r**2))), float(np.mean(np.abs(p - r)))
     print(
-        f"MLP on {len(labelled)} equilibrated reference frames (steps > {args.skip}, {path.name}): force MAE "
+        f"MLP on {len(labelled)} {what} (steps > {args.skip}, {path}): force MAE "
         f"{1000 * mae:.1f} meV/Å, {100 * mae / rms:.2f} % of RMS {1000 * rms:.1f}"
     )
 
