@@ -81,6 +81,13 @@ class ProductionSection(_Section):
         2, ge=1, description="steps between saved frames (the spectrum needs frames < 4 fs apart to see X-H stretches)"
     )
     watchdog: WatchdogSection = Field(default_factory=WatchdogSection, description="uncertainty watchdog")
+    segment_steps: int = Field(
+        100_000,
+        ge=0,
+        description="a longer run goes in segments of this many steps (rounded to a multiple of `interval`), each "
+        "kept in production/segments/ when it finishes, so a killed run continues from its last finished segment "
+        "(the Langevin noise is reseeded per segment; the trajectory file is written at the end); 0: one segment",
+    )
     trajectory: str = Field(
         "production.traj",
         description="trajectory file in the run directory (.traj: ASE trajectory with momenta; .extxyz also works)",

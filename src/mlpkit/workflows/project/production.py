@@ -55,8 +55,9 @@ class Production(Step):
 
     def run(self, run: ProjectRun) -> dict:
         """Production MD with the final committee, watched for uncertainty; properties of the trajectory."""
-        from mlpkit.md.dynamics import UncertaintyWatchdog, run_md
+        from mlpkit.md.dynamics import UncertaintyWatchdog
         from mlpkit.md.properties import is_molecule, trajectory_properties
+        from mlpkit.workflows.project.production_segments import run_segmented, segments_key
 
         p = run.cfg.production
         if not p.enabled:
@@ -79,22 +80,28 @@ class Production(Step):
             f"watchdog warn {warn:.3g} / "
             f"stop {stop:.3g} eV/Å ({origin}; σ scale {scale:.3g}){dens}"
         )
-        res = run_md(
+        res, max_seen, resumed = run_segmented(
             start,
             pot.calculator(),
+            steps=p.steps,
+            segment_steps=p.segment_steps,
+            out_dir=out_dir,
+            key=segments_key(p.model_dump(mode="json"), start, run.path("models", "final")),
+            trajectory=out_dir / p.trajectory,
+            watchdog=dog,
+            say=run.say,
             ensemble=p.ensemble,
             temperature=p.temperature,
             timestep=p.timestep,
-            steps=p.steps,
             friction=p.friction,
             pressure=p.pressure,
             barostat_time=p.barostat_time,
             interval=p.interval,
             seed=run.cfg.project.seed,
-            trajectory=out_dir / p.trajectory,
-            watchdog=dog,
             progress=run.progress,
         )
+        if resumed:
+            run.say(f"continued after {resumed} segment(s) of an earlier run (production/segments/)")
         atomic_write_images(out_dir / "uncertain.extxyz", res.uncertain_frames)
         md_png = _plot_md(res, p.timestep, warn, stop, out_dir / "md.png")
         if res.stopped_because:
@@ -139,7 +146,8 @@ class Production(Step):
             "stopped_because": res.stopped_because,
             "n_frames": len(frames),
             "n_uncertain": len(res.uncertain_frames),
-            "max_uncertainty": float(dog.max_seen),
+            "max_uncertainty": max_seen,
+            "segments_resumed": resumed,
             "mean_temperature": float(temps.mean()) if len(temps) else None,
             "temperature": summary.to_dict() if (summary := res.temperature_summary()) is not None else None,
             "seconds": res.seconds,

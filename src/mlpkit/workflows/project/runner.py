@@ -81,6 +81,7 @@ LATER_DEFAULTS = {
     "production.supercell": None,
     "production.watchdog.density": "auto",
     "production.watchdog.density_margin": 0.1,
+    "production.segment_steps": 100_000,
     "execution.train_processes": None,
     "active_learning.baseline.points": "curve",
     "model.fit.force_relative": 0.0,
