@@ -212,3 +212,29 @@ def test_production_stops_when_the_box_leaves_the_training_densities(finished, t
     prod = after["production"]["result"]
     assert prod["stopped_because"].startswith("density ") and "left the range" in prod["stopped_because"]
     assert prod["steps_done"] == 1 and prod["watchdog"]["density_from"] == "configuration"
+
+
+def test_a_killed_production_continues_from_its_last_segment(finished, tmp_path, monkeypatch):
+    """Production in segments (production.segment_steps): killed in its third segment, `mlpkit run` again keeps the
+    two finished ones, although the supercell start is equilibrated afresh in the new run."""
+    from mlpkit.workflows.project import production_segments
+    from mlpkit.workflows.project.runner import run_project
+
+    real, calls = production_segments.run_md, []
+
+    def killed_in_the_third_segment(*args, **kwargs):
+        calls.append(kwargs["steps"])
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(production_segments, "run_md", killed_in_the_third_segment)
+    with pytest.raises(KeyboardInterrupt):
+        _rerun_with(finished, tmp_path, {"supercell": [2, 1, 1], "steps": 40, "segment_steps": 10})
+    segments = tmp_path / "copper" / "run" / "production" / "segments"
+    assert sorted(p.name for p in segments.glob("*.npz")) == ["segment-0000.npz", "segment-0001.npz"]
+    monkeypatch.setattr(production_segments, "run_md", real)
+    run_project(tmp_path / "copper" / "mlpkit.yaml", progress=False)
+    prod = json.loads((tmp_path / "copper" / "run" / "production" / "production.json").read_text())
+    assert prod["segments_resumed"] == 2 and prod["steps_done"] == 40 and not prod["stopped_because"]
+    assert prod["n_frames"] == 20 and len(read(prod["trajectory"], index=":")) == 20

@@ -109,16 +109,17 @@ def test_a_watchdog_stop_ends_the_run_and_stays_ended(tmp_path):
     assert loaded == 2 and again.stopped_because == res.stopped_because and seen_again == max_seen
 
 
-def test_the_key_follows_settings_start_and_model(tmp_path):
+def test_the_key_follows_settings_and_files(tmp_path):
     model = tmp_path / "model"
     model.mkdir()
     (model / "weights.pt").write_bytes(b"1")
-    a = _copper()
-    k = segments_key({"steps": 10}, a, model)
-    assert k == segments_key({"steps": 10}, a.copy(), model)
-    assert k != segments_key({"steps": 11}, a, model)
-    b = a.copy()
-    b.positions[0, 0] += 1e-6
-    assert k != segments_key({"steps": 10}, b, model)
+    start = tmp_path / "start.extxyz"
+    start.write_text("box")
+    k = segments_key({"steps": 10}, [model, start])
+    assert k == segments_key({"steps": 10}, [model, start])
+    assert k != segments_key({"steps": 11}, [model, start])
+    start.write_text("another box")
+    assert k != segments_key({"steps": 10}, [model, start])
     (model / "weights.pt").write_bytes(b"2")
-    assert k != segments_key({"steps": 10}, a, model)
+    assert k != segments_key({"steps": 10}, [model, start])
+    assert segments_key({"steps": 10}, [model, tmp_path / "absent"]) == segments_key({"steps": 10}, [model])

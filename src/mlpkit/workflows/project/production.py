@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mlpkit.files import atomic_write_images, atomic_write_json
 from mlpkit.workflows.engine import Step
-from mlpkit.workflows.project.context import ProjectRun, relaxed
+from mlpkit.workflows.project.context import START_FILE, ProjectRun, relaxed
 from mlpkit.workflows.project.production_system import production_start
 from mlpkit.workflows.project.validate import validation_reference_frequencies
 
@@ -48,6 +48,12 @@ def watchdog_density(run: ProjectRun, start) -> tuple[tuple[float, float] | None
     return (min(rho) * (1 - m), max(rho) * (1 + m)), f"{len(rho)} training boxes ± {m:.0%}"
 
 
+def _segment_settings(run: ProjectRun) -> dict:
+    """The settings production's start and run are made from (for the segments' key)."""
+    data = run.cfg.to_dict()
+    return {k: data.get(k) for k in ("system", "sampling", "production")} | {"seed": run.cfg.project.seed}
+
+
 class Production(Step):
     name = "production"
     description = "production MD with the watchdog, and properties"
@@ -86,7 +92,7 @@ class Production(Step):
             steps=p.steps,
             segment_steps=p.segment_steps,
             out_dir=out_dir,
-            key=segments_key(p.model_dump(mode="json"), start, run.path("models", "final")),
+            key=segments_key(_segment_settings(run), [run.path("models", "final"), run.path("configs", START_FILE)]),
             trajectory=out_dir / p.trajectory,
             watchdog=dog,
             say=run.say,

@@ -7,8 +7,8 @@ with momenta), the frames its watchdog flagged (``segment-KKKK-uncertain.extxyz`
 uncertainties with its outcome (``segment-KKKK.npz``, written last: it marks the segment done). Segment k + 1
 starts from segment k's last frame, momenta included, with the Langevin noise seeded ``seed + k + 1``. Running the
 stage again loads the finished segments and continues from the first unfinished one; a ``key.json`` of what the
-segments depend on (the production settings, the start configuration, the potential's files) makes a changed
-configuration start over instead of continuing a different run.
+segments depend on (the settings, the training start's and the potential's files) makes a changed
+configuration, training start or potential start over instead of continuing a different run.
 
 A run of one segment (``steps <= segment_steps`` or ``segment_steps`` 0) is one :func:`run_md` call as before,
 the trajectory written frame by frame.
@@ -41,15 +41,17 @@ def segment_plan(steps: int, segment_steps: int, interval: int) -> list[int]:
     return plan
 
 
-def segments_key(settings: dict, start: Atoms, model_dir: Path) -> str:
-    """A hash of what a segmented run depends on: ``settings`` (JSON-able), the start configuration and the files
-    of the potential in ``model_dir``."""
+def segments_key(settings: dict, files: list[Path]) -> str:
+    """A hash of what a segmented run depends on: ``settings`` (JSON-able: the settings that make the start and
+    the run) and the bytes of ``files`` (the potential's files, the training start): inputs, not the computed start,
+    whose last digits may differ in another process (another thread count sums in another order)."""
     h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
-    for array in (start.numbers, start.positions, start.cell.array, start.get_momenta()):
-        h.update(np.ascontiguousarray(array).tobytes())
-    for path in sorted(p for p in Path(model_dir).rglob("*") if p.is_file()):
-        h.update(path.relative_to(model_dir).as_posix().encode())
-        h.update(path.read_bytes())
+    for path in files:
+        paths = sorted(q for q in Path(path).rglob("*") if q.is_file()) if Path(path).is_dir() else [Path(path)]
+        for q in paths:
+            if q.is_file():
+                h.update(q.name.encode())
+                h.update(q.read_bytes())
     return h.hexdigest()[:16]
 
 
