@@ -9,7 +9,7 @@ method's own MD: `bench/liquid_rdf_vs_reference.py`, GFN2-xTB 2.83 Å, g 3.36 fo
 
 One member, init seed 0, 600 epochs, stress weight 10, last weights; MD: NVT 300 K, 0.5 fs, friction 0.01/fs,
 21,000 steps with the first 1,000 dropped, frames every 4 steps. Each fitted member is saved to
-``RUN/refit-<variant>-<cutoff>[-extra<N>]`` (a model directory).
+``RUN/refit-<variant or family>[-fw<W>]-<cutoff>[-extra<N>-<file>]`` (a model directory).
 """
 
 from __future__ import annotations

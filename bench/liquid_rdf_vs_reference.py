@@ -129,14 +129,9 @@ def main() -> None:
     ap.add_argument("--test-frames", type=int, default=0, help="also label this many reference frames after --skip "
                     "(evenly spaced; kept beside the trajectory) and give the MLP's force error on them: the "
                     "equilibrated liquid, unlike the project's short test runs")  # fmt: skip
-    ap.add_argument(
-        "--label-mlp-frames",
-        type=int,
-        default=0,
-        help="also label this many frames of the MLP's "
-        "run with the reference method (kept in RUN/mlp-md-labelled-N-after-SKIP.extxyz; what the "
-        "potential gets wrong where its own MD goes, e.g. for bench/liquid_force_components.py)",
-    )
+    ap.add_argument("--label-mlp-frames", type=int, default=0, help="also label this many frames of the MLP's run "
+                    "after --skip with the reference method (kept in RUN/mlp-md-labelled-N-after-SKIP.extxyz): what "
+                    "the potential gets wrong where its own MD goes (bench/liquid_force_components.py)")  # fmt: skip
     ap.add_argument("--blocks", type=int, default=3, help="consecutive blocks per trajectory for the O-O peak's "
                     "spread (the noise of a short run of a small box)")  # fmt: skip
     args = ap.parse_args()
