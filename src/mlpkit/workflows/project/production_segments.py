@@ -154,11 +154,14 @@ def run_segmented(start: Atoms, calculator, *, steps: int, segment_steps: int, o
             break
         begin = res.frames[-1]
     last = parts[-1]
+    flagged = [f for p in parts for f in p.uncertain_frames]
+    if watchdog is not None:
+        flagged = flagged[-watchdog.max_frames :]  # the watchdog keeps its last max_frames; so does the whole run
     merged = MDResult(
         frames=[f for p in parts for f in p.frames],
         stopped_because=last.stopped_because,
         steps_done=done_steps,
-        uncertain_frames=[f for p in parts for f in p.uncertain_frames],
+        uncertain_frames=flagged,
         temperatures=np.concatenate([p.temperatures for p in parts]),
         uncertainties=np.concatenate([p.uncertainties for p in parts]),
         seconds=sum(p.seconds for p in parts),
