@@ -49,17 +49,20 @@ def molecules(atoms) -> np.ndarray:
     return np.asarray(out)
 
 
+def whole_molecules(atoms, mols: np.ndarray) -> np.ndarray:
+    """(M, 3, 3) Å: each molecule's atoms (rows of ``mols``) unwrapped around its O by the minimum image, so the
+    molecule is whole (its centre of mass and dipole are inside it)."""
+    pos = atoms.positions[mols]
+    cell = atoms.cell.array
+    d = pos - pos[:, :1]
+    d -= np.round(d @ np.linalg.inv(cell)) @ cell
+    return pos[:, :1] + d
+
+
 def components(atoms, forces: np.ndarray, mols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(net force (M, 3) eV/Å, torque (M, 3) eV, intramolecular rest (3M, 3) eV/Å) of ``forces`` (N, 3)."""
     masses = atoms.get_masses()[mols]  # (M, 3)
-    pos = atoms.positions[mols]  # (M, 3, 3)
-    # unwrap each molecule around its O (minimum image), so the centre of mass is inside it
-    cell = atoms.cell.array
-    inv = np.linalg.inv(cell)
-    d = pos - pos[:, :1]
-    frac = d @ inv
-    d -= np.round(frac) @ cell
-    pos = pos[:, :1] + d
+    pos = whole_molecules(atoms, mols)
     com = (masses[..., None] * pos).sum(1) / masses.sum(1)[:, None]
     f = forces[mols]  # (M, 3, 3)
     net = f.sum(1)

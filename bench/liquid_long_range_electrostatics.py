@@ -81,7 +81,7 @@ def main() -> None:
     ap.add_argument("frames", type=Path, nargs="+", help="labelled water boxes (extxyz with energies)")
     ap.add_argument("--cutoff", type=float, default=4.5, help="the potential's cutoff (Å)")
     args = ap.parse_args()
-    from liquid_force_components import molecules
+    from liquid_force_components import molecules, whole_molecules
     from mlpkit.files import read_images
     from mlpkit.potentials.registry import load_potential
 
@@ -101,9 +101,7 @@ def main() -> None:
             pos, cell = frame.positions, frame.cell.array
             mols = molecules(frame)
             lr.append(1000 * (ewald_energy(pos, q, cell) - short_range_coulomb(pos, q, cell, mols, args.cutoff)) / n)
-            d = pos[mols] - pos[mols][:, :1]
-            d -= np.round(d @ np.linalg.inv(cell)) @ cell
-            mu = (q[mols][..., None] * d).sum((0, 1))
+            mu = (q[mols][..., None] * whole_molecules(frame, mols)).sum((0, 1))  # neutral: origin-free
             m2.append(float(mu @ mu))
         e, g = np.asarray(err), np.asarray(lr)
         all_err.append(e)
